@@ -1,0 +1,424 @@
+"""Load a build-cache tree into pandas DataFrames, with a Parquet cache.
+
+Pure Python/pandas/pyarrow: nothing here imports Panel.  Typical use::
+
+    from dashboard.load import load
+    data = load("assets/pages")          # a page, a tree, or a list of pages
+    data.specs.groupby("os").size()
+
+The first load of a tree parses every ``specs.md`` (in parallel across cores for
+large trees) and writes a Parquet cache keyed by each page's path, size and
+mtime; later loads read the cache and re-parse only changed, added or removed
+pages.  A stale or corrupt cache is detected and rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .parse import (
+    META_STACK_SCHEMA,
+    PAGE_SCHEMA,
+    PROBLEM_SCHEMA,
+    SPEC_SCHEMA,
+    STACK_SCHEMA,
+    parse_pages,
+)
+
+PAGE_NAME = "specs.md"
+CACHE_FORMAT = 3
+#: Below this many pages parsing stays in-process (process start-up costs more).
+PARALLEL_MIN_PAGES = 3000
+CHUNK_PAGES = 1000
+TABLES = ("specs", "spec_stacks", "pages", "meta_stacks", "problems")
+SCHEMAS = {
+    "specs": SPEC_SCHEMA,
+    "spec_stacks": STACK_SCHEMA,
+    "pages": PAGE_SCHEMA,
+    "meta_stacks": META_STACK_SCHEMA,
+    "problems": PROBLEM_SCHEMA,
+}
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class CacheData:
+    """One loaded build cache (any number of tags), as pandas DataFrames.
+
+    Attributes:
+        specs: one row per binary (per tag: the same hash in two tags is two rows).
+            Columns: ``tag``, ``package``, ``version``, ``compiler``, ``os``,
+            ``platform``, ``target``, ``variants`` (space-separated), ``stacks``
+            (comma-separated, for display) - all ``category``; ``hash`` (``str``),
+            ``size`` (``Int64``, bytes, ``<NA>`` where the page says ``"-"``),
+            ``page_id`` (``int32``).  The index is the spec id ``0..n-1``.
+        spec_stacks: one row per spec per stack: ``spec`` (``int32``, a position in
+            ``specs``), ``stack`` (``category``).  Counting by stack is a groupby.
+        packages: one row per page, also pages that failed: ``page_id``,
+            ``path``, ``tag``, ``package`` (``category``), ``num_specs`` (rows
+            loaded, ``int64``), ``meta_num_specs`` (``Int64``), ``meta_stacks``,
+            ``meta_oss``, ``meta_platforms``, ``meta_targets``, ``meta_versions``,
+            ``meta_compilers`` (comma-separated ``str`` from the ``meta`` rollup),
+            ``error`` (``str``, ``<NA>`` when the page loaded).
+        meta_stacks: ``meta.num_specs_by_stack`` long: ``page_id``, ``stack``,
+            ``num_specs``.
+        problems: one row per problem: ``path``, ``tag``, ``package``,
+            ``severity`` (``"error"``: page not loaded; ``"warning"``: loaded, but
+            something is off, e.g. ``meta`` disagrees with ``spec_details``),
+            ``problem`` (text).
+        source: what was loaded (path or description).
+        cache_status: how the load went, e.g. ``"cold: 74 pages parsed"``.
+    """
+
+    specs: pd.DataFrame
+    spec_stacks: pd.DataFrame
+    packages: pd.DataFrame
+    meta_stacks: pd.DataFrame
+    problems: pd.DataFrame
+    source: str = ""
+    cache_status: str = ""
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def tags(self) -> list[str]:
+        """Tags (mirror snapshots) that have at least one loaded page, sorted."""
+        return sorted(self.packages.loc[self.packages["error"].isna(), "tag"].astype(str).unique())
+
+    def summary(self) -> pd.DataFrame:
+        """Per-tag counts plus a ``TOTAL`` row.
+
+        Returns:
+            DataFrame indexed by tag with int columns ``pages`` (loaded pages),
+            ``specs``, ``stacks``, ``oss``, ``targets``, ``problems``.
+        """
+        specs = self.specs
+        ok = self.packages[self.packages["error"].isna()]
+        stacks = self.spec_stacks.assign(tag=specs["tag"].to_numpy()[self.spec_stacks["spec"].to_numpy()])
+        rows = {}
+        for tag in self.tags + ["TOTAL"]:
+            sel = slice(None) if tag == "TOTAL" else specs["tag"] == tag
+            st = stacks if tag == "TOTAL" else stacks[stacks["tag"] == tag]
+            pg = ok if tag == "TOTAL" else ok[ok["tag"] == tag]
+            pr = self.problems if tag == "TOTAL" else self.problems[self.problems["tag"] == tag]
+            sp = specs.loc[sel]
+            rows[tag] = {
+                "pages": len(pg),
+                "specs": len(sp),
+                "stacks": st["stack"].nunique(),
+                "oss": sp["os"].nunique(),
+                "targets": sp["target"].nunique(),
+                "problems": len(pr),
+            }
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def find_pages(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
+    """Every ``specs.md`` page under ``source``, as sorted absolute paths.
+
+    Args:
+        source: a page file, a directory (searched at any depth, hidden folders
+            skipped), or an iterable of either.
+
+    Raises:
+        FileNotFoundError: a named path does not exist.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        source = [source]
+    found: set[str] = set()
+    for item in source:
+        path = Path(item).expanduser()
+        if path.is_file():
+            found.add(str(path.resolve()))
+        elif path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                if PAGE_NAME in files:
+                    found.add(str(Path(root, PAGE_NAME).resolve()))
+        else:
+            raise FileNotFoundError(f"no such page or folder: {path}")
+    return sorted(found)
+
+
+def default_cache_dir(paths: list[str], source_label: str) -> Path:
+    """Where the Parquet cache for ``source_label`` lives.
+
+    ``$SPACK_CACHE_DASHBOARD_CACHE`` or ``$XDG_CACHE_HOME/spack-cache-dashboard``
+    (default ``~/.cache/...``), in a sub-folder named by a hash of the source.
+    """
+    base = os.environ.get("SPACK_CACHE_DASHBOARD_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "spack-cache-dashboard"
+    )
+    key = hashlib.sha256(source_label.encode()).hexdigest()[:16]
+    return Path(base) / key
+
+
+def _stat(paths: list[str]) -> pd.DataFrame:
+    sizes = np.zeros(len(paths), dtype=np.int64)
+    mtimes = np.zeros(len(paths), dtype=np.int64)
+    for i, path in enumerate(paths):
+        try:
+            st = os.stat(path)
+        except OSError:
+            sizes[i] = mtimes[i] = -1
+            continue
+        sizes[i] = st.st_size
+        mtimes[i] = st.st_mtime_ns
+    return pd.DataFrame({"path": paths, "size": sizes, "mtime_ns": mtimes})
+
+
+def _empty_tables() -> dict[str, pa.Table]:
+    return {name: SCHEMAS[name].empty_table() for name in TABLES}
+
+
+def _concat(parts: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
+    parts = [p for p in parts if p] or [_empty_tables()]
+    return {name: pa.concat_tables([p[name] for p in parts]) for name in TABLES}
+
+
+def _parse(items: list[tuple[int, str]], workers: int | None, progress: ProgressFn | None) -> dict[str, pa.Table]:
+    total = len(items)
+    if progress:
+        progress(0, total)
+    chunks = [items[i : i + CHUNK_PAGES] for i in range(0, total, CHUNK_PAGES)]
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    results: list[dict[str, pa.Table]] = []
+    done = 0
+    if workers <= 1 or total < PARALLEL_MIN_PAGES:
+        for chunk in chunks:
+            results.append(parse_pages(chunk))
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+    else:
+        # spawn, not fork: the caller may be a threaded server (Panel/Tornado).
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            for chunk, result in zip(chunks, pool.map(parse_pages, chunks)):
+                results.append(result)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+    return _concat(results)
+
+
+def _read_cache(cache_dir: Path) -> tuple[dict[str, pa.Table] | None, pd.DataFrame | None, str]:
+    """Read a cache folder; ``(None, None, reason)`` if it is missing or not trustworthy."""
+    manifest_path = cache_dir / "manifest.json"
+    if not manifest_path.exists():
+        return None, None, "no cache"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("format") != CACHE_FORMAT:
+            return None, None, f"cache format {manifest.get('format')} != {CACHE_FORMAT}"
+        tables = {}
+        for name in TABLES:
+            table = pq.read_table(cache_dir / f"{name}.parquet")
+            if table.num_rows != manifest["rows"][name] or not table.schema.equals(SCHEMAS[name], check_metadata=False):
+                return None, None, f"cache table {name} does not match its manifest"
+            tables[name] = table
+        stats = pq.read_table(cache_dir / "stats.parquet").to_pandas()
+        if len(stats) != manifest["rows"]["stats"]:
+            return None, None, "cache stats do not match the manifest"
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+        return None, None, f"corrupt cache ({type(exc).__name__}: {exc})"
+    return tables, stats, "ok"
+
+
+def _write_cache(cache_dir: Path, tables: dict[str, pa.Table], stats: pd.DataFrame) -> None:
+    cache_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir.parent))
+    try:
+        for name in TABLES:
+            pq.write_table(tables[name], tmp / f"{name}.parquet")
+        pq.write_table(pa.Table.from_pandas(stats, preserve_index=False), tmp / "stats.parquet")
+        rows = {name: tables[name].num_rows for name in TABLES} | {"stats": len(stats)}
+        (tmp / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "rows": rows}))
+        old = cache_dir.with_name(cache_dir.name + ".old")
+        if cache_dir.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            cache_dir.rename(old)
+        tmp.rename(cache_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _keep_pages(tables: dict[str, pa.Table], keep_ids: np.ndarray) -> dict[str, pa.Table]:
+    out = {}
+    for name in TABLES:
+        table = tables[name]
+        mask = np.isin(table.column("page_id").to_numpy(), keep_ids)
+        out[name] = table.filter(pa.array(mask))
+    return out
+
+
+def _sorted_categorical(values) -> pd.Categorical:
+    cat = pd.Categorical(values)
+    return cat.reorder_categories(sorted(cat.categories, key=str))
+
+
+def _to_frames(tables: dict[str, pa.Table]) -> dict[str, pd.DataFrame]:
+    """Arrow tables -> DataFrames with category dtypes and spec ids."""
+    pages = tables["pages"].to_pandas()
+    for col in ("tag", "package"):
+        pages[col] = _sorted_categorical(pages[col])
+    pages["meta_num_specs"] = pages["meta_num_specs"].astype("Int64")
+    spec_table = tables["specs"]
+    specs = pd.DataFrame(index=pd.RangeIndex(spec_table.num_rows))
+    page_ids = spec_table.column("page_id").to_numpy()
+    pos = pd.Index(pages["page_id"]).get_indexer(page_ids)
+    specs["tag"] = pd.Categorical.from_codes(pages["tag"].cat.codes.to_numpy()[pos], dtype=pages["tag"].dtype)
+    specs["package"] = pd.Categorical.from_codes(pages["package"].cat.codes.to_numpy()[pos], dtype=pages["package"].dtype)
+    for name in ("hash", "version", "compiler", "os", "platform", "target", "variants", "stacks"):
+        column = spec_table.column(name)
+        if name == "hash":
+            specs[name] = column.to_pandas(types_mapper=pd.ArrowDtype).astype("str")
+        else:
+            specs[name] = _sorted_categorical(column.to_pandas())
+    specs["size"] = spec_table.column("size").to_pandas().astype("Int64")
+    specs["page_id"] = page_ids.astype(np.int32)
+    n_stacks = spec_table.column("n_stacks").to_numpy()
+    spec_stacks = pd.DataFrame(
+        {
+            "spec": np.repeat(np.arange(len(specs), dtype=np.int32), n_stacks),
+            "stack": _sorted_categorical(tables["spec_stacks"].column("stack").to_pandas()),
+        }
+    )
+    meta_stacks = tables["meta_stacks"].to_pandas()
+    problems = tables["problems"].to_pandas()
+    return {"specs": specs, "spec_stacks": spec_stacks, "pages": pages, "meta_stacks": meta_stacks, "problems": problems}
+
+
+def consistency_problems(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Pages whose ``meta`` counts disagree with their ``spec_details``.
+
+    Compares ``meta.num_specs`` with the rows loaded and every
+    ``meta.num_specs_by_stack`` entry with the loaded spec x stack counts.
+
+    Returns:
+        DataFrame with columns ``page_id``, ``path``, ``severity`` (``"warning"``),
+        ``problem``; empty when everything agrees.
+    """
+    pages = frames["pages"]
+    ok = pages[pages["error"].isna()]
+    out = []
+    bad = ok[ok["meta_num_specs"].notna() & (ok["meta_num_specs"] != ok["num_specs"])]
+    for row in bad.itertuples():
+        out.append((row.page_id, row.path, f"meta.num_specs is {row.meta_num_specs} but spec_details has {row.num_specs} records"))
+    specs, stacks = frames["specs"], frames["spec_stacks"]
+    loaded = (
+        pd.DataFrame(
+            {
+                "page_id": specs["page_id"].to_numpy()[stacks["spec"].to_numpy()],
+                "stack": stacks["stack"].astype(str).to_numpy(),
+            }
+        )
+        .groupby(["page_id", "stack"], sort=False)
+        .size()
+        .rename("loaded")
+    )
+    meta = frames["meta_stacks"].set_index(["page_id", "stack"])["num_specs"]
+    with_meta = ok.loc[ok["page_id"].isin(frames["meta_stacks"]["page_id"]), "page_id"]
+    both = pd.concat([meta, loaded], axis=1).fillna({"loaded": 0})
+    both = both[both.index.get_level_values(0).isin(with_meta)]
+    diff = both[both["num_specs"].fillna(-1) != both["loaded"]]
+    paths = pages.set_index("page_id")["path"]
+    for (page_id, stack), row in diff.iterrows():
+        claimed = "absent" if pd.isna(row["num_specs"]) else int(row["num_specs"])
+        out.append((page_id, paths[page_id], f"meta.num_specs_by_stack[{stack!r}] is {claimed} but spec_details has {int(row['loaded'])}"))
+    return pd.DataFrame(
+        {
+            "page_id": pd.array([o[0] for o in out], dtype="int32"),
+            "path": [o[1] for o in out],
+            "severity": ["warning"] * len(out),
+            "problem": [o[2] for o in out],
+        }
+    )
+
+
+def load(
+    source: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> CacheData:
+    """Load build-cache pages into a :class:`CacheData`.
+
+    Args:
+        source: a ``specs.md`` page, a folder searched at any depth, or a list.
+        cache: read and write the Parquet cache (default ``True``).
+        cache_dir: cache folder; default :func:`default_cache_dir`.
+        workers: parser processes (default: one per core; big trees only).
+        progress: called as ``progress(pages_done, pages_to_parse)``.
+
+    Returns:
+        The loaded data; bad pages are rows of ``problems`` and never stop
+        other pages from loading.
+
+    Raises:
+        FileNotFoundError: ``source`` names a path that does not exist.
+    """
+    t0 = time.perf_counter()
+    paths = find_pages(source)
+    label = str(source) if isinstance(source, (str, os.PathLike)) else ";".join(paths)
+    stats = _stat(paths)
+    t_scan = time.perf_counter()
+    cache_path = Path(cache_dir) if cache_dir is not None else default_cache_dir(paths, os.path.abspath(label) if isinstance(source, (str, os.PathLike)) else label)
+    old_tables, old_stats, reason = _read_cache(cache_path) if cache else (None, None, "cache off")
+    if old_tables is not None:
+        merged = stats.merge(old_stats, on="path", how="left", suffixes=("", "_old"))
+        same = (merged["size"] == merged["size_old"]) & (merged["mtime_ns"] == merged["mtime_ns_old"])
+        page_ids = merged["page_id"].where(same)
+        keep_ids = page_ids.dropna().astype(np.int64).to_numpy()
+        kept = _keep_pages(old_tables, keep_ids)
+        todo = merged.loc[~same.to_numpy(), "path"].tolist()
+        next_id = int(max(old_stats["page_id"].max() if len(old_stats) else -1, -1)) + 1
+        removed = int((~old_stats["path"].isin(stats["path"])).sum())
+        status = f"warm: {len(keep_ids)} pages from cache, {len(todo)} re-parsed, {removed} removed"
+    else:
+        kept, todo, next_id = _empty_tables(), list(paths), 0
+        status = f"cold ({reason}): {len(todo)} pages parsed"
+    new_ids = np.arange(next_id, next_id + len(todo), dtype=np.int64)
+    parsed = _parse(list(zip(new_ids.tolist(), todo)), workers, progress) if todo else _empty_tables()
+    tables = _concat([kept, parsed])
+    t_parse = time.perf_counter()
+    id_of = dict(zip(tables["pages"].column("path").to_pylist(), tables["pages"].column("page_id").to_pylist()))
+    stats["page_id"] = stats["path"].map(id_of).astype(np.int64)
+    if cache and (todo or old_tables is None or len(old_stats) != len(stats)):
+        try:
+            _write_cache(cache_path, tables, stats)
+        except OSError as exc:
+            status += f"; cache not written ({exc})"
+    frames = _to_frames(tables)
+    problems = pd.concat([frames["problems"], consistency_problems(frames)], ignore_index=True)
+    pages = frames["pages"]
+    info = pages.set_index("page_id")[["tag", "package"]]
+    problems = problems.join(info, on="page_id")
+    problems = problems[["path", "tag", "package", "severity", "problem"]].sort_values(["path", "severity"], kind="stable").reset_index(drop=True)
+    t_end = time.perf_counter()
+    return CacheData(
+        specs=frames["specs"],
+        spec_stacks=frames["spec_stacks"],
+        packages=pages,
+        meta_stacks=frames["meta_stacks"],
+        problems=problems,
+        source=label,
+        cache_status=status,
+        timings={"scan_s": t_scan - t0, "parse_s": t_parse - t_scan, "frames_s": t_end - t_parse, "total_s": t_end - t0},
+    )

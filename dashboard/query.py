@@ -1,0 +1,289 @@
+"""Queries over a loaded :class:`~dashboard.load.CacheData`: pure functions, no Panel.
+
+A :class:`Selection` says what the user picked (tags, stacks, OSes, targets,
+versions, a package-name search, and optionally one heatmap cell).
+:func:`build_index` pre-groups a data set once into integer category codes so
+that every query below is a handful of vectorised numpy operations, whatever
+the number of spec rows; :func:`compute` answers everything one selector change
+needs (headline numbers, heatmaps, selector options with counts, table rows).
+
+Semantics: within one dimension the selected values are OR-ed, across
+dimensions AND-ed; an empty selection means "all".  A spec matches a stack
+filter when it is in *any* selected stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from .load import CacheData
+
+#: Selector dimension -> specs column (``stack`` is looked up in ``spec_stacks``).
+DIMENSIONS = ("tag", "stack", "os", "target", "version")
+#: Columns of the spec table shown to users, in order.
+TABLE_COLUMNS = ["hash", "package", "version", "compiler", "os", "target", "variants", "stacks", "size", "tag"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What is selected.  Empty tuples mean "no filter" on that dimension.
+
+    Attributes:
+        tag, stack, os, target, version: selected values (OR within a dimension).
+        package: case-insensitive substring of the package name ("" = all).
+        cell: ``(package, stack)`` of a clicked heatmap cell, or ``None``.
+    """
+
+    tag: tuple[str, ...] = ()
+    stack: tuple[str, ...] = ()
+    os: tuple[str, ...] = ()
+    target: tuple[str, ...] = ()
+    version: tuple[str, ...] = ()
+    package: str = ""
+    cell: tuple[str, str] | None = None
+
+    def values(self, dim: str) -> tuple[str, ...]:
+        """Selected values of one of :data:`DIMENSIONS`."""
+        return getattr(self, dim)
+
+    def without(self, *dims: str) -> "Selection":
+        """A copy with the given dimensions (or ``"package"``/``"cell"``) cleared."""
+        return replace(self, **{d: ("" if d == "package" else None if d == "cell" else ()) for d in dims})
+
+
+@dataclass
+class SpecIndex:
+    """Integer-coded view of one data set, built once by :func:`build_index`.
+
+    Attributes:
+        data: the data set it indexes.
+        codes: dimension/``package`` -> ``int`` category codes, one per spec row.
+        categories: dimension/``package`` -> ``numpy`` array of category labels.
+        stack_spec: ``int32`` spec id per spec x stack row.
+        stack_code: stack code per spec x stack row.
+        package_lower: lower-cased package names (for search).
+    """
+
+    data: CacheData
+    codes: dict[str, np.ndarray]
+    categories: dict[str, np.ndarray]
+    stack_spec: np.ndarray
+    stack_code: np.ndarray
+    package_lower: np.ndarray
+    n: int = 0
+    _cache: dict = field(default_factory=dict, repr=False)
+
+
+def build_index(data: CacheData) -> SpecIndex:
+    """Pre-group ``data`` into integer codes for fast queries (O(rows), once)."""
+    specs = data.specs
+    codes, cats = {}, {}
+    for name in ("tag", "os", "target", "version", "package"):
+        col = specs[name]
+        codes[name] = col.cat.codes.to_numpy()
+        cats[name] = np.asarray(col.cat.categories, dtype=object)
+    stack = data.spec_stacks["stack"]
+    cats["stack"] = np.asarray(stack.cat.categories, dtype=object)
+    return SpecIndex(
+        data=data,
+        codes=codes,
+        categories=cats,
+        stack_spec=data.spec_stacks["spec"].to_numpy(),
+        stack_code=stack.cat.codes.to_numpy(),
+        package_lower=np.asarray([str(p).lower() for p in cats["package"]], dtype=object),
+        n=len(specs),
+    )
+
+
+def _lookup(categories: np.ndarray, values) -> np.ndarray:
+    """Boolean table over category codes, True for the selected values."""
+    table = np.zeros(len(categories), dtype=bool)
+    wanted = set(values)
+    table[[i for i, c in enumerate(categories) if c in wanted]] = True
+    return table
+
+
+def _stack_mask(index: SpecIndex, stacks) -> np.ndarray:
+    in_stack = _lookup(index.categories["stack"], stacks)[index.stack_code]
+    mask = np.zeros(index.n, dtype=bool)
+    mask[index.stack_spec[in_stack]] = True
+    return mask
+
+
+def dimension_masks(index: SpecIndex, sel: Selection) -> dict[str, np.ndarray]:
+    """One boolean spec mask per active filter of ``sel`` (keys: dimensions,
+    ``"package"``, ``"cell"``); inactive filters are absent."""
+    masks = {}
+    for dim in DIMENSIONS:
+        values = sel.values(dim)
+        if not values:
+            continue
+        if dim == "stack":
+            masks[dim] = _stack_mask(index, values)
+        else:
+            masks[dim] = _lookup(index.categories[dim], values)[index.codes[dim]]
+    if sel.package.strip():
+        needle = sel.package.strip().lower()
+        hit = np.fromiter((needle in p for p in index.package_lower), dtype=bool, count=len(index.package_lower))
+        masks["package"] = hit[index.codes["package"]]
+    if sel.cell is not None:
+        package, stack = sel.cell
+        masks["cell"] = _lookup(index.categories["package"], [package])[index.codes["package"]] & _stack_mask(index, [stack])
+    return masks
+
+
+def combine(masks: dict[str, np.ndarray], n: int, exclude: tuple[str, ...] = ()) -> np.ndarray:
+    """AND of ``masks`` except the ``exclude`` keys (all True when none apply)."""
+    out = np.ones(n, dtype=bool)
+    for key, mask in masks.items():
+        if key not in exclude:
+            out &= mask
+    return out
+
+
+def spec_mask(index: SpecIndex, sel: Selection) -> np.ndarray:
+    """Boolean array over spec rows: True where the spec matches ``sel``."""
+    return combine(dimension_masks(index, sel), index.n)
+
+
+def filter_specs(data: CacheData, sel: Selection, index: SpecIndex | None = None) -> pd.DataFrame:
+    """Spec rows of ``data.specs`` matching ``sel`` (same columns, original index)."""
+    index = index or build_index(data)
+    return data.specs[spec_mask(index, sel)]
+
+
+def _stack_counts(index: SpecIndex, mask: np.ndarray, by: str, stacks=()) -> np.ndarray:
+    """Matrix ``[category of by, stack]`` of spec counts over masked specs."""
+    keep = mask[index.stack_spec]
+    if stacks:
+        keep &= _lookup(index.categories["stack"], stacks)[index.stack_code]
+    n_stack = len(index.categories["stack"])
+    n_by = len(index.categories[by])
+    combined = index.codes[by][index.stack_spec[keep]].astype(np.int64) * n_stack + index.stack_code[keep]
+    return np.bincount(combined, minlength=n_by * n_stack).reshape(n_by, n_stack)
+
+
+def _long(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray, names: tuple[str, str]) -> pd.DataFrame:
+    r, c = np.nonzero(matrix)
+    return pd.DataFrame({names[0]: rows[r], names[1]: cols[c], "specs": matrix[r, c].astype(np.int64)})
+
+
+def package_stack_counts(index: SpecIndex, mask: np.ndarray, stacks=(), top_n: int = 40) -> pd.DataFrame:
+    """Spec counts per package x stack for the ``top_n`` packages by spec count.
+
+    Args:
+        mask: specs to count (from :func:`spec_mask`).
+        stacks: restrict the stack axis to these (empty: all stacks).
+        top_n: keep this many packages, most specs first (ties by name).
+
+    Returns:
+        Long DataFrame ``package`` (str), ``stack`` (str), ``specs`` (int64), only
+        non-zero cells; rows ordered by package rank then stack.
+    """
+    matrix = _stack_counts(index, mask, "package", stacks)
+    per_package = np.bincount(index.codes["package"][mask], minlength=len(index.categories["package"]))
+    order = np.lexsort((np.arange(len(per_package)), -per_package))
+    order = order[per_package[order] > 0][: max(int(top_n), 1)]
+    return _long(matrix[order], index.categories["package"][order], index.categories["stack"], ("package", "stack"))
+
+
+def os_target_counts(index: SpecIndex, mask: np.ndarray) -> pd.DataFrame:
+    """Spec counts per OS x target: long DataFrame ``os``, ``target``, ``specs`` (non-zero cells)."""
+    n_t = len(index.categories["target"])
+    combined = index.codes["os"][mask].astype(np.int64) * n_t + index.codes["target"][mask]
+    matrix = np.bincount(combined, minlength=len(index.categories["os"]) * n_t).reshape(-1, n_t)
+    return _long(matrix, index.categories["os"], index.categories["target"], ("os", "target"))
+
+
+def stack_tag_counts(index: SpecIndex, mask: np.ndarray, stacks=()) -> pd.DataFrame:
+    """Spec counts per stack x tag: long DataFrame ``stack``, ``tag``, ``specs`` (non-zero cells)."""
+    matrix = _stack_counts(index, mask, "tag", stacks).T
+    return _long(matrix, index.categories["stack"], index.categories["tag"], ("stack", "tag"))
+
+
+def option_counts(index: SpecIndex, sel: Selection, masks: dict[str, np.ndarray] | None = None) -> dict[str, pd.DataFrame]:
+    """Selector options that exist under the *other* selections, with counts.
+
+    For each dimension, the specs matching every active filter except that
+    dimension's own (and except the heatmap cell) are counted per value.
+
+    Returns:
+        ``{dimension: DataFrame(value: str, specs: int64)}``, values with zero
+        specs dropped unless currently selected, ordered by value.
+    """
+    masks = masks if masks is not None else dimension_masks(index, sel)
+    out = {}
+    for dim in DIMENSIONS:
+        mask = combine(masks, index.n, exclude=(dim, "cell"))
+        cats = index.categories[dim]
+        if dim == "stack":
+            counts = np.bincount(index.stack_code[mask[index.stack_spec]], minlength=len(cats))
+        else:
+            counts = np.bincount(index.codes[dim][mask], minlength=len(cats))
+        keep = (counts > 0) | _lookup(cats, sel.values(dim))
+        out[dim] = pd.DataFrame({"value": cats[keep].astype(str), "specs": counts[keep].astype(np.int64)})
+    return out
+
+
+def headline(index: SpecIndex, mask: np.ndarray, stacks=()) -> dict[str, int]:
+    """Headline numbers for masked specs.
+
+    Returns:
+        ``packages`` (distinct package names), ``pages`` (distinct tag x package),
+        ``specs``, ``stacks`` (distinct stacks, within ``stacks`` if given),
+        ``bytes`` (sum of known sizes), ``tags``.
+    """
+    pkg = index.codes["package"][mask]
+    tag = index.codes["tag"][mask]
+    keep = mask[index.stack_spec]
+    if stacks:
+        keep &= _lookup(index.categories["stack"], stacks)[index.stack_code]
+    sizes = index.data.specs["size"].to_numpy(dtype="float64", na_value=np.nan)[mask]
+    return {
+        "packages": int(np.count_nonzero(np.bincount(pkg, minlength=1))),
+        "pages": int(len(np.unique(tag.astype(np.int64) * len(index.categories["package"]) + pkg))),
+        "specs": int(mask.sum()),
+        "stacks": int(np.count_nonzero(np.bincount(index.stack_code[keep], minlength=1))),
+        "tags": int(np.count_nonzero(np.bincount(tag, minlength=1))),
+        "bytes": int(np.nansum(sizes)),
+    }
+
+
+def table_rows(index: SpecIndex, mask: np.ndarray) -> pd.DataFrame:
+    """Spec rows under ``mask`` with :data:`TABLE_COLUMNS`, index = spec id."""
+    return index.data.specs.loc[mask, TABLE_COLUMNS]
+
+
+@dataclass
+class Result:
+    """Everything one selector change recomputes (see :func:`compute`)."""
+
+    mask: np.ndarray
+    numbers: dict[str, int]
+    package_stack: pd.DataFrame
+    os_target: pd.DataFrame
+    stack_tag: pd.DataFrame
+    options: dict[str, pd.DataFrame]
+
+
+def compute(index: SpecIndex, sel: Selection, top_n: int = 40) -> Result:
+    """All recomputation behind one selector change.
+
+    The heatmaps ignore ``sel.cell`` (the cell only narrows the table and the
+    numbers); the stack x tag heatmap ignores the tag filter so every tag stays
+    visible for comparison.
+    """
+    masks = dimension_masks(index, sel)
+    mask = combine(masks, index.n)
+    no_cell = combine(masks, index.n, exclude=("cell",))
+    return Result(
+        mask=mask,
+        numbers=headline(index, mask, sel.stack),
+        package_stack=package_stack_counts(index, no_cell, sel.stack, top_n),
+        os_target=os_target_counts(index, no_cell),
+        stack_tag=stack_tag_counts(index, combine(masks, index.n, exclude=("cell", "tag")), sel.stack),
+        options=option_counts(index, sel, masks),
+    )
