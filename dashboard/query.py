@@ -168,7 +168,7 @@ def _stack_counts(index: SpecIndex, mask: np.ndarray, by: str, stacks=()) -> np.
 
 def _long(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray, names: tuple[str, str]) -> pd.DataFrame:
     r, c = np.nonzero(matrix)
-    return pd.DataFrame({names[0]: rows[r], names[1]: cols[c], "specs": matrix[r, c].astype(np.int64)})
+    return pd.DataFrame({names[0]: rows[r], names[1]: cols[c], "count": matrix[r, c].astype(np.int64)})
 
 
 def package_stack_counts(index: SpecIndex, mask: np.ndarray, stacks=(), top_n: int = 40) -> pd.DataFrame:
@@ -180,7 +180,7 @@ def package_stack_counts(index: SpecIndex, mask: np.ndarray, stacks=(), top_n: i
         top_n: keep this many packages, most specs first (ties by name).
 
     Returns:
-        Long DataFrame ``package`` (str), ``stack`` (str), ``specs`` (int64), only
+        Long DataFrame ``package`` (str), ``stack`` (str), ``count`` (int64, specs), only
         non-zero cells; rows ordered by package rank then stack.
     """
     matrix = _stack_counts(index, mask, "package", stacks)
@@ -191,7 +191,7 @@ def package_stack_counts(index: SpecIndex, mask: np.ndarray, stacks=(), top_n: i
 
 
 def os_target_counts(index: SpecIndex, mask: np.ndarray) -> pd.DataFrame:
-    """Spec counts per OS x target: long DataFrame ``os``, ``target``, ``specs`` (non-zero cells)."""
+    """Spec counts per OS x target: long DataFrame ``os``, ``target``, ``count`` (non-zero cells)."""
     n_t = len(index.categories["target"])
     combined = index.codes["os"][mask].astype(np.int64) * n_t + index.codes["target"][mask]
     matrix = np.bincount(combined, minlength=len(index.categories["os"]) * n_t).reshape(-1, n_t)
@@ -199,7 +199,7 @@ def os_target_counts(index: SpecIndex, mask: np.ndarray) -> pd.DataFrame:
 
 
 def stack_tag_counts(index: SpecIndex, mask: np.ndarray, stacks=()) -> pd.DataFrame:
-    """Spec counts per stack x tag: long DataFrame ``stack``, ``tag``, ``specs`` (non-zero cells)."""
+    """Spec counts per stack x tag: long DataFrame ``stack``, ``tag``, ``count`` (non-zero cells)."""
     matrix = _stack_counts(index, mask, "tag", stacks).T
     return _long(matrix, index.categories["stack"], index.categories["tag"], ("stack", "tag"))
 

@@ -1,0 +1,272 @@
+"""The Panel app: one state object, widgets built from it, views bound to it.
+
+Run it any of these ways (the package must be installed, ``pip install -e .``)::
+
+    spack-cache-dashboard serve [--data PATH]
+    panel serve dashboard/app.py [--args --data PATH]
+    # in Jupyter:  from dashboard.app import CacheDashboard; CacheDashboard.from_path("assets/pages")
+
+The data path comes from ``--data PATH``, else ``$SPACK_CACHE_DASHBOARD_DATA``,
+else the real pages shipped in ``assets/pages``.  A loaded data set is shared by
+all sessions of one server process.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import param
+
+from dashboard import query, views
+from dashboard.load import CacheData, load
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent / "assets" / "pages"
+DATA_ENV = "SPACK_CACHE_DASHBOARD_DATA"
+TITLE = "Spack build cache"
+LABELS = {"tag": "Tag (mirror)", "stack": "Stack", "os": "OS", "target": "Target", "version": "Version"}
+
+pn.extension("tabulator", notifications=True, sizing_mode="stretch_width")
+
+
+def data_path(argv: list[str] | None = None) -> str:
+    """``--data PATH`` from ``argv`` (default ``sys.argv``), else ``$SPACK_CACHE_DASHBOARD_DATA``,
+    else the embedded real pages in ``assets/pages``."""
+    argv = sys.argv if argv is None else argv
+    for i, arg in enumerate(argv):
+        if arg == "--data" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--data="):
+            return arg.split("=", 1)[1]
+    return os.environ.get(DATA_ENV) or str(DEFAULT_DATA)
+
+
+_DATA: dict[str, CacheData] = {}
+_DATA_LOCK = threading.Lock()
+
+
+def shared_data(path: str, progress=None) -> CacheData:
+    """Load ``path`` once per process; concurrent sessions wait for the same load."""
+    key = os.path.abspath(path)
+    with _DATA_LOCK:
+        if key not in _DATA:
+            _DATA[key] = load(path, progress=progress)
+        return _DATA[key]
+
+
+class DashboardState(param.Parameterized):
+    """The single source of truth of one dashboard session.
+
+    Selector parameters hold the selected values; their ``objects`` are the
+    values that exist under the other selections, labelled with spec counts.
+    ``result`` (a :class:`dashboard.query.Result`) is recomputed once per change.
+    """
+
+    tag = param.ListSelector(default=[], objects=[], label=LABELS["tag"])
+    stack = param.ListSelector(default=[], objects=[], label=LABELS["stack"])
+    os = param.ListSelector(default=[], objects=[], label=LABELS["os"])
+    target = param.ListSelector(default=[], objects=[], label=LABELS["target"])
+    version = param.ListSelector(default=[], objects=[], label=LABELS["version"])
+    package = param.String(default="", label="Package name contains")
+    top_n = param.Integer(default=30, bounds=(5, 500), label="Packages on the heatmap (top N by specs)")
+    cell = param.Tuple(default=None, length=2, allow_None=True, doc="(package, stack) clicked on the heatmap")
+    result = param.Parameter(default=None, doc="dashboard.query.Result for the current selection")
+
+    def __init__(self, data: CacheData, **params):
+        self.data = data
+        self.index = query.build_index(data)
+        super().__init__(**params)
+        self.param.watch(self._on_change, ["tag", "stack", "os", "target", "version", "package", "top_n", "cell"])
+        self._recompute()
+
+    @property
+    def selection(self) -> query.Selection:
+        """The current selection as a :class:`dashboard.query.Selection`."""
+        return query.Selection(
+            **{dim: tuple(getattr(self, dim)) for dim in query.DIMENSIONS},
+            package=self.package,
+            cell=tuple(self.cell) if self.cell else None,
+        )
+
+    def _on_change(self, *events):
+        names = {e.name for e in events}
+        if self.cell is not None and "cell" not in names and names - {"top_n"}:
+            with param.discard_events(self):
+                self.cell = None  # a new filter invalidates the clicked cell
+        self._recompute()
+
+    def _recompute(self):
+        result = query.compute(self.index, self.selection, self.top_n)
+        for dim in query.DIMENSIONS:
+            opts = result.options[dim]
+            self.param[dim].objects = {f"{v} ({n:,})": v for v, n in zip(opts["value"], opts["specs"])}
+        self.result = result
+
+    def clear(self):
+        """Reset every filter."""
+        self.param.update(tag=[], stack=[], os=[], target=[], version=[], package="", cell=None)
+
+
+class CacheDashboard(pn.viewable.Viewer):
+    """Build-cache dashboard for one :class:`~dashboard.load.CacheData`.
+
+    Displays as a sidebar + main layout (notebooks, ``pn.Row``-style embedding);
+    :meth:`template` wraps the same components in a ``FastListTemplate`` for
+    ``panel serve``.
+    """
+
+    state = param.ClassSelector(class_=DashboardState)
+
+    def __init__(self, data: CacheData, **params):
+        super().__init__(state=DashboardState(data), **params)
+        s = self.state
+        self.widgets = {
+            dim: pn.widgets.MultiChoice.from_param(s.param[dim], placeholder="all", solid=False, name=LABELS[dim])
+            for dim in query.DIMENSIONS
+        }
+        self.search = pn.widgets.TextInput.from_param(s.param.package, placeholder="e.g. py-", name="Package name contains")
+        self.top_n = pn.widgets.IntSlider.from_param(s.param.top_n, step=5)
+        self.reset = pn.widgets.Button(name="Clear all filters", button_type="light", on_click=lambda e: s.clear())
+        self.numbers = {
+            key: pn.indicators.Number(name=label, value=0, format="{value:,}", font_size="28pt", title_size="11pt")
+            for key, label in [("packages", "Packages"), ("specs", "Specs"), ("stacks", "Stacks"), ("tags", "Tags")]
+        }
+        self.package_stack = pn.pane.HoloViews(sizing_mode="stretch_width", name="package x stack")
+        self.os_target = pn.pane.HoloViews(sizing_mode="stretch_width", name="OS x target")
+        self.stack_tag = pn.pane.HoloViews(sizing_mode="stretch_width", name="stack x tag")
+        self.table = views.spec_table(query.table_rows(s.index, s.result.mask))
+        self.download = pn.widgets.FileDownload(
+            callback=self._csv, filename="specs.csv", label="Download CSV (filtered rows)", button_type="primary", embed=False
+        )
+        self.cell_note = pn.pane.Str("", sizing_mode="stretch_width")
+        self.clear_cell = pn.widgets.Button(name="Show all cells", button_type="light", visible=False, on_click=lambda e: setattr(s, "cell", None))
+        problems = s.data.problems
+        self.problems = pn.Card(
+            views.problems_table(problems),
+            title=f"Problems: {len(problems)} ({int((problems['severity'] == 'error').sum())} pages not loaded)",
+            collapsed=problems.empty,
+            sizing_mode="stretch_width",
+        )
+        self._taps: list[hv.streams.Stream] = []
+        s.param.watch(self._render, "result")
+        self._render()
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike, **load_kwargs) -> "CacheDashboard":
+        """Load ``path`` (see :func:`dashboard.load.load`) and build the dashboard."""
+        return cls(load(path, **load_kwargs))
+
+    # -- callbacks ---------------------------------------------------------------
+    def _csv(self) -> io.StringIO:
+        return io.StringIO(self.table.current_view.to_csv(index=False))
+
+    def _tap_cell(self, x=None, y=None):
+        if x is not None and y is not None:
+            self.state.cell = (str(y), str(x))
+
+    def _tap_os_target(self, x=None, y=None):
+        if x is not None and y is not None:
+            self.state.param.update(os=[str(y)], target=[str(x)])
+
+    def _render(self, *_):
+        s, r = self.state, self.state.result
+        for key, number in self.numbers.items():
+            number.value = r.numbers[key]
+        ranked = list(dict.fromkeys(r.package_stack["package"]))
+        pkg_plot = views.heatmap(
+            r.package_stack, "stack", "package", "Specs per package and stack", y_order=ranked, x_order=views.stack_order(r.package_stack["stack"])
+        )
+        ot_plot = views.heatmap(r.os_target, "target", "os", "Specs per OS and target")
+        st_plot = views.heatmap(r.stack_tag, "tag", "stack", "Specs per stack and tag", y_order=views.stack_order(r.stack_tag["stack"]))
+        self._taps = [
+            hv.streams.Tap(source=pkg_plot).add_subscriber(self._tap_cell) or None,
+            hv.streams.Tap(source=ot_plot).add_subscriber(self._tap_os_target) or None,
+        ]
+        for pane, plot in ((self.package_stack, pkg_plot), (self.os_target, ot_plot), (self.stack_tag, st_plot)):
+            pane.param.update(object=plot, height=plot.opts.get().kwargs["height"] + 40)
+        self.table.value = query.table_rows(s.index, r.mask)
+        if s.cell:
+            self.cell_note.object = f"Table shows the cell: package {s.cell[0]}, stack {s.cell[1]}"
+        else:
+            self.cell_note.object = "Click a package x stack cell to show only its specs."
+        self.clear_cell.visible = s.cell is not None
+
+    # -- layout ------------------------------------------------------------------
+    def sidebar(self) -> list:
+        """Sidebar components: selectors, search, top-N slider, reset."""
+        return [self.search, *self.widgets.values(), self.top_n, self.reset]
+
+    def main(self) -> list:
+        """Main-area components: numbers, heatmaps, spec table, problems."""
+        table_header = pn.Row(self.cell_note, self.clear_cell, self.download)
+        return [
+            pn.FlexBox(*self.numbers.values()),
+            pn.Tabs(
+                ("Package x stack", self.package_stack),
+                ("OS x target", self.os_target),
+                ("Stack x tag", self.stack_tag),
+                dynamic=False,
+            ),
+            pn.pane.Markdown("### Specs"),
+            table_header,
+            self.table,
+            self.problems,
+        ]
+
+    def template(self) -> pn.template.FastListTemplate:
+        """The dashboard in a served page template."""
+        return pn.template.FastListTemplate(title=TITLE, sidebar=self.sidebar(), main=self.main(), sidebar_width=330, accent="#0f5b97")
+
+    def __panel__(self):
+        return pn.Row(
+            pn.Column(*self.sidebar(), width=320, sizing_mode="fixed"),
+            pn.Column(*self.main(), sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+
+
+def served_page(path: str | None = None) -> pn.template.FastListTemplate:
+    """A page for ``panel serve``: the template shows load progress, then the dashboard.
+
+    Loading runs in a thread so the progress bar updates; the data set is loaded
+    once per process and shared by later sessions.
+    """
+    path = path or data_path()
+    template = pn.template.FastListTemplate(title=TITLE, sidebar_width=330, accent="#0f5b97")
+    bar = pn.indicators.Progress(name="Loading pages", value=-1, max=100, sizing_mode="stretch_width")
+    text = pn.pane.Str(f"Loading build-cache pages from {path} ...")
+    template.main.append(pn.Column(text, bar))
+
+    def progress(done: int, total: int):
+        bar.param.update(value=int(100 * done / max(total, 1)))
+        text.object = f"Parsing pages: {done:,} / {total:,}"
+
+    def fill():
+        try:
+            dashboard = CacheDashboard(shared_data(path, progress=progress))
+        except Exception as exc:  # show it, never an error page
+            logging.getLogger(__name__).exception("loading %s failed", path)
+            text.object = f"Could not load {path}: {type(exc).__name__}: {exc}"
+            bar.visible = False
+            return
+        template.sidebar[:] = dashboard.sidebar()
+        template.main[0][:] = dashboard.main()
+
+    if os.path.abspath(path) in _DATA:
+        fill()
+    else:
+        pn.state.onload(lambda: threading.Thread(target=fill, daemon=True).start())
+    return template
+
+
+if __name__.startswith("bokeh_app"):  # `panel serve dashboard/app.py`
+    import dashboard.app as _shared  # the importable module owns the process-wide data cache
+
+    _shared.served_page().servable(title=TITLE)

@@ -1,0 +1,123 @@
+"""Command line: ``spack-cache-dashboard {serve,export,summary}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_DATA = str(Path(__file__).resolve().parent.parent / "assets" / "pages")
+
+
+def _load_with_bar(path: str, cache: bool = True):
+    """Load ``path`` with a tqdm progress bar (pages, pages/s) on stderr."""
+    from tqdm import tqdm
+
+    from .load import load
+
+    bar = None
+
+    def progress(done: int, total: int):
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="page", desc="Parsing pages", file=sys.stderr, disable=None)
+        bar.update(done - bar.n)
+
+    try:
+        return load(path, cache=cache, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def cmd_summary(args) -> int:
+    """Print per-tag and total counts, then problems; exit 1 only if nothing loaded."""
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    data = _load_with_bar(args.data, cache=not args.no_cache)
+    elapsed = time.perf_counter() - t0
+    table = data.summary()
+    print(f"Source: {data.source}")
+    print(f"Load: {elapsed:.2f} s ({data.cache_status})")
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print(table.to_string())
+    problems = data.problems
+    print(f"\nProblems: {len(problems)}")
+    for row in problems.itertuples():
+        print(f"  [{row.severity}] {row.path}: {row.problem}")
+    return 0 if len(data.specs) else 1
+
+
+def cmd_serve(args) -> int:
+    """Serve the dashboard with Panel's server (data loaded once, shared by sessions)."""
+    import panel as pn
+
+    from . import app
+
+    app.shared_data(args.data) if not args.lazy else None
+    print(f"Serving the dashboard of {args.data} at http://{args.address}:{args.port}/", flush=True)
+    pn.serve(
+        {"/": lambda: app.served_page(args.data)},
+        port=args.port,
+        address=args.address,
+        show=args.show,
+        title=app.TITLE,
+        websocket_origin=args.allow_websocket_origin or [f"{args.address}:{args.port}", f"localhost:{args.port}"],
+    )
+    return 0
+
+
+def cmd_export(args) -> int:
+    """Write a standalone HTML file (inline JS/CSS, data embedded, no server needed)."""
+    from .export import export_html
+
+    data = _load_with_bar(args.data, cache=not args.no_cache)
+    info = export_html(data, args.output, tag=args.tag)
+    print(f"Wrote {args.output}: {info['bytes'] / 1e6:.2f} MB, {info['specs']:,} specs, {info['packages']:,} packages")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``spack-cache-dashboard`` argument parser."""
+    parser = argparse.ArgumentParser(prog="spack-cache-dashboard", description="See what is inside Spack binary build caches.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_arg(p):
+        p.add_argument("--data", default=DEFAULT_DATA, help="a specs.md page or a _cache tree (default: the embedded real pages)")
+        p.add_argument("--no-cache", action="store_true", help="do not read or write the Parquet cache")
+
+    p = sub.add_parser("serve", help="serve the dashboard")
+    data_arg(p)
+    p.add_argument("--port", type=int, default=5006)
+    p.add_argument("--address", default="localhost")
+    p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--lazy", action="store_true", help="load data on the first visit, not at start-up")
+    p.add_argument("--allow-websocket-origin", action="append")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="write a standalone, offline HTML dashboard")
+    data_arg(p)
+    p.add_argument("output", help="HTML file to write")
+    p.add_argument("--tag", action="append", help="only these tags (repeatable; default: all)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("summary", help="print what a tree holds and its problems")
+    data_arg(p)
+    p.set_defaults(func=cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
