@@ -1,0 +1,82 @@
+"""Shared fixtures: the real pages, an independent reference reader, the browser."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_PAGES = ROOT / "assets" / "pages"
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+
+
+def reference_frame(pages_dir: Path = REAL_PAGES) -> pd.DataFrame:
+    """Independent reading of every page with PyYAML (not the product's JSON fast
+    path): one row per spec per stack, plain object columns."""
+    rows = []
+    for path in sorted(pages_dir.rglob("specs.md")):
+        front = path.read_text().split("\n---", 1)[0].removeprefix("---\n")
+        doc = yaml.safe_load(front)
+        tag = doc["categories"][1]
+        for spec in doc["spec_details"]:
+            for stack in spec["stacks"]:
+                rows.append(
+                    {
+                        "path": str(path),
+                        "tag": tag,
+                        "package": doc["title"],
+                        "hash": spec["hash"],
+                        "version": ", ".join(spec["versions"]),
+                        "os": spec["os"],
+                        "target": spec["target"],
+                        "compiler": spec["compiler"],
+                        "stack": stack,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def reference() -> pd.DataFrame:
+    return reference_frame()
+
+
+@pytest.fixture(scope="session")
+def real_data(tmp_path_factory):
+    from dashboard.load import load
+
+    return load(REAL_PAGES, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def pages_copy(tmp_path) -> Path:
+    """A writable copy of the real pages."""
+    dst = tmp_path / "pages"
+    shutil.copytree(REAL_PAGES, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    from screenshot import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    out = ROOT / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    return out

@@ -1,0 +1,149 @@
+"""Loader tests on the real pages and on broken copies of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REAL_PAGES
+from dashboard.load import find_pages, load
+
+
+def test_every_real_page_counts_match_its_meta(real_data):
+    pages = sorted(REAL_PAGES.rglob("specs.md"))
+    assert len(pages) == 74
+    specs, stacks = real_data.specs, real_data.spec_stacks
+    loaded = pd.DataFrame({"page_id": specs["page_id"].to_numpy()[stacks["spec"]], "stack": stacks["stack"].astype(str)})
+    by_page = loaded.groupby(["page_id", "stack"]).size()
+    ids = real_data.packages.set_index("path")["page_id"]
+    for path in pages:
+        meta_line = next(line for line in path.read_text().splitlines() if line.startswith("meta: "))
+        meta = json.loads(meta_line[len("meta: "):])
+        counts = by_page.loc[ids[str(path.resolve())]].to_dict()
+        assert counts == meta["num_specs_by_stack"], path
+        assert int((specs["page_id"] == ids[str(path.resolve())]).sum()) == meta["num_specs"], path
+    assert real_data.problems.empty
+
+
+def test_rows_equal_independent_yaml_reading(real_data, reference):
+    specs = real_data.specs
+    assert len(specs) == reference.drop_duplicates(["path", "hash"]).shape[0]
+    assert len(real_data.spec_stacks) == len(reference)
+    ours = specs[["tag", "package", "hash", "version", "os", "target", "compiler"]].astype(str)
+    theirs = reference.drop_duplicates(["path", "hash"])[list(ours.columns)]
+    key = list(ours.columns)
+    assert ours.sort_values(key).to_numpy().tolist() == theirs.sort_values(key).to_numpy().tolist()
+
+
+def test_dtypes_and_field_variations(real_data):
+    specs = real_data.specs
+    for col in ("tag", "package", "version", "compiler", "os", "platform", "target", "variants", "stacks"):
+        assert isinstance(specs[col].dtype, pd.CategoricalDtype), col
+    assert str(specs["size"].dtype) == "Int64"
+    assert specs["size"].isna().all()  # every real page says "-"
+    compilers = set(specs["compiler"].astype(str))
+    assert {"none", "gcc@=11.4.0", "gcc@11.4.0"} <= compilers
+    assert set(real_data.tags) == {"develop", "develop-2025-03-23", "develop-2025-03-30", "develop-2025-04-20"}
+    assert specs["hash"].str.len().eq(32).all()
+
+
+def test_single_page_and_list(tmp_path):
+    page = REAL_PAGES / "develop" / "py-build" / "specs.md"
+    one = load(page, cache=False)
+    assert set(one.specs["package"].astype(str)) == {"py-build"}
+    assert len(one.specs) == 52
+    two = load([page, REAL_PAGES / "develop-2025-04-20"], cache=False)
+    assert len(two.packages) == 2 and len(two.specs) == 52 + 27
+
+
+def test_missing_source_raises():
+    with pytest.raises(FileNotFoundError, match="no-such-dir"):
+        find_pages("/no-such-dir")
+
+
+def _write(path: Path, data: bytes | str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def test_bad_pages_are_listed_and_the_rest_loads(pages_copy):
+    good = (pages_copy / "develop" / "py-build" / "specs.md").read_text()
+    cache = pages_copy / "develop"
+    _write(cache / "empty" / "specs.md", "")
+    _write(cache / "truncated" / "specs.md", good[: len(good) // 2])
+    _write(cache / "latin1" / "specs.md", good.replace("py-build", "py-b\xfcild").encode("latin-1"))
+    _write(cache / "nospecs" / "specs.md", "\n".join(l for l in good.splitlines() if not l.startswith("spec_details")) + "\n")
+    _write(cache / "counts" / "specs.md", good.replace('"num_specs": 52', '"num_specs": 53').replace('"e4s": 18', '"e4s": 17'))
+    data = load(pages_copy, cache=False)
+    problems = data.problems
+    by_path = problems.groupby("path")["problem"].apply(" | ".join)
+
+    def reason(name):
+        return by_path[str((cache / name / "specs.md").resolve())]
+
+    assert reason("empty") == "empty file"
+    assert "truncated" in reason("truncated")
+    assert "not UTF-8" in reason("latin1") and "0xfc" in reason("latin1")
+    assert "no spec_details" in reason("nospecs")
+    assert "meta.num_specs is 53 but spec_details has 52" in reason("counts")
+    assert "num_specs_by_stack['e4s'] is 17 but spec_details has 18" in reason("counts")
+    errors = set(problems.loc[problems["severity"] == "error", "path"])
+    assert len(errors) == 4
+    # every real page still loads, and the inconsistent page loads too
+    assert len(data.packages) - len(errors) == 75
+    assert len(data.specs) == 473 + 52
+
+
+def test_yaml_fallback_reads_multiline_front_matter(tmp_path):
+    src = REAL_PAGES / "develop-2025-03-30" / "apfel" / "specs.md"
+    import yaml
+
+    doc = yaml.safe_load(src.read_text().split("\n---")[0][4:])
+    block = yaml.safe_dump(doc, default_flow_style=False)
+    _write(tmp_path / "t" / "apfel" / "specs.md", f"---\n{block}---\n")
+    fast, slow = load(src, cache=False), load(tmp_path, cache=False)
+    cols = ["tag", "package", "hash", "version", "compiler", "os", "target", "variants", "stacks"]
+    assert slow.specs[cols].astype(str).to_dict("records") == fast.specs[cols].astype(str).to_dict("records")
+    assert slow.problems.empty
+
+
+def test_sizes_numbers_and_dashes(tmp_path):
+    page = (REAL_PAGES / "develop-2025-04-20" / "py-packaging" / "specs.md").read_text()
+    page = page.replace('"size": "-"', '"size": 123456', 3)
+    _write(tmp_path / "x" / "py-packaging" / "specs.md", page)
+    sizes = load(tmp_path, cache=False).specs["size"]
+    assert sizes.notna().sum() == 3 and sizes.sum() == 3 * 123456
+
+
+def test_markup_in_pages_stays_text(tmp_path):
+    page = (REAL_PAGES / "develop-2025-03-30" / "apfel" / "specs.md").read_text()
+    page = page.replace('"+python"', '"<img src=x onerror=alert(1)>"').replace('title: "apfel"', 'title: "<b>apfel</b>"')
+    _write(tmp_path / "t" / "apfel" / "specs.md", page)
+    specs = load(tmp_path, cache=False).specs
+    assert specs["package"].astype(str).tolist() == ["<b>apfel</b>"]
+    assert "<img src=x onerror=alert(1)>" in specs["variants"].astype(str).iloc[0]
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "dashboard.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_cli_summary(tmp_path, pages_copy):
+    _write(pages_copy / "develop" / "broken" / "specs.md", "---\ntitle: x\n")
+    env = dict(os.environ, SPACK_CACHE_DASHBOARD_CACHE=str(tmp_path / "c"))
+    out = run_cli("summary", "--data", str(pages_copy), env=env)
+    assert out.returncode == 0, out.stderr
+    lines = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines() if line.strip()}
+    assert lines["TOTAL"][:2] == ["74", "473"]  # pages, specs
+    assert lines["develop"][:2] == ["2", "145"]
+    assert "Problems: 1" in out.stdout and "broken/specs.md: truncated" in out.stdout
+    empty = tmp_path / "empty"
+    _write(empty / "t" / "p" / "specs.md", "")
+    bad = run_cli("summary", "--data", str(empty), env=env)
+    assert bad.returncode == 1 and "empty file" in bad.stdout

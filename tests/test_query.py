@@ -1,0 +1,111 @@
+"""Query functions against counts computed independently (PyYAML reading + pandas)."""
+
+from __future__ import annotations
+
+import random
+
+import pandas as pd
+import pytest
+
+from dashboard import query as q
+
+
+@pytest.fixture(scope="module")
+def index(real_data):
+    return q.build_index(real_data)
+
+
+def expected_specs(ref: pd.DataFrame, sel: q.Selection) -> pd.DataFrame:
+    """Reference filtering over the long spec x stack reference frame; returns one row per spec."""
+    keep = pd.Series(True, index=ref.index)
+    for dim in ("tag", "os", "target", "version"):
+        if sel.values(dim):
+            keep &= ref[dim].isin(sel.values(dim))
+    if sel.package:
+        keep &= ref["package"].str.lower().str.contains(sel.package.lower(), regex=False)
+    specs = ref[keep]
+    if sel.stack:
+        ids = set(specs.loc[specs["stack"].isin(sel.stack), "path"] + specs.loc[specs["stack"].isin(sel.stack), "hash"])
+        specs = specs[(specs["path"] + specs["hash"]).isin(ids)]
+    return specs
+
+
+def random_selections(ref: pd.DataFrame, n: int, seed: int = 1):
+    rnd = random.Random(seed)
+    values = {dim: sorted(ref[dim].unique()) for dim in ("tag", "stack", "os", "target", "version")}
+    for _ in range(n):
+        kwargs = {}
+        for dim, vals in values.items():
+            if rnd.random() < 0.5:
+                kwargs[dim] = tuple(rnd.sample(vals, rnd.randint(1, 2)))
+        if rnd.random() < 0.3:
+            kwargs["package"] = rnd.choice(["py-", "a", "BUILD", "zzz"])
+        yield q.Selection(**kwargs)
+
+
+def test_filter_matches_reference(real_data, index, reference):
+    for sel in random_selections(reference, 60):
+        exp = expected_specs(reference, sel).drop_duplicates(["path", "hash"])
+        got = q.filter_specs(real_data, sel, index)
+        assert len(got) == len(exp), sel
+        assert sorted(got["hash"]) == sorted(exp["hash"]), sel
+
+
+def test_counts_match_reference(index, reference):
+    for sel in random_selections(reference, 40, seed=2):
+        exp = expected_specs(reference, sel)
+        res = q.compute(index, sel, top_n=1000)
+        if sel.stack:
+            exp_ps = exp[exp["stack"].isin(sel.stack)]
+        else:
+            exp_ps = exp
+        want = exp_ps.groupby(["package", "stack"]).size()
+        got = res.package_stack.set_index(["package", "stack"])["count"]
+        assert got.sort_index().to_dict() == want[want > 0].sort_index().to_dict(), sel
+        one = exp.drop_duplicates(["path", "hash"])
+        want_ot = one.groupby(["os", "target"]).size()
+        assert res.os_target.set_index(["os", "target"])["count"].sort_index().to_dict() == want_ot.sort_index().to_dict()
+        assert res.numbers["specs"] == len(one)
+        assert res.numbers["packages"] == one["package"].nunique()
+
+
+def test_stack_tag_ignores_tag_filter(index, reference):
+    sel = q.Selection(tag=("develop",), os=("ubuntu22.04",))
+    res = q.compute(index, sel)
+    exp = expected_specs(reference, sel.without("tag")).groupby(["stack", "tag"]).size()
+    assert res.stack_tag.set_index(["stack", "tag"])["count"].sort_index().to_dict() == exp.sort_index().to_dict()
+    assert set(res.stack_tag["tag"]) == {"develop", "develop-2025-03-23", "develop-2025-03-30", "develop-2025-04-20"}
+
+
+def test_top_n_keeps_the_biggest_packages(index, reference):
+    res = q.compute(index, q.Selection(), top_n=5)
+    per_pkg = reference.drop_duplicates(["path", "hash"]).groupby("package").size().sort_values(ascending=False)
+    assert list(dict.fromkeys(res.package_stack["package"])) == list(per_pkg.index[:5])
+
+
+def test_options_narrow_to_what_exists_under_other_selections(index, reference):
+    sel = q.Selection(os=("sequoia",))
+    opts = q.compute(index, sel).options
+    one = reference.drop_duplicates(["path", "hash"])
+    exp_targets = one[one["os"] == "sequoia"].groupby("target").size()
+    assert dict(zip(opts["target"]["value"], opts["target"]["specs"])) == exp_targets.to_dict()
+    # the OS selector itself still offers every OS (its own filter is not applied)
+    assert dict(zip(opts["os"]["value"], opts["os"]["specs"])) == one.groupby("os").size().to_dict()
+    exp_stacks = reference[reference["os"] == "sequoia"].groupby("stack").size()
+    assert dict(zip(opts["stack"]["value"], opts["stack"]["specs"])) == exp_stacks.to_dict()
+
+
+def test_cell_narrows_table_but_not_heatmaps(real_data, index, reference):
+    sel = q.Selection(cell=("py-build", "e4s"))
+    res = q.compute(index, sel)
+    rows = q.table_rows(index, res.mask)
+    exp = reference[(reference["package"] == "py-build") & (reference["stack"] == "e4s")]
+    assert sorted(rows["hash"]) == sorted(exp["hash"])
+    assert set(rows["package"].astype(str)) == {"py-build"}
+    assert all("e4s" in s.split(", ") for s in rows["stacks"].astype(str))
+    assert res.package_stack["count"].sum() == len(reference)
+
+
+def test_empty_selection_result(index):
+    res = q.compute(index, q.Selection(package="no-such-package"))
+    assert res.numbers["specs"] == 0 and res.package_stack.empty and res.os_target.empty
