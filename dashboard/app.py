@@ -13,10 +13,12 @@ all sessions of one server process.
 
 from __future__ import annotations
 
+import html
 import io
 import logging
 import os
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -26,6 +28,7 @@ import panel as pn
 import param
 
 from dashboard import query, views
+from dashboard.export import export_html
 from dashboard.load import CacheData, load
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "assets" / "pages"
@@ -106,7 +109,8 @@ class DashboardState(param.Parameterized):
         result = query.compute(self.index, self.selection, self.top_n)
         for dim in query.DIMENSIONS:
             opts = result.options[dim]
-            self.param[dim].objects = {f"{v} ({n:,})": v for v, n in zip(opts["value"], opts["specs"])}
+            # Choices.js renders option labels as HTML: escape text that comes from pages
+            self.param[dim].objects = {html.escape(f"{v} ({n:,})"): v for v, n in zip(opts["value"], opts["specs"])}
         self.result = result
 
     def clear(self):
@@ -145,6 +149,9 @@ class CacheDashboard(pn.viewable.Viewer):
         self.download = pn.widgets.FileDownload(
             callback=self._csv, filename="specs.csv", label="Download CSV (filtered rows)", button_type="primary", embed=False
         )
+        self.export = pn.widgets.FileDownload(
+            callback=self._export, filename="spack-cache-dashboard.html", label="Export HTML (current selection)", button_type="light", embed=False
+        )
         self.cell_note = pn.pane.Str("", sizing_mode="stretch_width")
         self.clear_cell = pn.widgets.Button(name="Show all cells", button_type="light", visible=False, on_click=lambda e: setattr(s, "cell", None))
         problems = s.data.problems
@@ -166,6 +173,12 @@ class CacheDashboard(pn.viewable.Viewer):
     # -- callbacks ---------------------------------------------------------------
     def _csv(self) -> io.StringIO:
         return io.StringIO(self.table.current_view.to_csv(index=False))
+
+    def _export(self) -> io.BytesIO:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "export.html"
+            export_html(self.state.data, out, mask=self.state.result.mask)
+            return io.BytesIO(out.read_bytes())
 
     def _tap_cell(self, x=None, y=None):
         if x is not None and y is not None:
@@ -205,7 +218,7 @@ class CacheDashboard(pn.viewable.Viewer):
 
     def main(self) -> list:
         """Main-area components: numbers, heatmaps, spec table, problems."""
-        table_header = pn.Row(self.cell_note, self.clear_cell, self.download)
+        table_header = pn.Row(self.cell_note, self.clear_cell, self.download, self.export)
         return [
             pn.FlexBox(*self.numbers.values()),
             pn.Tabs(
