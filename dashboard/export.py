@@ -238,7 +238,7 @@ def export_html(data: CacheData, path: str | os.PathLike, tag: list[str] | None 
     csv.js_on_event("button_click", CustomJS(args=dict(table=table_src, tcols=TABLE_COLUMNS), code=_CSV_JS))
     header = Div(
         text=f"<h2>Spack build cache</h2><p>Offline snapshot of <code>{len(sub):,}</code> specs "
-        f"from {sub['tag'].nunique()} tag(s). Selectors, heatmaps and the table work without a server.</p>"
+        f"from {sub['tag'].nunique()} tag(s). Selectors, heatmaps and the table work without a server.</p>",
         sizing_mode="stretch_width",
     )
     sidebar = column(*widgets.values(), topn, width=300)
