@@ -247,6 +247,6 @@ def export_html(data: CacheData, path: str | os.PathLike, tag: list[str] | None 
     doc = Document()
     doc.add_root(layout)
     doc.js_on_event(DocumentReady, update)
-    html = file_html(doc, resources=INLINE, title="Spack build cache (offline)")
-    Path(path).write_text(html, encoding="utf-8")
+    page = file_html(doc, resources=INLINE, title="Spack build cache (offline)")
+    Path(path).write_text(page, encoding="utf-8")
     return {"bytes": Path(path).stat().st_size, "specs": int(len(sub)), "packages": int(sub["package"].nunique())}
