@@ -152,6 +152,7 @@ class CacheDashboard(pn.viewable.Viewer):
         self.export = pn.widgets.FileDownload(
             callback=self._export, filename="spack-cache-dashboard.html", label="Export HTML (current selection)", button_type="light", embed=False
         )
+        self.row_count = pn.pane.HTML("", name="row count", width=160)
         self.cell_note = pn.pane.Str("", sizing_mode="stretch_width")
         self.clear_cell = pn.widgets.Button(name="Show all cells", button_type="light", visible=False, on_click=lambda e: setattr(s, "cell", None))
         problems = s.data.problems
@@ -163,6 +164,7 @@ class CacheDashboard(pn.viewable.Viewer):
         )
         self._taps: list[hv.streams.Stream] = []
         s.param.watch(self._render, "result")
+        self.table.param.watch(self._count_rows, ["filters", "value"])
         self._render()
 
     @classmethod
@@ -179,6 +181,10 @@ class CacheDashboard(pn.viewable.Viewer):
             out = Path(tmp) / "export.html"
             export_html(self.state.data, out, mask=self.state.result.mask)
             return io.BytesIO(out.read_bytes())
+
+    def _count_rows(self, *_):
+        n = len(self.table.current_view) if self.table.filters else len(self.table.value)
+        self.row_count.object = f"<b class='row-count'>{n:,}</b> rows"
 
     def _tap_cell(self, x=None, y=None):
         if x is not None and y is not None:
@@ -218,7 +224,7 @@ class CacheDashboard(pn.viewable.Viewer):
 
     def main(self) -> list:
         """Main-area components: numbers, heatmaps, spec table, problems."""
-        table_header = pn.Row(self.cell_note, self.clear_cell, self.download, self.export)
+        table_header = pn.Row(self.row_count, self.cell_note, self.clear_cell, self.download, self.export)
         return [
             pn.FlexBox(*self.numbers.values()),
             pn.Tabs(

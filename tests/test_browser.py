@@ -1,0 +1,188 @@
+"""The served app and the exported file, driven in headless Chromium like a user would."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REAL_PAGES
+from dashboard import query as q
+from screenshot import free_port, start_server
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import os
+
+    os.environ["SPACK_CACHE_DASHBOARD_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    port = free_port()
+    proc = start_server(str(REAL_PAGES), port)
+    yield f"http://127.0.0.1:{port}/"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.errors = errors
+    yield pg
+    context.close()
+
+
+def number(pg, title: str) -> int:
+    """Value shown by the headline Number indicator titled ``title``."""
+    text = pg.locator(".pn-number, div", has_text=re.compile(rf"^{title}\s*[\d,]+$")).last.inner_text()
+    return int(text.split()[-1].replace(",", ""))
+
+
+def wait_value(pg, read, value, timeout: float = 20):
+    """Poll ``read(pg)`` until it equals ``value`` (the browser updates asynchronously)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = read(pg)
+            if last == value:
+                return
+        except Exception as exc:  # element not rendered yet
+            last = exc
+        pg.wait_for_timeout(200)
+    raise AssertionError(f"never showed {value} (last: {last})")
+
+
+def wait_number(pg, title: str, value: int, timeout: float = 20):
+    wait_value(pg, lambda p: number(p, title), value, timeout)
+
+
+def pick(pg, selector_index: int, value: str):
+    """Choose ``value`` in the n-th multi-choice selector (tag, stack, os, target, version)."""
+    box = pg.locator("input.choices__input--cloned").nth(selector_index)
+    box.click()
+    pg.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first.click()
+    pg.keyboard.press("Escape")
+
+
+def table_rows(pg) -> int:
+    """Row count the app shows above the table."""
+    return int(pg.locator("b.row-count").first.inner_text().replace(",", ""))
+
+
+def column_texts(pg, field: str) -> list[str]:
+    return pg.locator(f"div.tabulator-row div.tabulator-cell[tabulator-field='{field}']").all_inner_texts()
+
+
+def test_served_app_renders_real_data(server, page, real_data, artifacts):
+    t0 = time.monotonic()
+    page.goto(server)
+    page.wait_for_selector(".tabulator-row", timeout=60000)
+    elapsed = time.monotonic() - t0
+    packages = set(real_data.specs["package"].astype(str))
+    shown = set(column_texts(page, "package"))
+    assert shown and shown <= packages
+    assert page.locator("canvas").count() >= 1  # the heatmap is drawn
+    wait_number(page, "Specs", len(real_data.specs))
+    wait_value(page, table_rows, len(real_data.specs))
+    page.screenshot(path=str(artifacts / "served-app.png"), full_page=True)
+    assert not page.errors
+    print(f"table visible {elapsed:.2f} s after navigation")
+
+
+def test_choosing_a_stack_filters_table_and_numbers(server, page, real_data, artifacts):
+    page.goto(server)
+    page.wait_for_selector(".tabulator-row", timeout=60000)
+    pick(page, 1, "e4s")
+    index = q.build_index(real_data)
+    expected = q.compute(index, q.Selection(stack=("e4s",)))
+    wait_number(page, "Specs", expected.numbers["specs"])
+    wait_value(page, table_rows, expected.numbers["specs"])
+    stacks = column_texts(page, "stacks")
+    assert stacks and all("e4s" in s.split(", ") for s in stacks)
+    assert number(page, "Packages") == expected.numbers["packages"]
+    page.screenshot(path=str(artifacts / "served-app-stack-e4s.png"), full_page=True)
+    # CSV download holds exactly the filtered rows
+    with page.expect_download() as dl:
+        page.get_by_text("Download CSV (filtered rows)").click()
+    import pandas as pd
+
+    csv = pd.read_csv(dl.value.path())
+    assert len(csv) == expected.numbers["specs"]
+    assert sorted(csv["hash"]) == sorted(q.table_rows(index, expected.mask)["hash"])
+
+
+def test_markup_in_pages_is_not_executed(browser, tmp_path, artifacts):
+    src = (REAL_PAGES / "develop-2025-03-30" / "apfel" / "specs.md").read_text()
+    evil = '<img src=x onerror="window.__xss=1">'
+    text = src.replace('"+python"', f'"{evil}"'.replace('"window.__xss=1"', "window.__xss=1")).replace('"stacks": ["hep", "root"]', '"stacks": ["hep<script>window.__xss=2</script>", "root"]')
+    text = text.replace('"num_specs_by_stack": {"hep": 1', '"num_specs_by_stack": {"hep<script>window.__xss=2</script>": 1')
+    page_path = tmp_path / "t" / "apfel" / "specs.md"
+    page_path.parent.mkdir(parents=True)
+    page_path.write_text(text)
+    port = free_port()
+    proc = start_server(str(tmp_path), port)
+    try:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        pg = ctx.new_page()
+        pg.goto(f"http://127.0.0.1:{port}/")
+        pg.wait_for_selector(".tabulator-row", timeout=60000)
+        box = pg.locator("input.choices__input--cloned").nth(1)
+        box.click()
+        pg.wait_for_timeout(500)
+        assert pg.locator(".choices__item--choice", has_text="hep<script>window.__xss=2</script> (1)").count() == 1
+        pg.keyboard.press("Escape")
+        assert evil.replace('"', "") in " ".join(column_texts(pg, "variants")).replace('"', "")
+        assert pg.evaluate("window.__xss === undefined")
+        pg.screenshot(path=str(artifacts / "markup-as-text.png"), full_page=True)
+        ctx.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_exported_file_is_interactive_offline(browser, real_data, tmp_path, artifacts):
+    out = tmp_path / "cache.html"
+    res = subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", "export", str(out), "--data", str(REAL_PAGES), "--no-cache"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    html = out.read_text()
+    assert "py-pyproject-hooks" in html and "http://" not in html.split("<body")[0].replace("http://www.w3.org", "")
+    ctx = browser.new_context(offline=True, viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    requests = []
+    ctx.route("**/*", lambda route: (requests.append(route.request.url), route.abort() if not route.request.url.startswith("file:") else route.continue_()))
+    pg = ctx.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(out.as_uri())
+    nums = "() => { const m = window.Bokeh && Bokeh.documents[0] && Bokeh.documents[0].get_model_by_name('numbers'); return m && m.tags.length ? m.tags : null; }"
+    pg.wait_for_function(nums, timeout=30000)
+    index = q.build_index(real_data)
+    everything = q.compute(index, q.Selection()).numbers
+    assert pg.evaluate(nums) == [everything["packages"], everything["specs"], everything["stacks"], everything["tags"]]
+    pick(pg, 1, "e4s")  # stack
+    pick(pg, 2, "ubuntu22.04")  # OS
+    want = q.compute(index, q.Selection(stack=("e4s",), os=("ubuntu22.04",)))
+    pg.wait_for_function(f"() => ({nums})()[1] === {want.numbers['specs']}", timeout=10000)
+    assert pg.evaluate(nums) == [want.numbers["packages"], want.numbers["specs"], want.numbers["stacks"], want.numbers["tags"]]
+    table_hashes = pg.evaluate("Bokeh.documents[0].get_model_by_name('table').data.hash")
+    assert sorted(table_hashes) == sorted(q.table_rows(index, want.mask)["hash"])
+    with pg.expect_download() as dl:
+        pg.get_by_text("Download CSV (rows in the table)").click()
+    import pandas as pd
+
+    assert len(pd.read_csv(dl.value.path())) == want.numbers["specs"]
+    pg.screenshot(path=str(artifacts / "export-offline.png"), full_page=True)
+    assert not errors
+    assert all(u.startswith("file:") for u in requests), [u for u in requests if not u.startswith("file:")]
+    ctx.close()
