@@ -1,0 +1,230 @@
+"""Benchmark: load throughput, cached reload, query latency and memory.
+
+    python -m benchmarks.run [--size small|full] [--tree DIR] [--keep]
+
+Everything is measured in the same run on the same machine, so ratios are
+meaningful even on a shared, noisy box (medians over repeats are reported):
+
+* cold load of the tree by this loader (no cache) vs a naive baseline (PyYAML's
+  C loader on each page's front matter, one dict per spec row, one DataFrame at
+  the end) and vs the limit (``json.loads`` of the ``meta`` and ``spec_details``
+  lines alone, no DataFrame) - pages/s, spec rows/s and both ratios;
+* first load writing the Parquet cache, warm reload from it, and the reload
+  after touching 1% of the pages (as a fraction of the cold load);
+* one selector change (``query.compute`` + the table rows) at 1M and 2M spec rows,
+  median and p95 over 60 random selections;
+* peak RSS of a fresh process holding 1M spec rows (loaded and indexed).
+
+Sizes: ``small`` (default) generates 20 tags x 500 packages; the 1M/2M-row query
+and memory figures then tile the loaded rows (tags renamed per copy).  ``full``
+generates 100 tags x 1,500 packages (>= 2M rows) and measures it directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from benchmarks.generate import generate
+from dashboard import query
+from dashboard.load import CacheData, find_pages, load
+
+SIZES = {"small": dict(tags=20, packages=500, mean_specs=14.0), "full": dict(tags=100, packages=1500, mean_specs=14.0)}
+
+
+def naive_load(paths: list[str]) -> pd.DataFrame:
+    """The baseline: PyYAML (C loader) per page, a dict per spec row, one DataFrame."""
+    rows = []
+    for path in paths:
+        text = Path(path).read_text()
+        front = text.split("\n---", 1)[0][4:]
+        doc = yaml.load(front, Loader=yaml.CSafeLoader)
+        tag = doc["categories"][1]
+        for spec in doc["spec_details"]:
+            rows.append(dict(spec, tag=tag, package=doc["title"]))
+    return pd.DataFrame(rows)
+
+
+def json_limit(paths: list[str]) -> int:
+    """The limit: read each page and ``json.loads`` its meta and spec_details lines."""
+    n = 0
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith("meta: "):
+                json.loads(line[6:])
+            elif line.startswith("spec_details: "):
+                n += len(json.loads(line[14:]))
+    return n
+
+
+def timed(fn, repeat: int = 3):
+    """(median seconds, last result) over ``repeat`` calls."""
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def tile(data: CacheData, rows: int) -> CacheData:
+    """Repeat ``data``'s spec rows (tags renamed per copy) until ``rows`` spec rows."""
+    copies = max(1, -(-rows // len(data.specs)))
+    specs, stacks = [], []
+    for k in range(copies):
+        s = data.specs.copy()
+        s["tag"] = s["tag"].cat.rename_categories(lambda t: f"{t}~{k}")
+        specs.append(s)
+        st = data.spec_stacks.copy()
+        st["spec"] = st["spec"] + k * len(data.specs)
+        stacks.append(st)
+    from pandas.api.types import union_categoricals
+
+    tags = union_categoricals([s["tag"] for s in specs])
+    big = pd.concat(specs, ignore_index=True)
+    big["tag"] = tags
+    big = big.iloc[:rows]
+    ss = pd.concat(stacks, ignore_index=True)
+    ss = ss[ss["spec"] < rows].reset_index(drop=True)
+    return CacheData(specs=big, spec_stacks=ss, packages=data.packages, meta_stacks=data.meta_stacks, problems=data.problems)
+
+
+def random_selections(index: query.SpecIndex, n: int, seed: int = 0):
+    rnd = random.Random(seed)
+    for _ in range(n):
+        kw = {}
+        for dim in query.DIMENSIONS:
+            if rnd.random() < 0.4:
+                cats = list(index.categories[dim])
+                kw[dim] = tuple(rnd.sample(cats, min(len(cats), rnd.randint(1, 3))))
+        if rnd.random() < 0.2:
+            kw["package"] = rnd.choice(["pkg-00", "1", "pkg-012"])
+        yield query.Selection(**kw)
+
+
+def query_latency(data: CacheData, n: int = 60) -> dict:
+    index = query.build_index(data)
+    times = []
+    for sel in random_selections(index, n):
+        t0 = time.perf_counter()
+        result = query.compute(index, sel, top_n=30)
+        query.table_rows(index, result.mask)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return {"median_ms": 1000 * statistics.median(times), "p95_ms": 1000 * times[int(0.95 * (len(times) - 1))]}
+
+
+RSS_SCRIPT = """
+import resource, sys
+from dashboard.load import load
+from dashboard import query
+from benchmarks.run import tile
+data = load(sys.argv[1], cache_dir=sys.argv[2])
+rows = int(sys.argv[3])
+if rows and len(data.specs) < rows:
+    data = tile(data, rows)
+elif rows:
+    pass
+index = query.build_index(data)
+query.compute(index, query.Selection())
+print(len(data.specs), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss(tree: Path, cache_dir: Path, rows: int) -> tuple[int, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_SCRIPT, str(tree), str(cache_dir), str(rows)],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
+    ).stdout.split()
+    return int(out[0]), int(out[1]) / 1024  # ru_maxrss is KiB on Linux
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=SIZES, default="small")
+    parser.add_argument("--tree", help="use this existing tree instead of generating one")
+    parser.add_argument("--baseline-pages", type=int, default=1500, help="pages timed for the naive baseline")
+    parser.add_argument("--keep", action="store_true", help="keep the generated tree")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="scd-bench-"))
+    report: list[tuple[str, str, str]] = []
+
+    def line(metric, value, target=""):
+        report.append((metric, value, target))
+        print(f"  {metric}: {value}", flush=True)
+
+    try:
+        tree = Path(args.tree) if args.tree else work / "_cache"
+        if not args.tree:
+            t0 = time.perf_counter()
+            totals = generate(tree, **SIZES[args.size])
+            print(f"generated {totals['pages']:,} pages, {totals['specs']:,} spec rows in {time.perf_counter() - t0:.1f} s", flush=True)
+        paths = find_pages(tree)
+        sample = random.Random(1).sample(paths, min(args.baseline_pages, len(paths)))
+        cpus = os.cpu_count()
+        print(f"machine: {cpus} cores; pages: {len(paths):,}", flush=True)
+
+        t_cold, data = timed(lambda: load(tree, cache=False), repeat=3 if len(paths) < 30000 else 1)
+        n_pages, n_rows = len(paths), len(data.specs)
+        t_naive, naive = timed(lambda: naive_load(sample), repeat=1)
+        t_limit, _ = timed(lambda: json_limit(paths), repeat=3 if len(paths) < 30000 else 1)
+        ours_ps, naive_ps, limit_ps = n_pages / t_cold, len(sample) / t_naive, n_pages / t_limit
+        line("rows loaded", f"{n_rows:,} spec rows, {n_pages:,} pages")
+        line("cold load (this loader, no cache)", f"{t_cold:.2f} s = {ours_ps:,.0f} pages/s, {n_rows / t_cold:,.0f} rows/s")
+        line("naive baseline (PyYAML CSafeLoader)", f"{naive_ps:,.0f} pages/s, {len(naive) / t_naive:,.0f} rows/s ({len(sample):,} pages)")
+        line("json.loads limit", f"{limit_ps:,.0f} pages/s, {n_rows / t_limit:,.0f} rows/s")
+        line("ratio vs naive", f"{ours_ps / naive_ps:.1f}x", ">= 10x")
+        line("ratio vs json.loads limit", f"{ours_ps / limit_ps:.2f}x", ">= 0.5x")
+
+        cache_dir = work / "cache"
+        t_first, _ = timed(lambda: load(tree, cache_dir=cache_dir), repeat=1)
+        t_warm, warm = timed(lambda: load(tree, cache_dir=cache_dir), repeat=3)
+        assert warm.cache_status.startswith("warm"), warm.cache_status
+        line("first load writing the Parquet cache", f"{t_first:.2f} s")
+        line("warm reload from cache", f"{t_warm:.2f} s for {len(warm.specs):,} rows", "< 2 s at 2M rows")
+        touched = random.Random(2).sample(paths, max(1, len(paths) // 100))
+        for p in touched:
+            st = os.stat(p)
+            os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        t_touch, touched_data = timed(lambda: load(tree, cache_dir=cache_dir), repeat=1)
+        line("reload after touching 1% of pages", f"{t_touch:.2f} s = {100 * t_touch / t_cold:.1f}% of cold ({touched_data.cache_status})", "< 10%")
+
+        for rows in (1_000_000, 2_000_000):
+            big = data if len(data.specs) >= rows else tile(data, rows)
+            lat = query_latency(big)
+            tiled = "" if big is data else " (tiled)"
+            target = "median < 100 ms, p95 < 250 ms" if rows == 1_000_000 else ""
+            line(f"selector change at {len(big.specs) / 1e6:.1f}M rows{tiled}", f"median {lat['median_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms", target)
+            del big
+        rows_held, rss = peak_rss(tree, cache_dir, 1_000_000)
+        line("peak RSS, fresh process holding 1M rows", f"{rss:,.0f} MB ({rows_held:,} rows)", "< 600 MB")
+        if n_rows >= 1_000_000:
+            rows_held, rss = peak_rss(tree, cache_dir, 0)
+            line("peak RSS, full tree loaded", f"{rss:,.0f} MB ({rows_held:,} rows)")
+
+        print("\n| metric | measured | target |\n|---|---|---|")
+        for metric, value, target in report:
+            print(f"| {metric} | {value} | {target} |")
+    finally:
+        if args.keep and not args.tree:
+            print(f"tree kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
