@@ -19,10 +19,11 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -54,6 +55,11 @@ SCHEMAS = {
     "problems": PROBLEM_SCHEMA,
 }
 ProgressFn = Callable[[int, int], None]
+#: Columns read back from the cache as Arrow dictionaries (-> pandas categoricals, no re-hashing).
+DICT_COLUMNS = {
+    "specs": ["version", "compiler", "os", "platform", "target", "variants", "stacks"],
+    "spec_stacks": ["stack"],
+}
 
 
 @dataclass
@@ -141,14 +147,14 @@ def find_pages(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[
         source = [source]
     found: set[str] = set()
     for item in source:
-        path = Path(item).expanduser()
+        path = Path(item).expanduser().resolve()
         if path.is_file():
-            found.add(str(path.resolve()))
+            found.add(str(path))
         elif path.is_dir():
             for root, dirs, files in os.walk(path):
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
                 if PAGE_NAME in files:
-                    found.add(str(Path(root, PAGE_NAME).resolve()))
+                    found.add(os.path.join(root, PAGE_NAME))
         else:
             raise FileNotFoundError(f"no such page or folder: {path}")
     return sorted(found)
@@ -187,7 +193,13 @@ def _empty_tables() -> dict[str, pa.Table]:
 
 def _concat(parts: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
     parts = [p for p in parts if p] or [_empty_tables()]
-    return {name: pa.concat_tables([p[name] for p in parts]) for name in TABLES}
+    out = {}
+    for name in TABLES:
+        tables = [p[name] for p in parts]
+        # cached tables carry dictionary columns; cast freshly parsed ones to match
+        schema = next((t.schema for t in tables if any(pa.types.is_dictionary(f.type) for f in t.schema)), tables[0].schema)
+        out[name] = pa.concat_tables([t if t.schema.equals(schema) else t.cast(schema) for t in tables])
+    return out
 
 
 def _parse(items: list[tuple[int, str]], workers: int | None, progress: ProgressFn | None) -> dict[str, pa.Table]:
@@ -205,8 +217,9 @@ def _parse(items: list[tuple[int, str]], workers: int | None, progress: Progress
             if progress:
                 progress(done, total)
     else:
-        # spawn, not fork: the caller may be a threaded server (Panel/Tornado).
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        # fork is cheapest, but unsafe in a threaded caller (Panel/Tornado server): spawn there.
+        method = "fork" if threading.active_count() == 1 and "fork" in get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
             for chunk, result in zip(chunks, pool.map(parse_pages, chunks)):
                 results.append(result)
                 done += len(chunk)
@@ -226,8 +239,9 @@ def _read_cache(cache_dir: Path) -> tuple[dict[str, pa.Table] | None, pd.DataFra
             return None, None, f"cache format {manifest.get('format')} != {CACHE_FORMAT}"
         tables = {}
         for name in TABLES:
-            table = pq.read_table(cache_dir / f"{name}.parquet")
-            if table.num_rows != manifest["rows"][name] or not table.schema.equals(SCHEMAS[name], check_metadata=False):
+            table = pq.read_table(cache_dir / f"{name}.parquet", read_dictionary=DICT_COLUMNS.get(name))
+            plain = pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema])
+            if table.num_rows != manifest["rows"][name] or not plain.equals(SCHEMAS[name], check_metadata=False):
                 return None, None, f"cache table {name} does not match its manifest"
             tables[name] = table
         stats = pq.read_table(cache_dir / "stats.parquet").to_pandas()
@@ -243,7 +257,7 @@ def _write_cache(cache_dir: Path, tables: dict[str, pa.Table], stats: pd.DataFra
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir.parent))
     try:
         for name in TABLES:
-            pq.write_table(tables[name], tmp / f"{name}.parquet")
+            pq.write_table(tables[name], tmp / f"{name}.parquet", use_dictionary=True)
         pq.write_table(pa.Table.from_pandas(stats, preserve_index=False), tmp / "stats.parquet")
         rows = {name: tables[name].num_rows for name in TABLES} | {"stats": len(stats)}
         (tmp / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "rows": rows}))
@@ -320,26 +334,29 @@ def consistency_problems(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for row in bad.itertuples():
         out.append((row.page_id, row.path, f"meta.num_specs is {row.meta_num_specs} but spec_details has {row.num_specs} records"))
     specs, stacks = frames["specs"], frames["spec_stacks"]
-    loaded = (
-        pd.DataFrame(
-            {
-                "page_id": specs["page_id"].to_numpy()[stacks["spec"].to_numpy()],
-                "stack": stacks["stack"].astype(str).to_numpy(),
-            }
-        )
-        .groupby(["page_id", "stack"], sort=False)
-        .size()
-        .rename("loaded")
-    )
-    meta = frames["meta_stacks"].set_index(["page_id", "stack"])["num_specs"]
-    with_meta = ok.loc[ok["page_id"].isin(frames["meta_stacks"]["page_id"]), "page_id"]
-    both = pd.concat([meta, loaded], axis=1).fillna({"loaded": 0})
-    both = both[both.index.get_level_values(0).isin(with_meta)]
-    diff = both[both["num_specs"].fillna(-1) != both["loaded"]]
+    cats = stacks["stack"].cat.categories
+    width = np.int64(len(cats) + 1)
+    page_of = specs["page_id"].to_numpy().astype(np.int64)
+    keys, counts = np.unique(page_of[stacks["spec"].to_numpy()] * width + stacks["stack"].cat.codes.to_numpy(), return_counts=True)
+    loaded = pd.Series(counts, index=keys)
+    meta = frames["meta_stacks"]
+    meta = meta[meta["page_id"].isin(ok["page_id"])]
+    codes = cats.get_indexer(meta["stack"].astype(str))
+    unknown = codes < 0  # a stack the meta names but no spec of the whole data set is in
+    codes = np.where(unknown, len(cats), codes)
+    claimed = pd.Series(meta["num_specs"].to_numpy(), index=meta["page_id"].to_numpy().astype(np.int64) * width + codes)
+    with_meta = np.isin(keys // width, meta["page_id"].to_numpy())
+    both = pd.concat([claimed.rename("claimed"), loaded[with_meta].rename("loaded")], axis=1)
+    both["loaded"] = both["loaded"].fillna(0)
+    diff = both[both["claimed"].fillna(-1) != both["loaded"]]
     paths = pages.set_index("page_id")["path"]
-    for (page_id, stack), row in diff.iterrows():
-        claimed = "absent" if pd.isna(row["num_specs"]) else int(row["num_specs"])
-        out.append((page_id, paths[page_id], f"meta.num_specs_by_stack[{stack!r}] is {claimed} but spec_details has {int(row['loaded'])}"))
+    names = np.append(np.asarray(cats, dtype=object), None)
+    meta_names = dict(zip(claimed.index, meta["stack"].astype(str)))
+    for key, row in diff.iterrows():
+        page_id, code = divmod(int(key), int(width))
+        stack = meta_names.get(key, names[code])
+        claim = "absent" if pd.isna(row["claimed"]) else int(row["claimed"])
+        out.append((page_id, paths[page_id], f"meta.num_specs_by_stack[{stack!r}] is {claim} but spec_details has {int(row['loaded'])}"))
     return pd.DataFrame(
         {
             "page_id": pd.array([o[0] for o in out], dtype="int32"),

@@ -40,6 +40,7 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 
 SPEC_FIELDS = ("hash", "versions", "compiler", "os", "platform", "target", "variants", "stacks", "size")
 _get_fields = itemgetter(*SPEC_FIELDS)
+_STR_ONLY = {str}
 META_LIST_FIELDS = ("stacks", "oss", "platforms", "targets", "versions", "compilers")
 
 #: Arrow schema of the ``specs`` chunk table (one row per binary).
@@ -242,9 +243,9 @@ def _spec_columns_fast(rows: list):
     except (KeyError, TypeError, AttributeError):
         return None
     for column in (hashes, version, compilers, oss, platforms, targets, flat_stacks):
-        if not all(type(v) is str for v in column):
+        if column and set(map(type, column)) != _STR_ONLY:
             return None
-    size = [s if type(s) is int else _size(s) for s in sizes]
+    size = [s if type(s) is int else None if s == "-" else _size(s) for s in sizes]
     return [list(hashes), version, list(compilers), list(oss), list(platforms), list(targets), variant, stack, n_stacks, size], flat_stacks
 
 
@@ -282,7 +283,8 @@ def _spec_columns_slow(rows: list, warnings: list[str]):
 
 
 def _names(path: str) -> tuple[str, str]:
-    parts = Path(path).parts
+    """(tag, package) from ``.../<tag>/<package>/specs.md``."""
+    parts = path.replace(os.sep, "/").rsplit("/", 3)
     package = parts[-2] if len(parts) >= 2 else Path(path).stem
     tag = parts[-3] if len(parts) >= 3 else ""
     return tag, package
@@ -302,9 +304,10 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
         raises for bad input.
     """
     spec_cols: list[list] = [[] for _ in range(10)]
-    spec_page: list[np.ndarray] = []
+    spec_page: list[int] = []  # page id per page, repeated by spec_count below
+    spec_count: list[int] = []
     stack_names: list[str] = []
-    stack_page: list[np.ndarray] = []
+    stack_count: list[int] = []
     pages = {name: [] for name in PAGE_SCHEMA.names}
     meta_stacks = {name: [] for name in META_STACK_SCHEMA.names}
     problems = {name: [] for name in PROBLEM_SCHEMA.names}
@@ -340,9 +343,10 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
         n = len(cols[0])
         for dst, src in zip(spec_cols, cols):
             dst.extend(src)
-        spec_page.append(np.full(n, page_id, dtype=np.int32))
+        spec_page.append(page_id)
+        spec_count.append(n)
         stack_names.extend(flat)
-        stack_page.append(np.full(len(flat), page_id, dtype=np.int32))
+        stack_count.append(len(flat))
         row["num_specs"] = n
         meta = page.meta or {}
         num = meta.get("num_specs")
@@ -361,14 +365,14 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
         for name in PAGE_SCHEMA.names:
             pages[name].append(row[name])
 
-    empty_i32 = np.zeros(0, dtype=np.int32)
+    page_ids = np.asarray(spec_page, dtype=np.int32)
     specs = pa.table(
-        [pa.array(np.concatenate(spec_page) if spec_page else empty_i32)]
+        [pa.array(np.repeat(page_ids, spec_count))]
         + [pa.array(col, type=f.type) for col, f in zip(spec_cols, list(SPEC_SCHEMA)[1:])],
         schema=SPEC_SCHEMA,
     )
     spec_stacks = pa.table(
-        [pa.array(np.concatenate(stack_page) if stack_page else empty_i32), pa.array(stack_names, type=pa.string())],
+        [pa.array(np.repeat(page_ids, stack_count)), pa.array(stack_names, type=pa.string())],
         schema=STACK_SCHEMA,
     )
     return {
