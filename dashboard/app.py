@@ -204,10 +204,9 @@ class CacheDashboard(pn.viewable.Viewer):
         )
         ot_plot = views.heatmap(r.os_target, "target", "os", "Specs per OS and target")
         st_plot = views.heatmap(r.stack_tag, "tag", "stack", "Specs per stack and tag", y_order=views.stack_order(r.stack_tag["stack"]))
-        self._taps = [
-            hv.streams.Tap(source=pkg_plot).add_subscriber(self._tap_cell) or None,
-            hv.streams.Tap(source=ot_plot).add_subscriber(self._tap_os_target) or None,
-        ]
+        self._taps = [hv.streams.Tap(source=pkg_plot), hv.streams.Tap(source=ot_plot)]
+        self._taps[0].add_subscriber(self._tap_cell)
+        self._taps[1].add_subscriber(self._tap_os_target)
         for pane, plot in ((self.package_stack, pkg_plot), (self.os_target, ot_plot), (self.stack_tag, st_plot)):
             pane.param.update(object=plot, height=plot.opts.get().kwargs["height"] + 40)
         self.table.value = query.table_rows(s.index, r.mask)

@@ -56,7 +56,8 @@ def cmd_serve(args) -> int:
 
     from . import app
 
-    app.shared_data(args.data) if not args.lazy else None
+    if not args.lazy:
+        app.shared_data(args.data)  # load before the first visitor arrives
     print(f"Serving the dashboard of {args.data} at http://{args.address}:{args.port}/", flush=True)
     pn.serve(
         {"/": lambda: app.served_page(args.data)},

@@ -160,7 +160,7 @@ def find_pages(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[
     return sorted(found)
 
 
-def default_cache_dir(paths: list[str], source_label: str) -> Path:
+def default_cache_dir(source_label: str) -> Path:
     """Where the Parquet cache for ``source_label`` lives.
 
     ``$SPACK_CACHE_DASHBOARD_CACHE`` or ``$XDG_CACHE_HOME/spack-cache-dashboard``
@@ -396,7 +396,8 @@ def load(
     label = str(source) if isinstance(source, (str, os.PathLike)) else ";".join(paths)
     stats = _stat(paths)
     t_scan = time.perf_counter()
-    cache_path = Path(cache_dir) if cache_dir is not None else default_cache_dir(paths, os.path.abspath(label) if isinstance(source, (str, os.PathLike)) else label)
+    key = os.path.abspath(label) if isinstance(source, (str, os.PathLike)) else label
+    cache_path = Path(cache_dir) if cache_dir is not None else default_cache_dir(key)
     old_tables, old_stats, reason = _read_cache(cache_path) if cache else (None, None, "cache off")
     if old_tables is not None:
         merged = stats.merge(old_stats, on="path", how="left", suffixes=("", "_old"))
