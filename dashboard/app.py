@@ -20,7 +20,9 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlencode
 
 import holoviews as hv
 import pandas as pd
@@ -117,6 +119,65 @@ class DashboardState(param.Parameterized):
         """Reset every filter."""
         self.param.update(tag=[], stack=[], os=[], target=[], version=[], package="", cell=None)
 
+    # -- URL query state ---------------------------------------------------------
+    def url_query(self) -> list[tuple[str, str]]:
+        """The selection as URL query pairs, e.g. ``[("stack", "e4s"), ("os", "ubuntu22.04")]``.
+
+        One pair per selected value (repeated keys), ``package`` for the name
+        search and ``cell=<package>,<stack>`` for a clicked heatmap cell; an
+        unfiltered dashboard gives ``[]``.
+        """
+        pairs = [(dim, value) for dim in query.DIMENSIONS for value in getattr(self, dim)]
+        if self.package:
+            pairs.append(("package", self.package))
+        if self.cell:
+            pairs.append(("cell", ",".join(self.cell)))
+        return pairs
+
+    def apply_url_query(self, args: Mapping[str, Sequence[str | bytes]]) -> list[str]:
+        """Select what a URL query asks for; return one notice per value ignored.
+
+        Args:
+            args: query key -> values, as ``urllib.parse.parse_qs`` or
+                ``pn.state.session_args`` give them (``bytes`` are UTF-8
+                decoded).  Keys are the :data:`dashboard.query.DIMENSIONS`,
+                ``package`` and ``cell``; a dimension's values may also be
+                comma-separated.  Other keys are left alone (Panel and Bokeh
+                use some).
+
+        Returns:
+            Human-readable notices for values that are not in this build cache
+            (those values are ignored, the rest still apply).  Never raises for
+            bad input.
+        """
+
+        def text(values) -> list[str]:
+            return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+
+        update: dict = {}
+        notices: list[str] = []
+        for dim in query.DIMENSIONS:
+            if dim not in args:
+                continue
+            known = set(self.index.categories[dim].astype(str))
+            wanted: list[str] = []
+            for raw in text(args[dim]):
+                wanted += [raw] if raw in known else [v for v in raw.split(",") if v]
+            unknown = [v for v in wanted if v not in known]
+            notices += [f"{LABELS[dim]} '{v}' from the URL is not in this build cache: ignored." for v in unknown]
+            update[dim] = list(dict.fromkeys(v for v in wanted if v in known))
+        if "package" in args:
+            update["package"] = (text(args["package"]) or [""])[-1]
+        if "cell" in args:
+            package, _, stack = (text(args["cell"]) or [""])[-1].partition(",")
+            if package in set(self.index.categories["package"].astype(str)) and stack in set(self.index.categories["stack"].astype(str)):
+                update["cell"] = (package, stack)
+            else:
+                notices.append(f"Heatmap cell '{package},{stack}' from the URL is not in this build cache: ignored.")
+        if update:
+            self.param.update(**update)
+        return notices
+
 
 class CacheDashboard(pn.viewable.Viewer):
     """Build-cache dashboard for one :class:`~dashboard.load.CacheData`.
@@ -153,7 +214,7 @@ class CacheDashboard(pn.viewable.Viewer):
             callback=self._export, filename="spack-cache-dashboard.html", label="Export HTML (current selection)", button_type="light", embed=False
         )
         self.row_count = pn.pane.HTML("", name="row count", width=160)
-        self.cell_note = pn.pane.Str("", sizing_mode="stretch_width")
+        self.cell_note = pn.pane.HTML("", sizing_mode="stretch_width")
         self.clear_cell = pn.widgets.Button(name="Show all cells", button_type="light", visible=False, on_click=lambda e: setattr(s, "cell", None))
         problems = s.data.problems
         self.problems = pn.Card(
@@ -181,6 +242,24 @@ class CacheDashboard(pn.viewable.Viewer):
             out = Path(tmp) / "export.html"
             export_html(self.state.data, out, mask=self.state.result.mask)
             return io.BytesIO(out.read_bytes())
+
+    def follow_url(self, location: pn.io.location.Location, args: Mapping[str, Sequence[str | bytes]]) -> list[str]:
+        """Keep the selection in the page URL.
+
+        Applies ``args`` (the query the page was opened with, e.g.
+        ``pn.state.session_args``), then rewrites ``location.search`` after
+        every change so the URL can be shared.  Returns the notices of
+        :meth:`DashboardState.apply_url_query` for the caller to show.
+        """
+        notices = self.state.apply_url_query(args)
+
+        def write(*_):
+            pairs = self.state.url_query()
+            location.search = f"?{urlencode(pairs)}" if pairs else ""
+
+        self.state.param.watch(write, "result")
+        write()
+        return notices
 
     def _count_rows(self, *_):
         n = len(self.table.current_view) if self.table.filters else len(self.table.value)
@@ -211,7 +290,7 @@ class CacheDashboard(pn.viewable.Viewer):
             pane.param.update(object=plot, height=plot.opts.get().kwargs["height"] + 40)
         self.table.value = query.table_rows(s.index, r.mask)
         if s.cell:
-            self.cell_note.object = f"Table shows the cell: package {s.cell[0]}, stack {s.cell[1]}"
+            self.cell_note.object = html.escape(f"Table shows the cell: package {s.cell[0]}, stack {s.cell[1]}")
         else:
             self.cell_note.object = "Click a package x stack cell to show only its specs."
         self.clear_cell.visible = s.cell is not None
@@ -261,6 +340,8 @@ def served_page(path: str | None = None) -> pn.template.FastListTemplate:
     bar = pn.indicators.Progress(name="Loading pages", value=-1, max=100, sizing_mode="stretch_width")
     text = pn.pane.Str(f"Loading build-cache pages from {path} ...")
     template.main.append(pn.Column(text, bar))
+    # captured here: the load thread has no current session
+    location, args = pn.state.location, dict(pn.state.session_args)
 
     def progress(done: int, total: int):
         bar.param.update(value=int(100 * done / max(total, 1)))
@@ -274,8 +355,10 @@ def served_page(path: str | None = None) -> pn.template.FastListTemplate:
             text.object = f"Could not load {path}: {type(exc).__name__}: {exc}"
             bar.visible = False
             return
+        notices = [html.escape(n) for n in dashboard.follow_url(location, args)] if location is not None else []
+        alert = [pn.pane.Alert("<br>".join(notices), alert_type="warning", css_classes=["url-notice"])] if notices else []
         template.sidebar[:] = dashboard.sidebar()
-        template.main[0][:] = dashboard.main()
+        template.main[0][:] = alert + dashboard.main()
 
     if os.path.abspath(path) in _DATA:
         fill()

@@ -186,3 +186,69 @@ def test_exported_file_is_interactive_offline(browser, real_data, tmp_path, arti
     assert not errors
     assert all(u.startswith("file:") for u in requests), [u for u in requests if not u.startswith("file:")]
     ctx.close()
+
+
+def selected(pg, selector_index: int) -> list[str]:
+    """Values shown as chosen in the n-th multi-choice selector."""
+    box = pg.locator("div.choices").nth(selector_index)
+    return [t.rsplit(" (", 1)[0] for t in box.locator(".choices__list--multiple .choices__item").all_inner_texts()]
+
+
+def test_url_round_trip_restores_selections(server, page, real_data, artifacts):
+    index = q.build_index(real_data)
+    want = q.compute(index, q.Selection(stack=("e4s",), os=("ubuntu22.04",)))
+    # an unknown OS is ignored with a visible notice; the known values still apply
+    page.goto(server + "?stack=e4s&os=ubuntu22.04&os=plan9")
+    page.wait_for_selector(".tabulator-row", timeout=60000)
+    wait_value(page, table_rows, want.numbers["specs"])
+    assert number(page, "Specs") == want.numbers["specs"]
+    assert selected(page, 1) == ["e4s"] and selected(page, 2) == ["ubuntu22.04"]
+    notice = page.locator(".url-notice").get_by_text("OS 'plan9' from the URL is not in this build cache: ignored.")
+    assert notice.is_visible()
+    page.screenshot(path=str(artifacts / "url-state-notice.png"), full_page=True)
+    # changing a selector rewrites the URL (and drops the ignored value)
+    target = str(want.options["target"]["value"].iloc[0])
+    pick(page, 3, target)
+    want2 = q.compute(index, q.Selection(stack=("e4s",), os=("ubuntu22.04",), target=(target,)))
+    wait_value(page, table_rows, want2.numbers["specs"])
+    wait_value(page, lambda p: p.url, f"{server}?stack=e4s&os=ubuntu22.04&target={target}")
+    # opening the shared URL in a new page restores all three selections
+    shared = page.url
+    other = page.context.new_page()
+    other.goto(shared)
+    other.wait_for_selector(".tabulator-row", timeout=60000)
+    wait_value(other, table_rows, want2.numbers["specs"])
+    assert [selected(other, i) for i in range(5)] == [[], ["e4s"], ["ubuntu22.04"], [target], []]
+    assert other.locator(".url-notice").count() == 0
+    assert not page.errors
+
+
+CELL_JS = """([title, x, y]) => {
+  const view = Bokeh.index.query_one(v => v.model.type === "Figure" && v.model.title && v.model.title.text === title);
+  const box = view.el.getBoundingClientRect();
+  const frame = view.frame;
+  return {x: box.left + frame.x_scale.compute(x), y: box.top + frame.y_scale.compute(y)};
+}"""
+
+
+def test_clicking_a_heatmap_cell_narrows_the_table(server, page, real_data, artifacts):
+    index = q.build_index(real_data)
+    everything = q.compute(index, q.Selection())
+    # a cell whose specs are not the whole package: pick the busiest package in >1 stack
+    cells = everything.package_stack
+    multi = cells.groupby("package")["stack"].transform("size") > 1
+    package, stack = cells[multi].sort_values("count", ascending=False).iloc[0][["package", "stack"]]
+    want = q.compute(index, q.Selection(cell=(package, stack)))
+    assert 0 < want.numbers["specs"] < len(real_data.specs)
+    page.goto(server)
+    page.wait_for_selector(".tabulator-row", timeout=60000)
+    page.wait_for_function("() => window.Bokeh && Bokeh.index.query_one(v => v.model.type === 'Figure') !== null", timeout=30000)
+    point = page.evaluate(CELL_JS, ["Specs per package and stack", stack, package])
+    page.mouse.click(point["x"], point["y"])
+    wait_value(page, table_rows, want.numbers["specs"])
+    assert set(column_texts(page, "package")) == {package}
+    assert all(stack in s.split(", ") for s in column_texts(page, "stacks"))
+    assert page.get_by_text(f"package {package}, stack {stack}").is_visible()
+    wait_value(page, lambda p: p.url, f"{server}?cell={package}%2C{stack}")
+    page.screenshot(path=str(artifacts / "served-app-cell-click.png"), full_page=True)
+    assert not page.errors
