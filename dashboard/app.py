@@ -38,7 +38,9 @@ DATA_ENV = "SPACK_CACHE_DASHBOARD_DATA"
 TITLE = "Spack build cache"
 LABELS = {"tag": "Tag (mirror)", "stack": "Stack", "os": "OS", "target": "Target", "version": "Version"}
 
-pn.extension("tabulator", notifications=True, sizing_mode="stretch_width")
+#: ``pn.extension`` arguments the dashboard needs; entry points (``served_page``,
+#: the notebook) call ``pn.extension`` themselves, importing this module does not.
+EXTENSIONS = ("tabulator",)
 
 
 def data_path(argv: list[str] | None = None) -> str:
@@ -243,15 +245,10 @@ class CacheDashboard(pn.viewable.Viewer):
             export_html(self.state.data, out, mask=self.state.result.mask)
             return io.BytesIO(out.read_bytes())
 
-    def follow_url(self, location: pn.io.location.Location, args: Mapping[str, Sequence[str | bytes]]) -> list[str]:
-        """Keep the selection in the page URL.
-
-        Applies ``args`` (the query the page was opened with, e.g.
-        ``pn.state.session_args``), then rewrites ``location.search`` after
-        every change so the URL can be shared.  Returns the notices of
-        :meth:`DashboardState.apply_url_query` for the caller to show.
-        """
-        notices = self.state.apply_url_query(args)
+    def follow_url(self, location: pn.io.location.Location) -> None:
+        """Keep the page URL's query equal to the selection (see
+        :meth:`DashboardState.url_query`), now and after every change, so the
+        URL can be shared; :meth:`DashboardState.apply_url_query` reads it back."""
 
         def write(*_):
             pairs = self.state.url_query()
@@ -259,7 +256,6 @@ class CacheDashboard(pn.viewable.Viewer):
 
         self.state.param.watch(write, "result")
         write()
-        return notices
 
     def _count_rows(self, *_):
         n = len(self.table.current_view) if self.table.filters else len(self.table.value)
@@ -333,13 +329,19 @@ def served_page(path: str | None = None) -> pn.template.FastListTemplate:
     """A page for ``panel serve``: the template shows load progress, then the dashboard.
 
     Loading runs in a thread so the progress bar updates; the data set is loaded
-    once per process and shared by later sessions.
+    once per process and shared by later sessions.  The page URL's query
+    (``?tag=...&stack=...``) selects what it names and follows later changes;
+    unknown values are ignored and listed in a warning at the top.
     """
     path = path or data_path()
+    pn.extension(*EXTENSIONS, sizing_mode="stretch_width")
     template = pn.template.FastListTemplate(title=TITLE, sidebar_width=330, accent="#0f5b97")
     bar = pn.indicators.Progress(name="Loading pages", value=-1, max=100, sizing_mode="stretch_width")
     text = pn.pane.Str(f"Loading build-cache pages from {path} ...")
     template.main.append(pn.Column(text, bar))
+    # the template's own sidebar/main lists are fixed once rendered: fill Columns inside them
+    sidebar = pn.Column(pn.pane.Markdown("Loading ..."), sizing_mode="stretch_width")
+    template.sidebar.append(sidebar)
     # captured here: the load thread has no current session
     location, args = pn.state.location, dict(pn.state.session_args)
 
@@ -347,23 +349,31 @@ def served_page(path: str | None = None) -> pn.template.FastListTemplate:
         bar.param.update(value=int(100 * done / max(total, 1)))
         text.object = f"Parsing pages: {done:,} / {total:,}"
 
-    def fill():
+    def fill() -> CacheDashboard | None:
         try:
             dashboard = CacheDashboard(shared_data(path, progress=progress))
         except Exception as exc:  # show it, never an error page
             logging.getLogger(__name__).exception("loading %s failed", path)
             text.object = f"Could not load {path}: {type(exc).__name__}: {exc}"
             bar.visible = False
-            return
-        notices = [html.escape(n) for n in dashboard.follow_url(location, args)] if location is not None else []
+            return None
+        notices = [html.escape(n) for n in dashboard.state.apply_url_query(args)]
         alert = [pn.pane.Alert("<br>".join(notices), alert_type="warning", css_classes=["url-notice"])] if notices else []
-        template.sidebar[:] = dashboard.sidebar()
+        sidebar[:] = dashboard.sidebar()
         template.main[0][:] = alert + dashboard.main()
+        return dashboard
 
+    def follow(dashboard: CacheDashboard | None):
+        if dashboard is not None and location is not None:
+            dashboard.follow_url(location)
+
+    # The URL is rewritten only once the browser has rendered the page and
+    # reported its own URL, which would otherwise overwrite ours.
     if os.path.abspath(path) in _DATA:
-        fill()
+        dashboard = fill()
+        pn.state.onload(lambda: follow(dashboard))
     else:
-        pn.state.onload(lambda: threading.Thread(target=fill, daemon=True).start())
+        pn.state.onload(lambda: threading.Thread(target=lambda: follow(fill()), daemon=True).start())
     return template
 
 

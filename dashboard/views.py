@@ -12,6 +12,7 @@ from __future__ import annotations
 import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers DataFrame.hvplot)
 import pandas as pd
+from bokeh.models.widgets.tables import NumberFormatter
 import panel as pn
 
 from .query import TABLE_COLUMNS
@@ -98,7 +99,8 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20) -> pn.widgets.Tabulator:
         disabled=True,
         selectable=False,
         header_filters={c: text_filter for c in TABLE_COLUMNS if c != "size"},
-        formatters={"size": {"type": "plaintext"}},
+        # pages write "-" for an unknown size: show it the same way, not as NaN
+        formatters={"size": NumberFormatter(format="0,0", nan_format="-", null_format="-", text_align="right")},
         titles={"size": "size (bytes)"},
         widths={"hash": 150, "variants": 320, "stacks": 260},
         sizing_mode="stretch_width",

@@ -32,11 +32,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data: str | None, port: int, timeout: float = 90) -> subprocess.Popen:
-    """Start the dashboard server and wait until it answers HTTP (raises on timeout)."""
-    cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), "--address", "127.0.0.1"]
-    if data:
-        cmd += ["--data", data]
+def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: bool = False) -> subprocess.Popen:
+    """Start the dashboard server and wait until it answers HTTP (raises on timeout).
+
+    ``panel_serve=True`` runs ``panel serve dashboard/app.py`` (data loads after the
+    first page opens) instead of ``spack-cache-dashboard serve`` (data loads first).
+    """
+    if panel_serve:
+        app = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+        cmd = [sys.executable, "-m", "panel", "serve", app, "--port", str(port), "--address", "127.0.0.1"]
+        cmd += ["--args", "--data", data] if data else []
+    else:
+        cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), "--address", "127.0.0.1"]
+        cmd += ["--data", data] if data else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -57,7 +57,7 @@ def wait_value(pg, read, value, timeout: float = 20):
                 return
         except Exception as exc:  # element not rendered yet
             last = exc
-        pg.wait_for_timeout(200)
+        time.sleep(0.2)
     raise AssertionError(f"never showed {value} (last: {last})")
 
 
@@ -65,11 +65,13 @@ def wait_number(pg, title: str, value: int, timeout: float = 20):
     wait_value(pg, lambda p: number(p, title), value, timeout)
 
 
-def pick(pg, selector_index: int, value: str):
-    """Choose ``value`` in the n-th multi-choice selector (tag, stack, os, target, version)."""
-    box = pg.locator("input.choices__input--cloned").nth(selector_index)
+def pick(pg, selector_index: int, value: str, within=None):
+    """Choose ``value`` in the n-th multi-choice selector (tag, stack, os, target, version)
+    of the page ``pg``, or of the part of it located by ``within``."""
+    root = within if within is not None else pg
+    box = root.locator("input.choices__input--cloned").nth(selector_index)
     box.click()
-    pg.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first.click()
+    root.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first.click()
     pg.keyboard.press("Escape")
 
 
@@ -91,6 +93,9 @@ def test_served_app_renders_real_data(server, page, real_data, artifacts):
     shown = set(column_texts(page, "package"))
     assert shown and shown <= packages
     assert page.locator("canvas").count() >= 1  # the heatmap is drawn
+    # sizes read as the pages write them: bytes with separators, "-" when unknown
+    sizes = column_texts(page, "size")
+    assert sizes and all(re.fullmatch(r"-|\d{1,3}(,\d{3})*", t) for t in sizes), sizes
     wait_number(page, "Specs", len(real_data.specs))
     wait_value(page, table_rows, len(real_data.specs))
     page.screenshot(path=str(artifacts / "served-app.png"), full_page=True)
@@ -205,20 +210,22 @@ def test_url_round_trip_restores_selections(server, page, real_data, artifacts):
     assert selected(page, 1) == ["e4s"] and selected(page, 2) == ["ubuntu22.04"]
     notice = page.locator(".url-notice").get_by_text("OS 'plan9' from the URL is not in this build cache: ignored.")
     assert notice.is_visible()
-    page.screenshot(path=str(artifacts / "url-state-notice.png"), full_page=True)
-    # changing a selector rewrites the URL (and drops the ignored value)
-    target = str(want.options["target"]["value"].iloc[0])
-    pick(page, 3, target)
-    want2 = q.compute(index, q.Selection(stack=("e4s",), os=("ubuntu22.04",), target=(target,)))
-    wait_value(page, table_rows, want2.numbers["specs"])
-    wait_value(page, lambda p: p.url, f"{server}?stack=e4s&os=ubuntu22.04&target={target}")
+    wait_value(page, lambda p: p.url, f"{server}?stack=e4s&os=ubuntu22.04")  # the ignored value leaves the URL
+    page.screenshot(path=str(artifacts / "url-state-notice.png"))
+    # changing a selector rewrites the URL: add the tag with the fewest of these specs
+    tags = want.options["tag"].sort_values(["specs", "value"])
+    tag, tag_specs = str(tags["value"].iloc[0]), int(tags["specs"].iloc[0])
+    assert tag_specs < want.numbers["specs"]
+    pick(page, 0, tag)
+    wait_value(page, table_rows, tag_specs)
+    wait_value(page, lambda p: p.url, f"{server}?tag={tag}&stack=e4s&os=ubuntu22.04")
     # opening the shared URL in a new page restores all three selections
     shared = page.url
     other = page.context.new_page()
     other.goto(shared)
     other.wait_for_selector(".tabulator-row", timeout=60000)
-    wait_value(other, table_rows, want2.numbers["specs"])
-    assert [selected(other, i) for i in range(5)] == [[], ["e4s"], ["ubuntu22.04"], [target], []]
+    wait_value(other, table_rows, tag_specs)
+    assert [selected(other, i) for i in range(5)] == [[tag], ["e4s"], ["ubuntu22.04"], [], []]
     assert other.locator(".url-notice").count() == 0
     assert not page.errors
 
@@ -252,3 +259,28 @@ def test_clicking_a_heatmap_cell_narrows_the_table(server, page, real_data, arti
     wait_value(page, lambda p: p.url, f"{server}?cell={package}%2C{stack}")
     page.screenshot(path=str(artifacts / "served-app-cell-click.png"), full_page=True)
     assert not page.errors
+
+
+def test_panel_serve_app_py_loads_then_shows_everything(browser, real_data, tmp_path, artifacts):
+    """`panel serve dashboard/app.py`: the data loads after the page opens (progress
+    shown), then the sidebar selectors, numbers and table appear and a URL applies."""
+    import os
+
+    os.environ["SPACK_CACHE_DASHBOARD_CACHE"] = str(tmp_path / "cache")
+    port = free_port()
+    proc = start_server(str(REAL_PAGES), port, panel_serve=True)
+    try:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        pg = ctx.new_page()
+        pg.goto(f"http://127.0.0.1:{port}/app?tag=develop-2025-03-30")
+        pg.wait_for_selector(".tabulator-row", timeout=60000)
+        want = q.compute(q.build_index(real_data), q.Selection(tag=("develop-2025-03-30",)))
+        wait_value(pg, table_rows, want.numbers["specs"])
+        assert pg.locator("input.choices__input--cloned").count() == 5
+        assert selected(pg, 0) == ["develop-2025-03-30"]
+        assert number(pg, "Packages") == want.numbers["packages"]
+        pg.screenshot(path=str(artifacts / "panel-serve-app-py.png"), full_page=True)
+        ctx.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
