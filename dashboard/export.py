@@ -3,8 +3,9 @@
 The file holds Bokeh's JS/CSS inline and the selected spec rows as integer
 category codes (binary arrays) plus the category labels.  A small client-side
 callback (``_UPDATE_JS``) re-implements :func:`dashboard.query.compute` for the
-browser: every selector change recomputes the headline numbers, both heatmaps
-and the spec table; the table sorts by column header, filters by free text and
+browser: every selector change recomputes the headline numbers, both heatmaps,
+the spec table and each selector's option counts (under the other selections,
+as in the served app); the table sorts by column header, filters by free text and
 downloads the rows it shows as CSV.  No server, no network.
 """
 
@@ -28,6 +29,7 @@ from bokeh.models import (
     FactorRange,
     LinearColorMapper,
     MultiChoice,
+    NumberFormatter,
     TableColumn,
     TextInput,
 )
@@ -58,16 +60,27 @@ if (stackSel) {
   inStack = new Uint8Array(n);
   for (let k = 0; k < S.spec.length; k++) if (stackSel[S.stack[k]]) inStack[S.spec[k]] = 1;
 }
-const mask = new Uint8Array(n);
+// one pass: the mask, and for every selector the counts under all *other* filters
+// (a row failing exactly one filter still counts for that filter's own options)
+const D = ["tag", "os", "target", "version"], cnt = {};
+for (const d of [...D, "stack"]) cnt[d] = new Int32Array(cats[d].length);
+const mask = new Uint8Array(n), otherOk = new Uint8Array(n);
 let nspec = 0;
 for (let i = 0; i < n; i++) {
-  if (L.tag && !L.tag[R.tag[i]]) continue;
-  if (L.os && !L.os[R.os[i]]) continue;
-  if (L.target && !L.target[R.target[i]]) continue;
-  if (L.version && !L.version[R.version[i]]) continue;
-  if (pkgOk && !pkgOk[R.package[i]]) continue;
-  if (inStack && !inStack[i]) continue;
-  mask[i] = 1; nspec++;
+  let nf = 0, which = -1;
+  for (let j = 0; j < 4; j++) { const t = L[D[j]]; if (t && !t[R[D[j]][i]]) { nf++; which = j; } }
+  if (pkgOk && !pkgOk[R.package[i]]) { nf++; which = 4; }
+  if (inStack && !inStack[i]) { nf++; which = 5; }
+  if (nf === 0) { mask[i] = 1; nspec++; for (const d of D) cnt[d][R[d][i]]++; }
+  else if (nf === 1 && which < 4) cnt[D[which]][R[D[which]][i]]++;
+  otherOk[i] = nf === 0 || (nf === 1 && which === 5);
+}
+for (let k = 0; k < S.spec.length; k++) if (otherOk[S.spec[k]]) cnt.stack[S.stack[k]]++;
+const esc = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#x27;");
+for (const d of [...D, "stack"]) {
+  const chosen = new Set(w[d].value), opts = [];
+  cats[d].forEach((v, c) => { if (cnt[d][c] > 0 || chosen.has(v)) opts.push([v, esc(`${v} (${cnt[d][c].toLocaleString("en-US")})`)]); });
+  w[d].options = opts;
 }
 // headline numbers
 const pk = new Set(), tg = new Set(), st = new Set();
@@ -138,7 +151,9 @@ document.body.appendChild(a); a.click(); a.remove();
 
 
 def _codes(series) -> tuple[np.ndarray, list[str]]:
+    """``int32`` codes and their labels, labels sorted (the selectors list them in this order)."""
     cat = series.astype("category").cat.remove_unused_categories()
+    cat = cat.cat.reorder_categories(sorted(cat.cat.categories, key=str))
     return cat.cat.codes.to_numpy().astype(np.int32), [str(c) for c in cat.cat.categories]
 
 
@@ -215,7 +230,12 @@ def export_html(data: CacheData, path: str | os.PathLike, tag: list[str] | None 
     table_src = ColumnDataSource(data={c: [] for c in TABLE_COLUMNS}, name="table")
     table = DataTable(
         source=table_src,
-        columns=[TableColumn(field=c, title="size (bytes)" if c == "size" else c) for c in TABLE_COLUMNS],
+        columns=[
+            TableColumn(field=c, title=c)
+            if c != "size"
+            else TableColumn(field=c, title="size (bytes)", formatter=NumberFormatter(format="0,0", nan_format="-", null_format="-", text_align="right"))
+            for c in TABLE_COLUMNS
+        ],
         sortable=True,
         height=520,
         sizing_mode="stretch_width",
