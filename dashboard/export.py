@@ -77,11 +77,15 @@ for (let i = 0; i < n; i++) {
 }
 for (let k = 0; k < S.spec.length; k++) if (otherOk[S.spec[k]]) cnt.stack[S.stack[k]]++;
 const esc = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#x27;");
-for (const d of [...D, "stack"]) {
-  const chosen = new Set(w[d].value), opts = [];
-  cats[d].forEach((v, c) => { if (cnt[d][c] > 0 || chosen.has(v)) opts.push([v, esc(`${v} (${cnt[d][c].toLocaleString("en-US")})`)]); });
-  w[d].options = opts;
-}
+// option labels last, after the numbers, heatmaps and table have been drawn
+setTimeout(() => {
+  for (const d of [...D, "stack"]) {
+    const chosen = new Set(w[d].value), opts = [];
+    cats[d].forEach((v, c) => { if (cnt[d][c] > 0 || chosen.has(v)) opts.push([v, esc(`${v} (${cnt[d][c].toLocaleString("en-US")})`)]); });
+    const old = w[d].options;  // re-rendering a long option list is the slow part: skip if unchanged
+    if (old.length !== opts.length || opts.some((o, k) => o[1] !== old[k][1])) w[d].options = opts;
+  }
+}, 0);
 // headline numbers
 const pk = new Set(), tg = new Set(), st = new Set();
 for (let i = 0; i < n; i++) if (mask[i]) { pk.add(R.package[i]); tg.add(R.tag[i]); }

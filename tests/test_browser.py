@@ -184,9 +184,8 @@ def test_exported_file_is_interactive_offline(browser, real_data, tmp_path, arti
     assert sorted(table_hashes) == sorted(q.table_rows(index, want.mask)["hash"])
     # every selector's options narrow to what exists under the other selections, with counts
     for dim in q.DIMENSIONS:
-        shown = pg.evaluate(f"Bokeh.documents[0].get_model_by_name('{dim}').options")
         expected = [[v, f"{v} ({n:,})"] for v, n in zip(want.options[dim]["value"], want.options[dim]["specs"])]
-        assert shown == expected, dim
+        wait_value(pg, lambda p: p.evaluate(f"Bokeh.documents[0].get_model_by_name('{dim}').options"), expected, timeout=10)
     with pg.expect_download() as dl:
         pg.get_by_text("Download CSV (rows in the table)").click()
     import pandas as pd
