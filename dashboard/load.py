@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .parse import (
@@ -42,7 +43,7 @@ from .parse import (
 )
 
 PAGE_NAME = "specs.md"
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 #: Below this many pages parsing stays in-process (process start-up costs more).
 PARALLEL_MIN_PAGES = 3000
 CHUNK_PAGES = 1000
@@ -133,31 +134,158 @@ class CacheData:
         return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def find_pages(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
-    """Every ``specs.md`` page under ``source``, as sorted absolute paths.
+#: A folder changed this recently (ns) is not trusted as unchanged next time: its
+#: mtime may not yet reflect a change made in the same timestamp tick (as git does).
+RACY_NS = 2_000_000_000
+
+
+def _stat_many(paths: list[str]) -> list[os.stat_result | None]:
+    """``os.stat`` of each path, ``None`` where it fails.  ``map`` keeps the Python
+    work per call small (threads were measured slower: the GIL, not the calls, is
+    the limit)."""
+    try:
+        return list(map(os.stat, paths))
+    except OSError:
+        out: list[os.stat_result | None] = []
+        for path in paths:
+            try:
+                out.append(os.stat(path))
+            except OSError:
+                out.append(None)
+        return out
+
+
+class _Scan:
+    """One walk over page folders, helped by the leaf folders of the last walk.
+
+    A *leaf* is a folder that holds a page and no sub-folders (``<tag>/<package>/``
+    in a ``_cache`` tree).  POSIX updates a folder's mtime whenever an entry is
+    added, removed or renamed in it, so a leaf whose mtime is unchanged since the
+    last walk still holds just its page: a ``stat`` of the folder and one of the
+    page (batched, see :func:`_stat_many`) replace listing it.  Everything else
+    is listed.
+    """
+
+    def __init__(self, hint: dict[str, int] | None = None):
+        self.hint = hint or {}
+        self.now = time.time_ns()
+        self.paths: list[str] = []  # pages found: path, size, mtime_ns
+        self.sizes: list[int] = []
+        self.mtimes: list[int] = []
+        self.leaf_folders: list[str] = []  # leaves found: folder, mtime_ns
+        self.leaf_mtimes: list[int] = []
+        self.pending: list[str] = []  # hinted leaves, checked in a batch
+
+    def add_page(self, path: str, st: os.stat_result) -> None:
+        self.paths.append(path)
+        self.sizes.append(st.st_size)
+        self.mtimes.append(st.st_mtime_ns)
+
+    def children(self, folder: str) -> list[str]:
+        """List ``folder``: record its page, return the sub-folders still to list."""
+        try:
+            mtime = os.stat(folder).st_mtime_ns  # before listing: a later change shows next time
+            entries = os.scandir(folder)
+        except OSError:
+            return []
+        todo, has_page, has_sub = [], False, False
+        with entries:
+            for entry in entries:
+                if entry.name == PAGE_NAME:
+                    try:
+                        if not entry.is_dir():
+                            self.add_page(entry.path, entry.stat())
+                            has_page = True
+                    except OSError:
+                        continue
+                elif entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                    has_sub = True
+                    (self.pending if entry.path in self.hint else todo).append(entry.path)
+        if has_page and not has_sub and self.now - mtime > RACY_NS:
+            self.leaf_folders.append(folder)
+            self.leaf_mtimes.append(mtime)
+        return todo
+
+    def _check_pending(self) -> list[str]:
+        """Resolve the hinted leaves; return those that changed (to be listed)."""
+        folders, self.pending = self.pending, []
+        known = np.fromiter(map(self.hint.__getitem__, folders), dtype=np.int64, count=len(folders))
+        now = np.fromiter((-1 if st is None else st.st_mtime_ns for st in _stat_many(folders)), dtype=np.int64, count=len(folders))
+        same = np.flatnonzero(now == known)
+        changed = [folders[i] for i in np.flatnonzero(now != known)]
+        pages = [folders[i] + os.sep + PAGE_NAME for i in same]
+        stats = _stat_many(pages)
+        for i, page, st in zip(same.tolist(), pages, stats):
+            if st is None:
+                changed.append(folders[i])
+            else:
+                self.add_page(page, st)
+                self.leaf_folders.append(folders[i])
+        self.leaf_mtimes += [int(known[i]) for i, st in zip(same.tolist(), stats) if st is not None]
+        return changed
+
+    def walk(self, tops: list[str]) -> "_Scan":
+        """Everything under ``tops``, depth first."""
+        todo = list(tops)
+        while todo or self.pending:
+            while todo:
+                todo += self.children(todo.pop())
+            if self.pending:
+                todo += self._check_pending()
+        return self
+
+
+def _scan(source, hint: dict[str, int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`scan_pages` plus the leaf folders (``folder``, ``mtime_ns``) for the next scan's ``hint``."""
+    if isinstance(source, (str, os.PathLike)):
+        source = [source]
+    scan = _Scan(hint)
+    folders: list[str] = []
+    for item in source:
+        path = Path(item).expanduser().resolve()
+        if path.is_file():
+            scan.add_page(str(path), path.stat())
+        elif path.is_dir():
+            folders.append(str(path))
+        else:
+            raise FileNotFoundError(f"no such page or folder: {path}")
+    scan.walk(folders)
+    paths = np.array(scan.paths, dtype=object)
+    order = np.argsort(paths, kind="stable")
+    pages = pd.DataFrame(
+        {"path": paths[order], "size": np.array(scan.sizes, dtype=np.int64)[order], "mtime_ns": np.array(scan.mtimes, dtype=np.int64)[order]}
+    )
+    if not pages["path"].is_unique:  # a page named twice in a list source
+        pages = pages.drop_duplicates("path", ignore_index=True)
+    leaves = pd.DataFrame({"folder": scan.leaf_folders, "mtime_ns": np.array(scan.leaf_mtimes, dtype=np.int64)})
+    return pages, leaves.drop_duplicates("folder")
+
+
+def scan_pages(source: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """Every ``specs.md`` page under ``source`` with its size and mtime.
 
     Args:
-        source: a page file, a directory (searched at any depth, hidden folders
-            skipped), or an iterable of either.
+        source: a page file, a directory (searched at any depth; hidden and
+            symlinked folders skipped), or an iterable of either.
+
+    Returns:
+        DataFrame sorted by ``path`` (absolute, ``str``) with ``size`` (bytes,
+        ``int64``) and ``mtime_ns`` (``int64``).
 
     Raises:
         FileNotFoundError: a named path does not exist.
     """
-    if isinstance(source, (str, os.PathLike)):
-        source = [source]
-    found: set[str] = set()
-    for item in source:
-        path = Path(item).expanduser().resolve()
-        if path.is_file():
-            found.add(str(path))
-        elif path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = [d for d in dirs if not d.startswith(".")]
-                if PAGE_NAME in files:
-                    found.add(os.path.join(root, PAGE_NAME))
-        else:
-            raise FileNotFoundError(f"no such page or folder: {path}")
-    return sorted(found)
+    return _scan(source)[0]
+
+
+def find_pages(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
+    """Every ``specs.md`` page under ``source``, as sorted absolute paths (see
+    :func:`scan_pages`).
+
+    Raises:
+        FileNotFoundError: a named path does not exist.
+    """
+    return scan_pages(source)["path"].tolist()
 
 
 def default_cache_dir(source_label: str) -> Path:
@@ -171,20 +299,6 @@ def default_cache_dir(source_label: str) -> Path:
     )
     key = hashlib.sha256(source_label.encode()).hexdigest()[:16]
     return Path(base) / key
-
-
-def _stat(paths: list[str]) -> pd.DataFrame:
-    sizes = np.zeros(len(paths), dtype=np.int64)
-    mtimes = np.zeros(len(paths), dtype=np.int64)
-    for i, path in enumerate(paths):
-        try:
-            st = os.stat(path)
-        except OSError:
-            sizes[i] = mtimes[i] = -1
-            continue
-        sizes[i] = st.st_size
-        mtimes[i] = st.st_mtime_ns
-    return pd.DataFrame({"path": paths, "size": sizes, "mtime_ns": mtimes})
 
 
 def _empty_tables() -> dict[str, pa.Table]:
@@ -228,38 +342,47 @@ def _parse(items: list[tuple[int, str]], workers: int | None, progress: Progress
     return _concat(results)
 
 
-def _read_cache(cache_dir: Path) -> tuple[dict[str, pa.Table] | None, pd.DataFrame | None, str]:
-    """Read a cache folder; ``(None, None, reason)`` if it is missing or not trustworthy."""
+def _read_cache(cache_dir: Path) -> tuple[dict[str, pa.Table] | None, pd.DataFrame | None, pd.DataFrame | None, str]:
+    """Read a cache folder: ``(tables, stats, folders, "ok")``, or
+    ``(None, None, None, reason)`` if it is missing or not trustworthy.
+
+    ``stats`` has ``path``, ``size``, ``mtime_ns``, ``page_id`` per page;
+    ``folders`` the leaf folders (``folder``, ``mtime_ns``) of the scan that made it."""
     manifest_path = cache_dir / "manifest.json"
     if not manifest_path.exists():
-        return None, None, "no cache"
+        return None, None, None, "no cache"
     try:
         manifest = json.loads(manifest_path.read_text())
         if manifest.get("format") != CACHE_FORMAT:
-            return None, None, f"cache format {manifest.get('format')} != {CACHE_FORMAT}"
+            return None, None, None, f"cache format {manifest.get('format')} != {CACHE_FORMAT}"
         tables = {}
         for name in TABLES:
             table = pq.read_table(cache_dir / f"{name}.parquet", read_dictionary=DICT_COLUMNS.get(name))
             plain = pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema])
             if table.num_rows != manifest["rows"][name] or not plain.equals(SCHEMAS[name], check_metadata=False):
-                return None, None, f"cache table {name} does not match its manifest"
+                return None, None, None, f"cache table {name} does not match its manifest"
             tables[name] = table
         stats = pq.read_table(cache_dir / "stats.parquet").to_pandas()
-        if len(stats) != manifest["rows"]["stats"]:
-            return None, None, "cache stats do not match the manifest"
+        folders = pq.read_table(cache_dir / "folders.parquet").to_pandas()
+        if len(stats) != manifest["rows"]["stats"] or len(folders) != manifest["rows"]["folders"]:
+            return None, None, None, "cache stats do not match the manifest"
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
-        return None, None, f"corrupt cache ({type(exc).__name__}: {exc})"
-    return tables, stats, "ok"
+        return None, None, None, f"corrupt cache ({type(exc).__name__}: {exc})"
+    return tables, stats, folders, "ok"
 
 
-def _write_cache(cache_dir: Path, tables: dict[str, pa.Table], stats: pd.DataFrame) -> None:
+def _write_cache(cache_dir: Path, tables: dict[str, pa.Table], stats: pd.DataFrame, folders: pd.DataFrame) -> None:
     cache_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir.parent))
     try:
         for name in TABLES:
-            pq.write_table(tables[name], tmp / f"{name}.parquet", use_dictionary=True)
+            table = tables[name]
+            for col in DICT_COLUMNS.get(name, []):  # sorted dictionaries read back as sorted categoricals
+                table = table.set_column(table.schema.get_field_index(col), col, _sorted_dictionary(table.column(col)))
+            pq.write_table(table, tmp / f"{name}.parquet", use_dictionary=True)
         pq.write_table(pa.Table.from_pandas(stats, preserve_index=False), tmp / "stats.parquet")
-        rows = {name: tables[name].num_rows for name in TABLES} | {"stats": len(stats)}
+        pq.write_table(pa.Table.from_pandas(folders, preserve_index=False), tmp / "folders.parquet")
+        rows = {name: tables[name].num_rows for name in TABLES} | {"stats": len(stats), "folders": len(folders)}
         (tmp / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "rows": rows}))
         old = cache_dir.with_name(cache_dir.name + ".old")
         if cache_dir.exists():
@@ -271,6 +394,15 @@ def _write_cache(cache_dir: Path, tables: dict[str, pa.Table], stats: pd.DataFra
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _save(cache_dir: Path, tables: dict[str, pa.Table], stats: pd.DataFrame, folders: pd.DataFrame) -> str:
+    """Write the cache; returns ``""`` or a note for the status when it could not be written."""
+    try:
+        _write_cache(cache_dir, tables, stats, folders)
+    except OSError as exc:
+        return f"; cache not written ({exc})"
+    return ""
+
+
 def _keep_pages(tables: dict[str, pa.Table], keep_ids: np.ndarray) -> dict[str, pa.Table]:
     out = {}
     for name in TABLES:
@@ -280,8 +412,18 @@ def _keep_pages(tables: dict[str, pa.Table], keep_ids: np.ndarray) -> dict[str, 
     return out
 
 
+def _sorted_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column`` as one dictionary array whose dictionary is sorted."""
+    plain = column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+    plain = plain.combine_chunks()
+    values = pc.unique(plain).sort()
+    return pa.chunked_array([pa.DictionaryArray.from_arrays(pc.index_in(plain, value_set=values), values)])
+
+
 def _sorted_categorical(values) -> pd.Categorical:
     cat = pd.Categorical(values)
+    if cat.categories.is_monotonic_increasing:  # e.g. read from the cache: nothing to recode
+        return cat
     return cat.reorder_categories(sorted(cat.categories, key=str))
 
 
@@ -317,56 +459,6 @@ def _to_frames(tables: dict[str, pa.Table]) -> dict[str, pd.DataFrame]:
     return {"specs": specs, "spec_stacks": spec_stacks, "pages": pages, "meta_stacks": meta_stacks, "problems": problems}
 
 
-def consistency_problems(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Pages whose ``meta`` counts disagree with their ``spec_details``.
-
-    Compares ``meta.num_specs`` with the rows loaded and every
-    ``meta.num_specs_by_stack`` entry with the loaded spec x stack counts.
-
-    Returns:
-        DataFrame with columns ``page_id``, ``path``, ``severity`` (``"warning"``),
-        ``problem``; empty when everything agrees.
-    """
-    pages = frames["pages"]
-    ok = pages[pages["error"].isna()]
-    out = []
-    bad = ok[ok["meta_num_specs"].notna() & (ok["meta_num_specs"] != ok["num_specs"])]
-    for row in bad.itertuples():
-        out.append((row.page_id, row.path, f"meta.num_specs is {row.meta_num_specs} but spec_details has {row.num_specs} records"))
-    specs, stacks = frames["specs"], frames["spec_stacks"]
-    cats = stacks["stack"].cat.categories
-    width = np.int64(len(cats) + 1)
-    page_of = specs["page_id"].to_numpy().astype(np.int64)
-    keys, counts = np.unique(page_of[stacks["spec"].to_numpy()] * width + stacks["stack"].cat.codes.to_numpy(), return_counts=True)
-    loaded = pd.Series(counts, index=keys)
-    meta = frames["meta_stacks"]
-    meta = meta[meta["page_id"].isin(ok["page_id"])]
-    codes = cats.get_indexer(meta["stack"].astype(str))
-    unknown = codes < 0  # a stack the meta names but no spec of the whole data set is in
-    codes = np.where(unknown, len(cats), codes)
-    claimed = pd.Series(meta["num_specs"].to_numpy(), index=meta["page_id"].to_numpy().astype(np.int64) * width + codes)
-    with_meta = np.isin(keys // width, meta["page_id"].to_numpy())
-    both = pd.concat([claimed.rename("claimed"), loaded[with_meta].rename("loaded")], axis=1)
-    both["loaded"] = both["loaded"].fillna(0)
-    diff = both[both["claimed"].fillna(-1) != both["loaded"]]
-    paths = pages.set_index("page_id")["path"]
-    names = np.append(np.asarray(cats, dtype=object), None)
-    meta_names = dict(zip(claimed.index, meta["stack"].astype(str)))
-    for key, row in diff.iterrows():
-        page_id, code = divmod(int(key), int(width))
-        stack = meta_names.get(key, names[code])
-        claim = "absent" if pd.isna(row["claimed"]) else int(row["claimed"])
-        out.append((page_id, paths[page_id], f"meta.num_specs_by_stack[{stack!r}] is {claim} but spec_details has {int(row['loaded'])}"))
-    return pd.DataFrame(
-        {
-            "page_id": pd.array([o[0] for o in out], dtype="int32"),
-            "path": [o[1] for o in out],
-            "severity": ["warning"] * len(out),
-            "problem": [o[2] for o in out],
-        }
-    )
-
-
 def load(
     source: str | os.PathLike | Iterable[str | os.PathLike],
     *,
@@ -392,39 +484,56 @@ def load(
         FileNotFoundError: ``source`` names a path that does not exist.
     """
     t0 = time.perf_counter()
-    paths = find_pages(source)
-    label = str(source) if isinstance(source, (str, os.PathLike)) else ";".join(paths)
-    stats = _stat(paths)
-    t_scan = time.perf_counter()
-    key = os.path.abspath(label) if isinstance(source, (str, os.PathLike)) else label
-    cache_path = Path(cache_dir) if cache_dir is not None else default_cache_dir(key)
-    old_tables, old_stats, reason = _read_cache(cache_path) if cache else (None, None, "cache off")
-    if old_tables is not None:
-        merged = stats.merge(old_stats, on="path", how="left", suffixes=("", "_old"))
-        same = (merged["size"] == merged["size_old"]) & (merged["mtime_ns"] == merged["mtime_ns_old"])
-        page_ids = merged["page_id"].where(same)
-        keep_ids = page_ids.dropna().astype(np.int64).to_numpy()
-        kept = _keep_pages(old_tables, keep_ids)
-        todo = merged.loc[~same.to_numpy(), "path"].tolist()
-        next_id = int(max(old_stats["page_id"].max() if len(old_stats) else -1, -1)) + 1
-        removed = int((~old_stats["path"].isin(stats["path"])).sum())
-        status = f"warm: {len(keep_ids)} pages from cache, {len(todo)} re-parsed, {removed} removed"
+    if isinstance(source, (str, os.PathLike)):
+        label = str(source)
+        key = os.path.abspath(label)
     else:
-        kept, todo, next_id = _empty_tables(), list(paths), 0
-        status = f"cold ({reason}): {len(todo)} pages parsed"
-    new_ids = np.arange(next_id, next_id + len(todo), dtype=np.int64)
-    parsed = _parse(list(zip(new_ids.tolist(), todo)), workers, progress) if todo else _empty_tables()
-    tables = _concat([kept, parsed])
+        source = list(source)
+        label = key = ";".join(sorted(os.path.abspath(item) for item in source))
+    cache_path = Path(cache_dir) if cache_dir is not None else default_cache_dir(key)
+    old_tables, old_stats, old_folders, reason = _read_cache(cache_path) if cache else (None, None, None, "cache off")
+    t_read = time.perf_counter()
+    hint = None
+    if old_folders is not None:
+        hint = dict(zip(old_folders["folder"].tolist(), old_folders["mtime_ns"].tolist()))
+    stats, leaves = _scan(source, hint)
+    paths = stats["path"].tolist()
+    t_scan = time.perf_counter()
+    unchanged = (
+        old_tables is not None
+        and len(old_stats) == len(stats)
+        and bool((old_stats["path"].to_numpy() == stats["path"].to_numpy()).all())
+        and bool((old_stats["size"].to_numpy() == stats["size"].to_numpy()).all())
+        and bool((old_stats["mtime_ns"].to_numpy() == stats["mtime_ns"].to_numpy()).all())
+    )
+    if unchanged:  # the common warm case: nothing to re-parse or merge
+        tables, stats, todo = old_tables, old_stats, []
+        status = f"warm: {len(stats)} pages from cache, 0 re-parsed, 0 removed"
+        if len(leaves) != len(old_folders):  # more folders now old enough to trust
+            status += _save(cache_path, tables, stats, leaves)
+    else:
+        if old_tables is not None:
+            merged = stats.merge(old_stats, on="path", how="left", suffixes=("", "_old"))
+            same = (merged["size"] == merged["size_old"]) & (merged["mtime_ns"] == merged["mtime_ns_old"])
+            keep_ids = merged["page_id"].where(same).dropna().astype(np.int64).to_numpy()
+            kept = _keep_pages(old_tables, keep_ids)
+            todo = merged.loc[~same.to_numpy(), "path"].tolist()
+            next_id = int(max(old_stats["page_id"].max() if len(old_stats) else -1, -1)) + 1
+            removed = int((~old_stats["path"].isin(stats["path"])).sum())
+            status = f"warm: {len(keep_ids)} pages from cache, {len(todo)} re-parsed, {removed} removed"
+        else:
+            kept, todo, next_id = _empty_tables(), list(paths), 0
+            status = f"cold ({reason}): {len(todo)} pages parsed"
+        new_ids = np.arange(next_id, next_id + len(todo), dtype=np.int64)
+        parsed = _parse(list(zip(new_ids.tolist(), todo)), workers, progress) if todo else _empty_tables()
+        tables = _concat([kept, parsed])
+        page_ids = pd.Series(tables["pages"].column("page_id").to_numpy(), index=tables["pages"].column("path").to_pandas())
+        stats["page_id"] = page_ids.reindex(stats["path"]).to_numpy().astype(np.int64)
+        if cache:
+            status += _save(cache_path, tables, stats, leaves)
     t_parse = time.perf_counter()
-    id_of = dict(zip(tables["pages"].column("path").to_pylist(), tables["pages"].column("page_id").to_pylist()))
-    stats["page_id"] = stats["path"].map(id_of).astype(np.int64)
-    if cache and (todo or old_tables is None or len(old_stats) != len(stats)):
-        try:
-            _write_cache(cache_path, tables, stats)
-        except OSError as exc:
-            status += f"; cache not written ({exc})"
     frames = _to_frames(tables)
-    problems = pd.concat([frames["problems"], consistency_problems(frames)], ignore_index=True)
+    problems = frames["problems"]
     pages = frames["pages"]
     info = pages.set_index("page_id")[["tag", "package"]]
     problems = problems.join(info, on="page_id")
@@ -438,5 +547,5 @@ def load(
         problems=problems,
         source=label,
         cache_status=status,
-        timings={"scan_s": t_scan - t0, "parse_s": t_parse - t_scan, "frames_s": t_end - t_parse, "total_s": t_end - t0},
+        timings={"cache_read_s": t_read - t0, "scan_s": t_scan - t_read, "parse_s": t_parse - t_scan, "frames_s": t_end - t_parse, "total_s": t_end - t0},
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -282,6 +283,37 @@ def _spec_columns_slow(rows: list, warnings: list[str]):
     return cols, flat_stacks
 
 
+def meta_disagreements(meta: dict, num_specs: int, flat_stacks: list[str]) -> list[str]:
+    """Where a page's ``meta`` rollup disagrees with its own ``spec_details``.
+
+    Args:
+        meta: the page's ``meta`` mapping.
+        num_specs: spec records loaded from ``spec_details``.
+        flat_stacks: every loaded spec's stack names, concatenated.
+
+    Returns:
+        One message per disagreement: ``meta.num_specs`` vs the record count,
+        and each ``meta.num_specs_by_stack`` entry vs the loaded specs in that
+        stack (a stack on only one side counts as ``absent``/0 on the other).
+        Nothing is checked for a count the rollup does not give.
+    """
+    out = []
+    num = meta.get("num_specs")
+    if type(num) is int and num != num_specs:
+        out.append(f"meta.num_specs is {num} but spec_details has {num_specs} records")
+    by_stack = meta.get("num_specs_by_stack")
+    if isinstance(by_stack, dict) and by_stack:
+        loaded = Counter(flat_stacks)
+        claimed = {str(k): v for k, v in by_stack.items()}
+        for stack in sorted(claimed.keys() | loaded.keys()):
+            if stack in claimed and type(claimed[stack]) is not int:
+                continue  # not a count
+            claim, have = claimed.get(stack), loaded.get(stack, 0)
+            if claim != have:
+                out.append(f"meta.num_specs_by_stack[{stack!r}] is {'absent' if claim is None else claim} but spec_details has {have}")
+    return out
+
+
 def _names(path: str) -> tuple[str, str]:
     """(tag, package) from ``.../<tag>/<package>/specs.md``."""
     parts = path.replace(os.sep, "/").rsplit("/", 3)
@@ -301,7 +333,9 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
         :data:`SPEC_SCHEMA`, :data:`STACK_SCHEMA`, :data:`PAGE_SCHEMA`,
         :data:`META_STACK_SCHEMA` and :data:`PROBLEM_SCHEMA`.  A page that fails is
         a ``pages`` row with ``error`` set plus a ``problems`` row; it never
-        raises for bad input.
+        raises for bad input.  A page that loads but whose ``meta`` disagrees
+        with its ``spec_details`` (:func:`meta_disagreements`) gets ``warning``
+        rows in ``problems``.
     """
     spec_cols: list[list] = [[] for _ in range(10)]
     spec_page: list[int] = []  # page id per page, repeated by spec_count below
@@ -360,6 +394,8 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
                 meta_stacks["page_id"].append(page_id)
                 meta_stacks["stack"].append(str(stack))
                 meta_stacks["num_specs"].append(count if type(count) is int else None)
+        if page.meta is not None:
+            warnings += meta_disagreements(meta, n, flat)
         for text in warnings:
             problem(page_id, path, "warning", text)
         for name in PAGE_SCHEMA.names:

@@ -41,8 +41,31 @@ def test_warm_equals_cold_and_reparses_nothing(tree, tmp_path):
     assert warm.problems.equals(cold.problems)
 
 
-def test_changed_added_removed_pages(tree, tmp_path):
+def age(root: Path, seconds: int = 3600):
+    """Set every file and folder under ``root`` to ``seconds`` ago, so the loader
+    trusts folder mtimes (a folder changed in the last 2 s is always listed)."""
+    when = (os.stat(root).st_mtime_ns - seconds * 10**9,) * 2
+    for path in [*root.rglob("*"), root]:
+        os.utime(path, ns=when)
+
+
+def test_unchanged_folders_are_not_listed_again(tree, tmp_path, monkeypatch):
+    age(tree)
+    cold = load(tree, cache_dir=tmp_path / "c")
+    listed = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: (listed.append(str(path)), real_scandir(path))[1])
+    warm = load(tree, cache_dir=tmp_path / "c")
+    assert rows(warm) == rows(cold)
+    # only the root and the tag folders are listed; package folders are two stat calls each
+    assert sorted(listed) == sorted([str(tree.resolve())] + [str(d.resolve()) for d in tree.iterdir()])
+
+
+@pytest.mark.parametrize("aged", [False, True], ids=["fresh-tree", "aged-tree"])
+def test_changed_added_removed_pages(tree, tmp_path, aged):
     cache = tmp_path / "c"
+    if aged:
+        age(tree)
     load(tree, cache_dir=cache)
     pages = sorted(tree.rglob("specs.md"))
     changed, removed = pages[0], pages[1]
@@ -54,8 +77,13 @@ def test_changed_added_removed_pages(tree, tmp_path):
     added = tree / "extra-tag" / pages[2].parent.name / "specs.md"
     added.parent.mkdir(parents=True)
     added.write_text(pages[2].read_text().replace(f"categories: [package, {pages[2].parent.parent.name}]", "categories: [package, extra-tag]"))
+    # a page in a new sub-folder of a package folder (that folder's mtime changes)
+    nested = pages[3].parent / "nested" / "specs.md"
+    nested.parent.mkdir()
+    nested.write_text(pages[3].read_text().replace(f'title: "{pages[3].parent.name}"', 'title: "nested-pkg"'))
     warm = load(tree, cache_dir=cache)
-    assert "2 re-parsed" in warm.cache_status and "1 removed" in warm.cache_status
+    assert "3 re-parsed" in warm.cache_status and "1 removed" in warm.cache_status, warm.cache_status
+    assert "nested-pkg" in set(warm.specs["package"])
     fresh = load(tree, cache=False)
     assert rows(warm) == rows(fresh)
     assert "z" * 32 in set(warm.specs["hash"]) and first_hash not in set(warm.specs.loc[warm.specs["package"] == changed.parent.name, "hash"])
