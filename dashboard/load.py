@@ -43,7 +43,11 @@ from .parse import (
 )
 
 PAGE_NAME = "specs.md"
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
+#: The cache is rewritten whole when it would have more segments than this ...
+MAX_SEGMENTS = 8
+#: ... or more dead spec rows (of changed or removed pages) than this fraction of live ones.
+MAX_DEAD_FRACTION = 0.1
 #: Below this many pages parsing stays in-process (process start-up costs more).
 PARALLEL_MIN_PAGES = 3000
 CHUNK_PAGES = 1000
@@ -342,74 +346,151 @@ def _parse(items: list[tuple[int, str]], workers: int | None, progress: Progress
     return _concat(results)
 
 
-def _read_cache(cache_dir: Path) -> tuple[dict[str, pa.Table] | None, pd.DataFrame | None, pd.DataFrame | None, str]:
-    """Read a cache folder: ``(tables, stats, folders, "ok")``, or
-    ``(None, None, None, reason)`` if it is missing or not trustworthy.
+@dataclass
+class _Cache:
+    """A cache folder as read: live rows of every table, the page stats of the
+    scan that wrote it, its leaf folders, and its manifest."""
 
-    ``stats`` has ``path``, ``size``, ``mtime_ns``, ``page_id`` per page;
-    ``folders`` the leaf folders (``folder``, ``mtime_ns``) of the scan that made it."""
+    tables: dict[str, pa.Table]
+    stats: pd.DataFrame  # path, size, mtime_ns, page_id
+    folders: pd.DataFrame  # folder, mtime_ns
+    manifest: dict
+    dead_rows: int  # spec rows in the segments that belong to no current page
+
+
+def _alive(page_ids: np.ndarray, live: np.ndarray, next_id: int) -> np.ndarray:
+    """Boolean mask: ``page_ids`` that are in ``live`` (page ids are small dense ints)."""
+    lookup = np.zeros(max(next_id, int(page_ids.max(initial=-1)) + 1, 1), dtype=bool)
+    lookup[live] = True
+    return lookup[page_ids]
+
+
+def _keep_pages(tables: dict[str, pa.Table], keep_ids: np.ndarray, next_id: int) -> dict[str, pa.Table]:
+    """Rows of the pages ``keep_ids`` only (a table is returned as is when all stay)."""
+    out = {}
+    for name in TABLES:
+        table = tables[name]
+        mask = _alive(table.column("page_id").to_numpy(), keep_ids, next_id)
+        out[name] = table if mask.all() else table.filter(pa.array(mask))
+    return out
+
+
+def _read_cache(cache_dir: Path) -> tuple[_Cache | None, str]:
+    """Read a cache folder; ``(None, reason)`` if it is missing or not trustworthy.
+
+    Layout: ``manifest.json`` lists segments (each a set of :data:`TABLES` Parquet
+    files written by one load) and the current ``stats``/``folders`` files.  Rows
+    of pages that changed or vanished since their segment was written are dead
+    and dropped here: the live pages are those in ``stats``.
+    """
     manifest_path = cache_dir / "manifest.json"
     if not manifest_path.exists():
-        return None, None, None, "no cache"
+        return None, "no cache"
     try:
         manifest = json.loads(manifest_path.read_text())
         if manifest.get("format") != CACHE_FORMAT:
-            return None, None, None, f"cache format {manifest.get('format')} != {CACHE_FORMAT}"
-        tables = {}
-        for name in TABLES:
-            table = pq.read_table(cache_dir / f"{name}.parquet", read_dictionary=DICT_COLUMNS.get(name))
-            plain = pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema])
-            if table.num_rows != manifest["rows"][name] or not plain.equals(SCHEMAS[name], check_metadata=False):
-                return None, None, None, f"cache table {name} does not match its manifest"
-            tables[name] = table
-        stats = pq.read_table(cache_dir / "stats.parquet").to_pandas()
-        folders = pq.read_table(cache_dir / "folders.parquet").to_pandas()
+            return None, f"cache format {manifest.get('format')} != {CACHE_FORMAT}"
+        stats = pq.read_table(cache_dir / manifest["stats"]).to_pandas()
+        folders = pq.read_table(cache_dir / manifest["folders"]).to_pandas()
         if len(stats) != manifest["rows"]["stats"] or len(folders) != manifest["rows"]["folders"]:
-            return None, None, None, "cache stats do not match the manifest"
+            return None, "cache stats do not match the manifest"
+        parts = []
+        for segment in manifest["segments"]:
+            part = {}
+            for name in TABLES:
+                table = pq.read_table(cache_dir / f"{segment['name']}.{name}.parquet", read_dictionary=DICT_COLUMNS.get(name))
+                plain = pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema])
+                if table.num_rows != segment["rows"][name] or not plain.equals(SCHEMAS[name], check_metadata=False):
+                    return None, f"cache table {segment['name']}.{name} does not match its manifest"
+                part[name] = table
+            parts.append(part)
+        tables = _concat(parts) if len(parts) != 1 else parts[0]
+        total = tables["specs"].num_rows
+        tables = _keep_pages(tables, stats["page_id"].to_numpy(), int(manifest["next_id"]))
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
-        return None, None, None, f"corrupt cache ({type(exc).__name__}: {exc})"
-    return tables, stats, folders, "ok"
+        return None, f"corrupt cache ({type(exc).__name__}: {exc})"
+    return _Cache(tables, stats, folders, manifest, total - tables["specs"].num_rows), "ok"
 
 
-def _write_cache(cache_dir: Path, tables: dict[str, pa.Table], stats: pd.DataFrame, folders: pd.DataFrame) -> None:
+def _write_table(table: pa.Table, name: str, path: Path) -> None:
+    for col in DICT_COLUMNS.get(name, []):  # sorted dictionaries read back as sorted categoricals
+        table = table.set_column(table.schema.get_field_index(col), col, _sorted_dictionary(table.column(col)))
+    pq.write_table(table, path, use_dictionary=True)
+
+
+def _write_cache(
+    cache_dir: Path,
+    tables: dict[str, pa.Table],
+    parsed: dict[str, pa.Table] | None,
+    stats: pd.DataFrame,
+    folders: pd.DataFrame,
+    next_id: int,
+    old: "_Cache | None",
+) -> str:
+    """Write the cache after a load; returns a note for the load status.
+
+    ``tables`` are all live rows, ``parsed`` the rows of the pages parsed by this
+    load.  With a trustworthy ``old`` cache that stays compact (fewer than
+    :data:`MAX_SEGMENTS` segments, dead rows at most :data:`MAX_DEAD_FRACTION`)
+    only ``parsed`` is written, as one more segment; otherwise everything is
+    rewritten as one segment in a new folder swapped in for the old one.  The
+    manifest is replaced atomically last: readers see the old cache or the new.
+    """
+    new_rows = parsed["specs"].num_rows if parsed else 0
+    live = tables["specs"].num_rows
+    if old is not None:
+        dead = old.tables["specs"].num_rows + old.dead_rows + new_rows - live
+        if len(old.manifest["segments"]) < MAX_SEGMENTS and dead <= MAX_DEAD_FRACTION * max(live, 1):
+            gen = old.manifest["generation"] + 1
+            segments = list(old.manifest["segments"])
+            if parsed and parsed["pages"].num_rows:
+                for name in TABLES:
+                    _write_table(parsed[name], name, cache_dir / f"s{gen}.{name}.parquet")
+                segments.append({"name": f"s{gen}", "rows": {name: parsed[name].num_rows for name in TABLES}})
+            _write_manifest(cache_dir, segments, stats, folders, next_id, gen)
+            for key in ("stats", "folders"):
+                (cache_dir / old.manifest[key]).unlink(missing_ok=True)
+            return f"; cache: segment added ({new_rows:,} spec rows)" if parsed else ""
     cache_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir.parent))
     try:
         for name in TABLES:
-            table = tables[name]
-            for col in DICT_COLUMNS.get(name, []):  # sorted dictionaries read back as sorted categoricals
-                table = table.set_column(table.schema.get_field_index(col), col, _sorted_dictionary(table.column(col)))
-            pq.write_table(table, tmp / f"{name}.parquet", use_dictionary=True)
-        pq.write_table(pa.Table.from_pandas(stats, preserve_index=False), tmp / "stats.parquet")
-        pq.write_table(pa.Table.from_pandas(folders, preserve_index=False), tmp / "folders.parquet")
-        rows = {name: tables[name].num_rows for name in TABLES} | {"stats": len(stats), "folders": len(folders)}
-        (tmp / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "rows": rows}))
-        old = cache_dir.with_name(cache_dir.name + ".old")
+            _write_table(tables[name], name, tmp / f"s0.{name}.parquet")
+        _write_manifest(tmp, [{"name": "s0", "rows": {name: tables[name].num_rows for name in TABLES}}], stats, folders, next_id, 0)
+        previous = cache_dir.with_name(cache_dir.name + ".old")
         if cache_dir.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            cache_dir.rename(old)
+            shutil.rmtree(previous, ignore_errors=True)
+            cache_dir.rename(previous)
         tmp.rename(cache_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(previous, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return "; cache: rewritten" if old is not None else ""
 
 
-def _save(cache_dir: Path, tables: dict[str, pa.Table], stats: pd.DataFrame, folders: pd.DataFrame) -> str:
-    """Write the cache; returns ``""`` or a note for the status when it could not be written."""
+def _write_manifest(folder: Path, segments: list[dict], stats: pd.DataFrame, folders: pd.DataFrame, next_id: int, gen: int) -> None:
+    pq.write_table(pa.Table.from_pandas(stats, preserve_index=False), folder / f"stats.{gen}.parquet")
+    pq.write_table(pa.Table.from_pandas(folders, preserve_index=False), folder / f"folders.{gen}.parquet")
+    manifest = {
+        "format": CACHE_FORMAT,
+        "generation": gen,
+        "next_id": int(next_id),
+        "segments": segments,
+        "stats": f"stats.{gen}.parquet",
+        "folders": f"folders.{gen}.parquet",
+        "rows": {"stats": len(stats), "folders": len(folders)},
+    }
+    tmp = folder / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest))
+    os.replace(tmp, folder / "manifest.json")
+
+
+def _save(cache_dir: Path, *args) -> str:
+    """:func:`_write_cache`, turning a failure into a note for the load status."""
     try:
-        _write_cache(cache_dir, tables, stats, folders)
+        return _write_cache(cache_dir, *args)
     except OSError as exc:
         return f"; cache not written ({exc})"
-    return ""
-
-
-def _keep_pages(tables: dict[str, pa.Table], keep_ids: np.ndarray) -> dict[str, pa.Table]:
-    out = {}
-    for name in TABLES:
-        table = tables[name]
-        mask = np.isin(table.column("page_id").to_numpy(), keep_ids)
-        out[name] = table.filter(pa.array(mask))
-    return out
 
 
 def _sorted_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -491,35 +572,33 @@ def load(
         source = list(source)
         label = key = ";".join(sorted(os.path.abspath(item) for item in source))
     cache_path = Path(cache_dir) if cache_dir is not None else default_cache_dir(key)
-    old_tables, old_stats, old_folders, reason = _read_cache(cache_path) if cache else (None, None, None, "cache off")
+    old, reason = _read_cache(cache_path) if cache else (None, "cache off")
     t_read = time.perf_counter()
-    hint = None
-    if old_folders is not None:
-        hint = dict(zip(old_folders["folder"].tolist(), old_folders["mtime_ns"].tolist()))
+    hint = dict(zip(old.folders["folder"].tolist(), old.folders["mtime_ns"].tolist())) if old is not None else None
     stats, leaves = _scan(source, hint)
     paths = stats["path"].tolist()
     t_scan = time.perf_counter()
     unchanged = (
-        old_tables is not None
-        and len(old_stats) == len(stats)
-        and bool((old_stats["path"].to_numpy() == stats["path"].to_numpy()).all())
-        and bool((old_stats["size"].to_numpy() == stats["size"].to_numpy()).all())
-        and bool((old_stats["mtime_ns"].to_numpy() == stats["mtime_ns"].to_numpy()).all())
+        old is not None
+        and len(old.stats) == len(stats)
+        and bool((old.stats["path"].to_numpy() == stats["path"].to_numpy()).all())
+        and bool((old.stats["size"].to_numpy() == stats["size"].to_numpy()).all())
+        and bool((old.stats["mtime_ns"].to_numpy() == stats["mtime_ns"].to_numpy()).all())
     )
     if unchanged:  # the common warm case: nothing to re-parse or merge
-        tables, stats, todo = old_tables, old_stats, []
+        tables, stats = old.tables, old.stats
         status = f"warm: {len(stats)} pages from cache, 0 re-parsed, 0 removed"
-        if len(leaves) != len(old_folders):  # more folders now old enough to trust
-            status += _save(cache_path, tables, stats, leaves)
+        if len(leaves) != len(old.folders):  # more folders now old enough to trust
+            status += _save(cache_path, tables, None, stats, leaves, old.manifest["next_id"], old)
     else:
-        if old_tables is not None:
-            merged = stats.merge(old_stats, on="path", how="left", suffixes=("", "_old"))
+        if old is not None:
+            merged = stats.merge(old.stats, on="path", how="left", suffixes=("", "_old"))
             same = (merged["size"] == merged["size_old"]) & (merged["mtime_ns"] == merged["mtime_ns_old"])
             keep_ids = merged["page_id"].where(same).dropna().astype(np.int64).to_numpy()
-            kept = _keep_pages(old_tables, keep_ids)
+            next_id = int(old.manifest["next_id"])
+            kept = _keep_pages(old.tables, keep_ids, next_id)
             todo = merged.loc[~same.to_numpy(), "path"].tolist()
-            next_id = int(max(old_stats["page_id"].max() if len(old_stats) else -1, -1)) + 1
-            removed = int((~old_stats["path"].isin(stats["path"])).sum())
+            removed = len(old.stats) - int(merged["page_id"].notna().sum())  # old pages not found again
             status = f"warm: {len(keep_ids)} pages from cache, {len(todo)} re-parsed, {removed} removed"
         else:
             kept, todo, next_id = _empty_tables(), list(paths), 0
@@ -530,7 +609,7 @@ def load(
         page_ids = pd.Series(tables["pages"].column("page_id").to_numpy(), index=tables["pages"].column("path").to_pandas())
         stats["page_id"] = page_ids.reindex(stats["path"]).to_numpy().astype(np.int64)
         if cache:
-            status += _save(cache_path, tables, stats, leaves)
+            status += _save(cache_path, tables, parsed, stats, leaves, next_id + len(todo), old)
     t_parse = time.perf_counter()
     frames = _to_frames(tables)
     problems = frames["problems"]

@@ -95,7 +95,7 @@ def test_changed_added_removed_pages(tree, tmp_path, aged):
 def test_corrupt_cache_is_rebuilt(tree, tmp_path, damage):
     cache = tmp_path / "c"
     cold = load(tree, cache_dir=cache)
-    specs_file = cache / "specs.parquet"
+    specs_file = cache / "s0.specs.parquet"
     if damage == "truncate_parquet":
         specs_file.write_bytes(specs_file.read_bytes()[:100])
     elif damage == "garbage_manifest":
@@ -119,3 +119,27 @@ def test_real_pages_same_counts_through_cache(real_data, tmp_path):
     assert warm.cache_status.startswith("warm")
     assert stack_counts(warm) == stack_counts(cold) == stack_counts(real_data)
     assert len(warm.specs) == 473
+
+
+def test_small_changes_append_segments_then_compact(tree, tmp_path):
+    """Re-parsed pages go to a new cache segment (the rest is not rewritten); when
+    dead rows pile up the cache is rewritten whole.  Every load equals a fresh one."""
+    cache = tmp_path / "c"
+    load(tree, cache_dir=cache)
+    pages = sorted(tree.rglob("specs.md"))
+    before = (cache / "s0.specs.parquet").stat().st_mtime_ns
+    statuses = []
+    for round_ in range(4):
+        # touch ~10% of the pages: same content, new mtime -> re-parsed, old rows dead
+        for page in pages[round_::10]:
+            os.utime(page, ns=(page.stat().st_mtime_ns + 10**9,) * 2)
+        warm = load(tree, cache_dir=cache)
+        statuses.append(warm.cache_status)
+        assert rows(warm) == rows(load(tree, cache=False))
+        assert stack_counts(warm) == stack_counts(load(tree, cache=False))
+        if round_ == 0:  # the first small change only adds a segment
+            assert "segment added" in warm.cache_status, warm.cache_status
+            assert (cache / "s0.specs.parquet").stat().st_mtime_ns == before and (cache / "s1.specs.parquet").exists()
+    assert any("rewritten" in st for st in statuses), statuses
+    again = load(tree, cache_dir=cache)
+    assert " 0 re-parsed" in again.cache_status and rows(again) == rows(load(tree, cache=False))
