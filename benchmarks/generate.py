@@ -1,13 +1,13 @@
 """Write a synthetic build-cache tree in the exact cache.spack.io page format.
 
-    python -m benchmarks.generate OUT_DIR [--tags 100 --packages 1500 --mean-specs 14]
+    python -m benchmarks.generate OUT_DIR [--tags 100 --packages 1500 --mean-specs 14.3]
 
 Distributions come from the real pages in ``assets/pages``: stacks and how many
 a spec belongs to, OS x target pairs, compilers, variant strings and versions
 are sampled from real spec rows; specs per page are heavy-tailed (log-normal,
 like the real pages: most packages have a handful, a few have ~100); hashes are
 32 random base-32 characters like Spack's.  The default "full" size,
-100 tags x 1,500 packages x mean 14 specs, is ~2.1 million spec rows.
+100 tags x 1,500 packages x mean 14.3 specs, is ~2.0 million spec rows.
 Every page is consistent: its ``meta`` rollup is computed from its
 ``spec_details``.
 """
@@ -56,7 +56,7 @@ def _page(package: str, tag: str, specs: list[dict]) -> str:
     )
 
 
-def generate(out: str | Path, tags: int = 100, packages: int = 1500, mean_specs: float = 14.0, seed: int = 0, progress=None) -> dict:
+def generate(out: str | Path, tags: int = 100, packages: int = 1500, mean_specs: float = 14.3, seed: int = 0, progress=None) -> dict:
     """Write ``tags`` x ~``packages`` pages under ``out/<tag>/<package>/specs.md``.
 
     Each tag holds ~97% of the package universe (packages come and go between
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     parser.add_argument("out")
     parser.add_argument("--tags", type=int, default=100)
     parser.add_argument("--packages", type=int, default=1500)
-    parser.add_argument("--mean-specs", type=float, default=14.0)
+    parser.add_argument("--mean-specs", type=float, default=14.3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     from tqdm import tqdm

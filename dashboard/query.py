@@ -65,6 +65,11 @@ class SpecIndex:
         stack_spec: ``int32`` spec id per spec x stack row.
         stack_code: stack code per spec x stack row.
         package_lower: lower-cased package names (for search).
+        stack_pair: ``"package"``/``"tag"`` -> ``int32`` code of (that category,
+            stack) per spec x stack row, ``code * n_stacks + stack_code``: the
+            package x stack and stack x tag heatmaps are one ``bincount`` each.
+        page: ``int32`` page id per spec row.
+        size: ``float64`` size per spec row in bytes (``nan`` where unknown).
     """
 
     data: CacheData
@@ -73,6 +78,9 @@ class SpecIndex:
     stack_spec: np.ndarray
     stack_code: np.ndarray
     package_lower: np.ndarray
+    stack_pair: dict[str, np.ndarray] = field(default_factory=dict)
+    page: np.ndarray | None = None
+    size: np.ndarray | None = None
     n: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -87,13 +95,20 @@ def build_index(data: CacheData) -> SpecIndex:
         cats[name] = np.asarray(col.cat.categories, dtype=object)
     stack = data.spec_stacks["stack"]
     cats["stack"] = np.asarray(stack.cat.categories, dtype=object)
+    stack_spec = data.spec_stacks["spec"].to_numpy()
+    stack_code = stack.cat.codes.to_numpy()
+    n_stack = len(cats["stack"])
+    pair = {by: codes[by][stack_spec].astype(np.int32) * np.int32(n_stack) + stack_code for by in ("package", "tag")}
     return SpecIndex(
         data=data,
         codes=codes,
         categories=cats,
-        stack_spec=data.spec_stacks["spec"].to_numpy(),
-        stack_code=stack.cat.codes.to_numpy(),
+        stack_spec=stack_spec,
+        stack_code=stack_code,
         package_lower=np.asarray([str(p).lower() for p in cats["package"]], dtype=object),
+        stack_pair=pair,
+        page=specs["page_id"].to_numpy(dtype=np.int32),
+        size=specs["size"].to_numpy(dtype="float64", na_value=np.nan),
         n=len(specs),
     )
 
@@ -162,8 +177,7 @@ def _stack_counts(index: SpecIndex, mask: np.ndarray, by: str, stacks=()) -> np.
         keep &= _lookup(index.categories["stack"], stacks)[index.stack_code]
     n_stack = len(index.categories["stack"])
     n_by = len(index.categories[by])
-    combined = index.codes[by][index.stack_spec[keep]].astype(np.int64) * n_stack + index.stack_code[keep]
-    return np.bincount(combined, minlength=n_by * n_stack).reshape(n_by, n_stack)
+    return np.bincount(index.stack_pair[by][keep], minlength=n_by * n_stack).reshape(n_by, n_stack)
 
 
 def _long(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray, names: tuple[str, str]) -> pd.DataFrame:
@@ -216,8 +230,12 @@ def option_counts(index: SpecIndex, sel: Selection, masks: dict[str, np.ndarray]
     """
     masks = masks if masks is not None else dimension_masks(index, sel)
     out = {}
+    no_cell = None
     for dim in DIMENSIONS:
-        mask = combine(masks, index.n, exclude=(dim, "cell"))
+        if dim in masks:
+            mask = combine(masks, index.n, exclude=(dim, "cell"))
+        else:  # the same mask for every dimension that is not filtered
+            no_cell = mask = no_cell if no_cell is not None else combine(masks, index.n, exclude=("cell",))
         cats = index.categories[dim]
         if dim == "stack":
             counts = np.bincount(index.stack_code[mask[index.stack_spec]], minlength=len(cats))
@@ -241,10 +259,10 @@ def headline(index: SpecIndex, mask: np.ndarray, stacks=()) -> dict[str, int]:
     keep = mask[index.stack_spec]
     if stacks:
         keep &= _lookup(index.categories["stack"], stacks)[index.stack_code]
-    sizes = index.data.specs["size"].to_numpy(dtype="float64", na_value=np.nan)[mask]
+    sizes = index.size[mask]
     return {
         "packages": int(np.count_nonzero(np.bincount(pkg, minlength=1))),
-        "pages": int(len(np.unique(tag.astype(np.int64) * len(index.categories["package"]) + pkg))),
+        "pages": int(np.count_nonzero(np.bincount(index.page[mask], minlength=1))),
         "specs": int(mask.sum()),
         "stacks": int(np.count_nonzero(np.bincount(index.stack_code[keep], minlength=1))),
         "tags": int(np.count_nonzero(np.bincount(tag, minlength=1))),
