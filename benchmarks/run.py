@@ -132,7 +132,7 @@ def take_tags(data: CacheData, tags: list[str]) -> CacheData:
     keep = data.specs["tag"].isin(tags).to_numpy()
     new_id = np.cumsum(keep) - 1
     ss = data.spec_stacks[keep[data.spec_stacks["spec"].to_numpy()]]
-    stacks = pd.DataFrame({"spec": new_id[ss["spec"].to_numpy()].astype(np.int32), "stack": ss["stack"].to_numpy()})
+    stacks = pd.DataFrame({"spec": new_id[ss["spec"].to_numpy()].astype(np.int32), "stack": ss["stack"].reset_index(drop=True)})
     specs = data.specs[keep].reset_index(drop=True)
     return CacheData(specs=specs, spec_stacks=stacks, packages=data.packages, meta_stacks=data.meta_stacks, problems=data.problems)
 
