@@ -9,7 +9,10 @@ Pure Python/pandas/pyarrow: nothing here imports Panel.  Typical use::
 The first load of a tree parses every ``specs.md`` (in parallel across cores for
 large trees) and writes a Parquet cache keyed by each page's path, size and
 mtime; later loads read the cache and re-parse only changed, added or removed
-pages.  A stale or corrupt cache is detected and rebuilt, never trusted.
+pages, which are appended to the cache as a new segment (the cache is rewritten
+whole when dead rows pile up).  A stale or corrupt cache is detected and
+rebuilt, never trusted.  Finding what changed costs two ``stat`` calls per
+unchanged package folder (see :class:`_Scan`), not a listing of each.
 """
 
 from __future__ import annotations
@@ -559,7 +562,10 @@ def load(
 
     Returns:
         The loaded data; bad pages are rows of ``problems`` and never stop
-        other pages from loading.
+        other pages from loading.  ``cache_status`` says what happened (e.g.
+        ``"warm: 145440 pages from cache, 0 re-parsed, 0 removed"``) and
+        ``timings`` the seconds spent reading the cache, scanning the tree,
+        parsing and building frames.
 
     Raises:
         FileNotFoundError: ``source`` names a path that does not exist.
