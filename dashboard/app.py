@@ -205,9 +205,27 @@ class CacheDashboard(pn.viewable.Viewer):
             key: pn.indicators.Number(name=label, value=0, format="{value:,}", font_size="28pt", title_size="11pt")
             for key, label in [("packages", "Packages"), ("specs", "Specs"), ("stacks", "Stacks"), ("tags", "Tags")]
         }
+        # Heatmaps are DynamicMaps fed through Pipes: a selection change sends new
+        # counts to the existing plots instead of building new ones.
+        r = s.result
+        self._pipes = {name: hv.streams.Pipe(data=getattr(r, name)) for name in ("package_stack", "os_target", "stack_tag")}
+        n_os, n_stack = len(s.index.categories["os"]), len(s.index.categories["stack"])
+        ot_plot = hv.DynamicMap(
+            lambda data: views.heatmap(data, "target", "os", "Specs per OS and target", height=views.heatmap_height(n_os)),
+            streams=[self._pipes["os_target"]],
+        )
+        st_plot = hv.DynamicMap(
+            lambda data: views.heatmap(
+                data, "tag", "stack", "Specs per stack and tag", y_order=views.stack_order(data["stack"]), height=views.heatmap_height(n_stack)
+            ),
+            streams=[self._pipes["stack_tag"]],
+        )
+        self._taps: list[hv.streams.Stream] = [hv.streams.Tap(source=ot_plot)]
+        self._taps[0].add_subscriber(self._tap_os_target)
         self.package_stack = pn.pane.HoloViews(sizing_mode="stretch_width", name="package x stack")
-        self.os_target = pn.pane.HoloViews(sizing_mode="stretch_width", name="OS x target")
-        self.stack_tag = pn.pane.HoloViews(sizing_mode="stretch_width", name="stack x tag")
+        self.os_target = pn.pane.HoloViews(ot_plot, sizing_mode="stretch_width", name="OS x target", height=views.heatmap_height(n_os) + 40)
+        self.stack_tag = pn.pane.HoloViews(st_plot, sizing_mode="stretch_width", name="stack x tag", height=views.heatmap_height(n_stack) + 40)
+        self._package_plot_rows = None
         self.table = views.spec_table(query.table_rows(s.index, s.result.mask))
         self.download = pn.widgets.FileDownload(
             callback=self._csv, filename="specs.csv", label="Download CSV (filtered rows)", button_type="primary", embed=False
@@ -225,7 +243,6 @@ class CacheDashboard(pn.viewable.Viewer):
             collapsed=problems.empty,
             sizing_mode="stretch_width",
         )
-        self._taps: list[hv.streams.Stream] = []
         s.param.watch(self._render, "result")
         self.table.param.watch(self._count_rows, ["filters", "value"])
         self._render()
@@ -269,21 +286,35 @@ class CacheDashboard(pn.viewable.Viewer):
         if x is not None and y is not None:
             self.state.param.update(os=[str(y)], target=[str(x)])
 
+    def _package_plot(self, rows: int) -> None:
+        """(Re)build the package x stack DynamicMap for ``rows`` packages (its height)."""
+        height = views.heatmap_height(rows)
+        plot = hv.DynamicMap(
+            lambda data: views.heatmap(
+                data, "stack", "package", "Specs per package and stack",
+                y_order=list(dict.fromkeys(data["package"])), x_order=views.stack_order(data["stack"]), height=height,
+            ),
+            streams=[self._pipes["package_stack"]],
+        )
+        tap = hv.streams.Tap(source=plot)
+        tap.add_subscriber(self._tap_cell)
+        self._taps[1:] = [tap]
+        self.package_stack.param.update(object=plot, height=height + 40)
+        self._package_plot_rows = rows
+
     def _render(self, *_):
         s, r = self.state, self.state.result
+        for widget in self.widgets.values():
+            # option labels carry counts: re-send the value so the browser gets the
+            # selected values' new labels (otherwise it drops them from the box)
+            widget.param.trigger("value")
         for key, number in self.numbers.items():
             number.value = r.numbers[key]
-        ranked = list(dict.fromkeys(r.package_stack["package"]))
-        pkg_plot = views.heatmap(
-            r.package_stack, "stack", "package", "Specs per package and stack", y_order=ranked, x_order=views.stack_order(r.package_stack["stack"])
-        )
-        ot_plot = views.heatmap(r.os_target, "target", "os", "Specs per OS and target")
-        st_plot = views.heatmap(r.stack_tag, "tag", "stack", "Specs per stack and tag", y_order=views.stack_order(r.stack_tag["stack"]))
-        self._taps = [hv.streams.Tap(source=pkg_plot), hv.streams.Tap(source=ot_plot)]
-        self._taps[0].add_subscriber(self._tap_cell)
-        self._taps[1].add_subscriber(self._tap_os_target)
-        for pane, plot in ((self.package_stack, pkg_plot), (self.os_target, ot_plot), (self.stack_tag, st_plot)):
-            pane.param.update(object=plot, height=plot.opts.get().kwargs["height"] + 40)
+        rows = r.package_stack["package"].nunique()
+        for name, pipe in self._pipes.items():
+            pipe.send(getattr(r, name))
+        if rows != self._package_plot_rows:  # the plot's height follows its number of packages
+            self._package_plot(rows)
         self.table.value = query.table_rows(s.index, r.mask)
         if s.cell:
             self.cell_note.object = html.escape(f"Table shows the cell: package {s.cell[0]}, stack {s.cell[1]}")

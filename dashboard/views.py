@@ -32,7 +32,13 @@ def stack_order(stacks) -> list[str]:
 
 
 def heatmap(
-    counts: pd.DataFrame, x: str, y: str, title: str, y_order: list[str] | None = None, x_order: list[str] | None = None
+    counts: pd.DataFrame,
+    x: str,
+    y: str,
+    title: str,
+    y_order: list[str] | None = None,
+    x_order: list[str] | None = None,
+    height: int | None = None,
 ) -> hv.HeatMap:
     """A spec-count heatmap.
 
@@ -42,6 +48,7 @@ def heatmap(
         title: plot title.
         y_order: top-to-bottom order of the ``y`` categories (default: sorted).
         x_order: left-to-right order of the ``x`` categories (default: sorted).
+        height: plot height in pixels (default: :func:`heatmap_height` of the rows).
 
     Returns:
         A :class:`holoviews.HeatMap` with hover, tap selection and a colour bar;
@@ -59,7 +66,7 @@ def heatmap(
         title=title,
         colorbar=True,
         responsive=True,
-        height=heatmap_height(n_rows),
+        height=height or heatmap_height(n_rows),
         
         tools=["tap"],
         xlabel=x,

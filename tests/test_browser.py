@@ -288,3 +288,22 @@ def test_panel_serve_app_py_loads_then_shows_everything(browser, real_data, tmp_
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_chosen_values_stay_shown_when_their_counts_change(server, page, real_data):
+    """Option labels carry counts; choosing an OS changes the count of the chosen stack,
+    and the stack must stay chosen on screen (it once vanished from the box)."""
+    index = q.build_index(real_data)
+    before = q.compute(index, q.Selection(stack=("root",)))
+    after = q.compute(index, q.Selection(stack=("root",), os=("ubuntu22.04",)))
+    count = lambda res: int(res.options["stack"].set_index("value").loc["root", "specs"])
+    assert count(before) != count(after)  # the label of the chosen stack changes
+    page.goto(server)
+    page.wait_for_selector(".tabulator-row", timeout=60000)
+    pick(page, 1, "root")
+    wait_value(page, table_rows, before.numbers["specs"])
+    pick(page, 2, "ubuntu22.04")
+    wait_value(page, table_rows, after.numbers["specs"])
+    wait_value(page, lambda p: [selected(p, 1), selected(p, 2)], [["root"], ["ubuntu22.04"]])
+    box = page.locator("div.choices").nth(1).locator(".choices__list--multiple .choices__item").first
+    assert box.inner_text().startswith(f"root ({count(after):,})")
