@@ -304,10 +304,13 @@ class CacheDashboard(pn.viewable.Viewer):
 
     def _render(self, *_):
         s, r = self.state, self.state.result
-        for widget in self.widgets.values():
+        for dim, widget in self.widgets.items():
             # option labels carry counts: re-send the value so the browser gets the
-            # selected values' new labels (otherwise it drops them from the box)
-            widget.param.trigger("value")
+            # selected values' new labels (otherwise it drops them from the box).
+            # Only once the widget holds the state's value: else the widget -> state
+            # link would write its stale value back.
+            if widget.value and list(widget.value) == list(getattr(s, dim)):
+                widget.param.trigger("value")
         for key, number in self.numbers.items():
             number.value = r.numbers[key]
         rows = r.package_stack["package"].nunique()
