@@ -315,9 +315,13 @@ class CacheDashboard(pn.viewable.Viewer):
             number.value = r.numbers[key]
         rows = r.package_stack["package"].nunique()
         for name, pipe in self._pipes.items():
-            pipe.send(getattr(r, name))
-        if rows != self._package_plot_rows:  # the plot's height follows its number of packages
-            self._package_plot(rows)
+            if name == "package_stack" and rows != self._package_plot_rows:
+                # the plot's height follows its number of packages: a new plot, which
+                # starts from the pipe's data (no render of the old one first)
+                pipe.update(data=r.package_stack)
+                self._package_plot(rows)
+            else:
+                pipe.send(getattr(r, name))
         self.table.value = query.table_rows(s.index, r.mask)
         if s.cell:
             self.cell_note.object = html.escape(f"Table shows the cell: package {s.cell[0]}, stack {s.cell[1]}")

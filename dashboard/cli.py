@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 DEFAULT_DATA = str(Path(__file__).resolve().parent.parent / "assets" / "pages")
 
 
-def _load_with_bar(path: str, cache: bool = True):
-    """Load ``path`` with a tqdm progress bar (pages, pages/s) on stderr."""
+@contextmanager
+def _progress_bar():
+    """A ``progress(done, total)`` callback drawing a tqdm bar (pages, pages/s) on
+    stderr; the bar appears with the first call and is closed on exit."""
     from tqdm import tqdm
-
-    from .load import load
 
     bar = None
 
@@ -25,10 +26,18 @@ def _load_with_bar(path: str, cache: bool = True):
         bar.update(done - bar.n)
 
     try:
-        return load(path, cache=cache, progress=progress)
+        yield progress
     finally:
         if bar is not None:
             bar.close()
+
+
+def _load_with_bar(path: str, cache: bool = True):
+    """Load ``path`` with a progress bar (see :func:`_progress_bar`)."""
+    from .load import load
+
+    with _progress_bar() as progress:
+        return load(path, cache=cache, progress=progress)
 
 
 def cmd_summary(args) -> int:
@@ -57,7 +66,8 @@ def cmd_serve(args) -> int:
     from . import app
 
     if not args.lazy:
-        app.shared_data(args.data)  # load before the first visitor arrives
+        with _progress_bar() as progress:  # load before the first visitor arrives
+            app.shared_data(args.data, progress=progress)
     print(f"Serving the dashboard of {args.data} at http://{args.address}:{args.port}/", flush=True)
     pn.serve(
         {"/": lambda: app.served_page(args.data)},

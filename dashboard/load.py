@@ -446,14 +446,15 @@ def _write_cache(
         if len(old.manifest["segments"]) < MAX_SEGMENTS and dead <= MAX_DEAD_FRACTION * max(live, 1):
             gen = old.manifest["generation"] + 1
             segments = list(old.manifest["segments"])
-            if parsed and parsed["pages"].num_rows:
+            added = bool(parsed and parsed["pages"].num_rows)
+            if added:
                 for name in TABLES:
                     _write_table(parsed[name], name, cache_dir / f"s{gen}.{name}.parquet")
                 segments.append({"name": f"s{gen}", "rows": {name: parsed[name].num_rows for name in TABLES}})
             _write_manifest(cache_dir, segments, stats, folders, next_id, gen)
             for key in ("stats", "folders"):
                 (cache_dir / old.manifest[key]).unlink(missing_ok=True)
-            return f"; cache: segment added ({new_rows:,} spec rows)" if parsed else ""
+            return f"; cache: segment added ({new_rows:,} spec rows)" if added else ""
     cache_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir.parent))
     try:
@@ -582,7 +583,6 @@ def load(
     t_read = time.perf_counter()
     hint = dict(zip(old.folders["folder"].tolist(), old.folders["mtime_ns"].tolist())) if old is not None else None
     stats, leaves = _scan(source, hint)
-    paths = stats["path"].tolist()
     t_scan = time.perf_counter()
     unchanged = (
         old is not None
@@ -607,7 +607,7 @@ def load(
             removed = len(old.stats) - int(merged["page_id"].notna().sum())  # old pages not found again
             status = f"warm: {len(keep_ids)} pages from cache, {len(todo)} re-parsed, {removed} removed"
         else:
-            kept, todo, next_id = _empty_tables(), list(paths), 0
+            kept, todo, next_id = _empty_tables(), stats["path"].tolist(), 0
             status = f"cold ({reason}): {len(todo)} pages parsed"
         new_ids = np.arange(next_id, next_id + len(todo), dtype=np.int64)
         parsed = _parse(list(zip(new_ids.tolist(), todo)), workers, progress) if todo else _empty_tables()
