@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -46,7 +47,7 @@ from .parse import (
 )
 
 PAGE_NAME = "specs.md"
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6
 #: The cache is rewritten whole when it would have more segments than this ...
 MAX_SEGMENTS = 8
 #: ... or more dead spec rows (of changed or removed pages) than this fraction of live ones.
@@ -64,6 +65,8 @@ SCHEMAS = {
 }
 ProgressFn = Callable[[int, int], None]
 #: Columns read back from the cache as Arrow dictionaries (-> pandas categoricals, no re-hashing).
+#: Columns of unique strings, written without dictionary encoding.
+UNIQUE_COLUMNS = {"hash", "path"}
 DICT_COLUMNS = {
     "specs": ["version", "compiler", "os", "platform", "target", "variants", "stacks"],
     "spec_stacks": ["stack"],
@@ -141,139 +144,170 @@ class CacheData:
         return pd.DataFrame.from_dict(rows, orient="index")
 
 
-#: A folder changed this recently (ns) is not trusted as unchanged next time: its
-#: mtime may not yet reflect a change made in the same timestamp tick (as git does).
+#: A folder changed this recently (ns) is listed again by the next scan: its mtime
+#: may not yet show a change made within the same timestamp tick (as git does).
 RACY_NS = 2_000_000_000
 
 
-def _stat_many(paths: list[str]) -> list[os.stat_result | None]:
-    """``os.stat`` of each path, ``None`` where it fails.  ``map`` keeps the Python
-    work per call small (threads were measured slower: the GIL, not the calls, is
-    the limit)."""
+def _stat_arrays(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(size, mtime_ns)`` of each path as ``int64`` arrays (bytes, ns), ``-1`` in
+    both where ``os.stat`` fails.  ``map`` keeps the Python work per call small
+    (threads were measured slower: the GIL, not the system calls, is the limit)."""
     try:
-        return list(map(os.stat, paths))
+        stats = list(map(os.stat, paths))
     except OSError:
-        out: list[os.stat_result | None] = []
-        for path in paths:
-            try:
-                out.append(os.stat(path))
-            except OSError:
-                out.append(None)
-        return out
+        stats = list(map(_try_stat, paths))
+    n = len(stats)
+    size = np.fromiter((-1 if st is None else st.st_size for st in stats), dtype=np.int64, count=n)
+    mtime = np.fromiter((-1 if st is None else st.st_mtime_ns for st in stats), dtype=np.int64, count=n)
+    return size, mtime
+
+
+def _try_stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 class _Scan:
-    """One walk over page folders, helped by the leaf folders of the last walk.
+    """Finds pages by walking folders.
 
-    A *leaf* is a folder that holds a page and no sub-folders (``<tag>/<package>/``
-    in a ``_cache`` tree).  POSIX updates a folder's mtime whenever an entry is
-    added, removed or renamed in it, so a leaf whose mtime is unchanged since the
-    last walk still holds just its page: a ``stat`` of the folder and one of the
-    page (batched, see :func:`_stat_many`) replace listing it.  Everything else
-    is listed.
+    The rule: a folder holding a ``specs.md`` file is a *package folder*; its page
+    is recorded and its sub-folders are not searched (``<tag>/<package>/`` in a
+    ``_cache`` tree).  Any other folder is an *inner* folder (the tree's root,
+    the tag folders): it is listed and its sub-folders, except hidden ones and
+    symlinks, are searched.  Checking a package folder is one ``stat`` (of
+    ``<folder>/specs.md``), not a listing.
     """
 
-    def __init__(self, hint: dict[str, int] | None = None):
-        self.hint = hint or {}
+    def __init__(self):
         self.now = time.time_ns()
-        self.paths: list[str] = []  # pages found: path, size, mtime_ns
+        self.paths: list[str] = []  # pages found: path, size (bytes), mtime_ns
         self.sizes: list[int] = []
         self.mtimes: list[int] = []
-        self.leaf_folders: list[str] = []  # leaves found: folder, mtime_ns
-        self.leaf_mtimes: list[int] = []
-        self.pending: list[str] = []  # hinted leaves, checked in a batch
+        self.folders: list[str] = []  # inner folders listed, with their mtime_ns before listing
+        self.folder_mtimes: list[int] = []
 
     def add_page(self, path: str, st: os.stat_result) -> None:
         self.paths.append(path)
         self.sizes.append(st.st_size)
         self.mtimes.append(st.st_mtime_ns)
 
-    def children(self, folder: str) -> list[str]:
-        """List ``folder``: record its page, return the sub-folders still to list."""
-        try:
-            mtime = os.stat(folder).st_mtime_ns  # before listing: a later change shows next time
-            entries = os.scandir(folder)
-        except OSError:
-            return []
-        todo, has_page, has_sub = [], False, False
-        with entries:
-            for entry in entries:
-                if entry.name == PAGE_NAME:
+    def walk(self, top: str, skip: set[str] | frozenset = frozenset()) -> None:
+        """Search ``top`` and below; sub-folders named in ``skip`` are not entered."""
+        todo = [top]
+        while todo:
+            folder = todo.pop()
+            st = _try_stat(folder + os.sep + PAGE_NAME)
+            if st is not None and stat.S_ISREG(st.st_mode):
+                self.add_page(folder + os.sep + PAGE_NAME, st)
+                continue
+            try:
+                mtime = os.stat(folder).st_mtime_ns  # before listing: a later change shows next time
+                entries = os.scandir(folder)
+            except OSError:
+                continue
+            self.folders.append(folder)
+            self.folder_mtimes.append(mtime)
+            with entries:
+                for entry in entries:
                     try:
-                        if not entry.is_dir():
-                            self.add_page(entry.path, entry.stat())
-                            has_page = True
+                        if entry.name[0] != "." and entry.path not in skip and entry.is_dir(follow_symlinks=False):
+                            todo.append(entry.path)
                     except OSError:
                         continue
-                elif entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
-                    has_sub = True
-                    (self.pending if entry.path in self.hint else todo).append(entry.path)
-        if has_page and not has_sub and self.now - mtime > RACY_NS:
-            self.leaf_folders.append(folder)
-            self.leaf_mtimes.append(mtime)
-        return todo
 
-    def _check_pending(self) -> list[str]:
-        """Resolve the hinted leaves; return those that changed (to be listed)."""
-        folders, self.pending = self.pending, []
-        known = np.fromiter(map(self.hint.__getitem__, folders), dtype=np.int64, count=len(folders))
-        now = np.fromiter((-1 if st is None else st.st_mtime_ns for st in _stat_many(folders)), dtype=np.int64, count=len(folders))
-        same = np.flatnonzero(now == known)
-        changed = [folders[i] for i in np.flatnonzero(now != known)]
-        pages = [folders[i] + os.sep + PAGE_NAME for i in same]
-        stats = _stat_many(pages)
-        for i, page, st in zip(same.tolist(), pages, stats):
-            if st is None:
-                changed.append(folders[i])
-            else:
-                self.add_page(page, st)
-                self.leaf_folders.append(folders[i])
-        self.leaf_mtimes += [int(known[i]) for i, st in zip(same.tolist(), stats) if st is not None]
-        return changed
-
-    def walk(self, tops: list[str]) -> "_Scan":
-        """Everything under ``tops``, depth first."""
-        todo = list(tops)
-        while todo or self.pending:
-            while todo:
-                todo += self.children(todo.pop())
-            if self.pending:
-                todo += self._check_pending()
-        return self
+    def folders_frame(self) -> pd.DataFrame:
+        """Inner folders listed: ``folder``, ``mtime_ns`` (``-1`` if changed within :data:`RACY_NS`)."""
+        mtimes = np.array(self.folder_mtimes, dtype=np.int64)
+        return pd.DataFrame({"folder": self.folders, "mtime_ns": np.where(self.now - mtimes > RACY_NS, mtimes, -1)})
 
 
-def _scan(source, hint: dict[str, int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`scan_pages` plus the leaf folders (``folder``, ``mtime_ns``) for the next scan's ``hint``."""
-    if isinstance(source, (str, os.PathLike)):
-        source = [source]
-    scan = _Scan(hint)
-    folders: list[str] = []
-    for item in source:
+def _scan(source, known_pages: pd.DataFrame | None = None, known_folders: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pages under ``source`` and the inner folders listed (see :class:`_Scan`).
+
+    With the last scan's pages (``path``, ``size``, ``mtime_ns``) and inner folders
+    (``folder``, ``mtime_ns``), nothing is listed unless it changed: every known
+    page and every inner folder gets one ``stat``.  POSIX updates a folder's
+    mtime whenever an entry is added, removed or renamed in it, so only inner
+    folders whose mtime changed are listed again, and only their new sub-folders
+    searched; a package folder whose page vanished is searched again.
+
+    Returns:
+        ``pages``: ``path``, ``size`` (bytes), ``mtime_ns`` (``int64``) and ``known``
+        (``int64``: row in ``known_pages``, ``-1`` for a new page); known pages
+        still present come first in their old order, then new pages sorted by
+        path.  ``folders``: ``folder``, ``mtime_ns`` for the next scan.
+
+    Raises:
+        FileNotFoundError: a named path does not exist.
+    """
+    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    scan = _Scan()
+    files, tops = [], []
+    for item in items:
         path = Path(item).expanduser().resolve()
         if path.is_file():
-            scan.add_page(str(path), path.stat())
+            files.append(str(path))
         elif path.is_dir():
-            folders.append(str(path))
+            tops.append(str(path))
         else:
             raise FileNotFoundError(f"no such page or folder: {path}")
-    scan.walk(folders)
-    paths = np.array(scan.paths, dtype=object)
-    order = np.argsort(paths, kind="stable")
-    pages = pd.DataFrame(
-        {"path": paths[order], "size": np.array(scan.sizes, dtype=np.int64)[order], "mtime_ns": np.array(scan.mtimes, dtype=np.int64)[order]}
+    if known_pages is None or known_folders is None:
+        for path in files:
+            scan.add_page(path, os.stat(path))
+        for top in tops:
+            scan.walk(top)
+        kept = pd.DataFrame({"path": pd.Series([], dtype=object), "size": np.array([], np.int64), "mtime_ns": np.array([], np.int64), "known": np.array([], np.int64)})
+        kept_folders = pd.DataFrame({"folder": [], "mtime_ns": np.array([], np.int64)})
+    else:
+        paths = known_pages["path"].to_numpy()
+        size, mtime = _stat_arrays(paths.tolist())
+        alive = size >= 0
+        folder_mtime = _stat_arrays(known_folders["folder"].tolist())[1]
+        same_folder = folder_mtime == known_folders["mtime_ns"].to_numpy()
+        relist = known_folders["folder"].to_numpy()[~same_folder & (folder_mtime >= 0)].tolist()
+        lost = paths[~alive].tolist()
+        if relist or lost:
+            skip = set(known_folders["folder"].tolist())
+            skip.update(map(os.path.dirname, paths.tolist()))
+            for folder in relist:
+                scan.walk(folder, skip)
+            for page in lost:  # its folder may still be there, now an inner folder
+                scan.walk(os.path.dirname(page), skip)
+            if set(map(os.path.dirname, scan.paths)) & set(known_folders["folder"].tolist()):
+                pages, folders = _scan(source)  # an inner folder became a package folder: start over
+                pages["known"] = pd.Index(known_pages["path"]).get_indexer(pages["path"]).astype(np.int64)
+                return pages, folders
+        keep = np.flatnonzero(alive)
+        kept = pd.DataFrame({"path": paths[keep], "size": size[keep], "mtime_ns": mtime[keep], "known": keep.astype(np.int64)})
+        kept_folders = known_folders[same_folder].reset_index(drop=True)
+    order = np.argsort(np.array(scan.paths, dtype=object), kind="stable")
+    found = pd.DataFrame(
+        {
+            "path": np.array(scan.paths, dtype=object)[order],
+            "size": np.array(scan.sizes, dtype=np.int64)[order],
+            "mtime_ns": np.array(scan.mtimes, dtype=np.int64)[order],
+            "known": np.full(len(order), -1, dtype=np.int64),
+        }
     )
-    if not pages["path"].is_unique:  # a page named twice in a list source
+    pages = pd.concat([kept, found], ignore_index=True) if len(found) else kept
+    if len(found) and not pages["path"].is_unique:  # a page named twice in a list source
         pages = pages.drop_duplicates("path", ignore_index=True)
-    leaves = pd.DataFrame({"folder": scan.leaf_folders, "mtime_ns": np.array(scan.leaf_mtimes, dtype=np.int64)})
-    return pages, leaves.drop_duplicates("folder")
+    new_folders = scan.folders_frame()
+    folders = pd.concat([kept_folders, new_folders], ignore_index=True) if len(new_folders) else kept_folders
+    return pages, folders.drop_duplicates("folder", ignore_index=True)
 
 
 def scan_pages(source: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.DataFrame:
     """Every ``specs.md`` page under ``source`` with its size and mtime.
 
     Args:
-        source: a page file, a directory (searched at any depth; hidden and
-            symlinked folders skipped), or an iterable of either.
+        source: a page file, a directory, or an iterable of either.  A
+            directory is searched at any depth, but a folder that holds a
+            ``specs.md`` is a package folder and its sub-folders are not
+            searched; hidden and symlinked folders are skipped.
 
     Returns:
         DataFrame sorted by ``path`` (absolute, ``str``) with ``size`` (bytes,
@@ -282,7 +316,7 @@ def scan_pages(source: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.Da
     Raises:
         FileNotFoundError: a named path does not exist.
     """
-    return _scan(source)[0]
+    return _scan(source)[0].drop(columns="known")
 
 
 def find_pages(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
@@ -349,16 +383,73 @@ def _parse(items: list[tuple[int, str]], workers: int | None, progress: Progress
     return _concat(results)
 
 
-@dataclass
-class _Cache:
-    """A cache folder as read: live rows of every table, the page stats of the
-    scan that wrote it, its leaf folders, and its manifest."""
+class _CorruptCache(Exception):
+    """A cache table does not match its manifest or cannot be read."""
 
-    tables: dict[str, pa.Table]
-    stats: pd.DataFrame  # path, size, mtime_ns, page_id
-    folders: pd.DataFrame  # folder, mtime_ns
-    manifest: dict
-    dead_rows: int  # spec rows in the segments that belong to no current page
+
+class _Cache:
+    """A cache folder being read: its manifest, the page stats (``path``,
+    ``size``, ``mtime_ns``, ``page_id``) and inner folders (``folder``,
+    ``mtime_ns``) of the scan that wrote it, read at once; the segments are read
+    in a background thread (Arrow releases the GIL) while the tree is checked.
+    """
+
+    def __init__(self, cache_dir: Path, manifest: dict, stats: pd.DataFrame, folders: pd.DataFrame):
+        self.manifest, self.stats, self.folders = manifest, stats, folders
+        #: spec rows in all segments, live or dead (of pages changed or removed since)
+        self.spec_rows = sum(segment["rows"]["specs"] for segment in manifest["segments"])
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-read")
+        self._future = self._pool.submit(self._read_segments, cache_dir)
+
+    def _read_segments(self, cache_dir: Path) -> dict[str, pa.Table]:
+        try:
+            parts = []
+            for segment in self.manifest["segments"]:
+                part = {}
+                for name in TABLES:
+                    # one thread: this overlaps the caller's stat calls (measured faster than Arrow's pool here)
+                    table = pq.read_table(cache_dir / f"{segment['name']}.{name}.parquet", read_dictionary=DICT_COLUMNS.get(name), use_threads=False)
+                    plain = pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema])
+                    if table.num_rows != segment["rows"][name] or not plain.equals(SCHEMAS[name], check_metadata=False):
+                        raise _CorruptCache(f"cache table {segment['name']}.{name} does not match its manifest")
+                    part[name] = table
+                if (pc.sum(part["specs"].column("n_stacks")).as_py() or 0) != part["spec_stacks"].num_rows:
+                    raise _CorruptCache(f"cache segment {segment['name']}: spec_stacks do not match the specs' stack counts")
+                parts.append(part)
+            return _concat(parts) if len(parts) != 1 else parts[0]
+        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+            raise _CorruptCache(f"corrupt cache ({type(exc).__name__}: {exc})") from exc
+
+    def segments(self) -> dict[str, pa.Table]:
+        """Every row of every segment, live or dead (waits for the read, then
+        stops the background thread: parsing may fork processes next).
+
+        Raises:
+            _CorruptCache: a segment file is unreadable or does not match the manifest.
+        """
+        try:
+            return self._future.result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def keep(self, keep_ids: np.ndarray, next_id: int) -> Callable[[], dict[str, pa.Table]]:
+        """Start dropping every row but those of the pages ``keep_ids``, in the
+        background thread after the read (Arrow filters without the GIL, so
+        this overlaps parsing in the caller's thread); returns a function that
+        waits for the result (and raises :class:`_CorruptCache` as
+        :meth:`segments` does)."""
+        try:
+            future = self._pool.submit(lambda: _keep_pages(self._future.result(), keep_ids, next_id))
+        except RuntimeError:  # the thread was stopped already: filter when asked
+            return lambda: _keep_pages(self.segments(), keep_ids, next_id)
+
+        def result() -> dict[str, pa.Table]:
+            try:
+                return future.result()
+            finally:
+                self._pool.shutdown(wait=True)
+
+        return result
 
 
 def _alive(page_ids: np.ndarray, live: np.ndarray, next_id: int) -> np.ndarray:
@@ -378,13 +469,15 @@ def _keep_pages(tables: dict[str, pa.Table], keep_ids: np.ndarray, next_id: int)
     return out
 
 
-def _read_cache(cache_dir: Path) -> tuple[_Cache | None, str]:
-    """Read a cache folder; ``(None, reason)`` if it is missing or not trustworthy.
+def _read_cache(cache_dir: Path, source: str) -> tuple[_Cache | None, str]:
+    """Open a cache folder; ``(None, reason)`` if it is missing or not trustworthy.
 
-    Layout: ``manifest.json`` lists segments (each a set of :data:`TABLES` Parquet
-    files written by one load) and the current ``stats``/``folders`` files.  Rows
-    of pages that changed or vanished since their segment was written are dead
-    and dropped here: the live pages are those in ``stats``.
+    Layout: ``manifest.json`` names the ``source`` it was written for, lists
+    segments (each a set of :data:`TABLES` Parquet files written by one load)
+    and the current ``stats``/``folders`` files.  Rows of pages that changed or
+    vanished since their segment was written are dead: the live pages are
+    those in ``stats``.  The segments are checked as they are read, see
+    :meth:`_Cache.segments`.
     """
     manifest_path = cache_dir / "manifest.json"
     if not manifest_path.exists():
@@ -393,57 +486,49 @@ def _read_cache(cache_dir: Path) -> tuple[_Cache | None, str]:
         manifest = json.loads(manifest_path.read_text())
         if manifest.get("format") != CACHE_FORMAT:
             return None, f"cache format {manifest.get('format')} != {CACHE_FORMAT}"
+        if manifest.get("source") != source:
+            return None, "cache written for another source"
         stats = pq.read_table(cache_dir / manifest["stats"]).to_pandas()
         folders = pq.read_table(cache_dir / manifest["folders"]).to_pandas()
         if len(stats) != manifest["rows"]["stats"] or len(folders) != manifest["rows"]["folders"]:
             return None, "cache stats do not match the manifest"
-        parts = []
-        for segment in manifest["segments"]:
-            part = {}
-            for name in TABLES:
-                table = pq.read_table(cache_dir / f"{segment['name']}.{name}.parquet", read_dictionary=DICT_COLUMNS.get(name))
-                plain = pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema])
-                if table.num_rows != segment["rows"][name] or not plain.equals(SCHEMAS[name], check_metadata=False):
-                    return None, f"cache table {segment['name']}.{name} does not match its manifest"
-                part[name] = table
-            parts.append(part)
-        tables = _concat(parts) if len(parts) != 1 else parts[0]
-        total = tables["specs"].num_rows
-        tables = _keep_pages(tables, stats["page_id"].to_numpy(), int(manifest["next_id"]))
+        return _Cache(cache_dir, manifest, stats, folders), "ok"
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
         return None, f"corrupt cache ({type(exc).__name__}: {exc})"
-    return _Cache(tables, stats, folders, manifest, total - tables["specs"].num_rows), "ok"
 
 
 def _write_table(table: pa.Table, name: str, path: Path) -> None:
     for col in DICT_COLUMNS.get(name, []):  # sorted dictionaries read back as sorted categoricals
         table = table.set_column(table.schema.get_field_index(col), col, _sorted_dictionary(table.column(col)))
-    pq.write_table(table, path, use_dictionary=True)
+    # unique strings gain nothing from dictionary encoding (measured: slower to write and read)
+    pq.write_table(table, path, use_dictionary=[c for c in table.column_names if c not in UNIQUE_COLUMNS])
 
 
 def _write_cache(
     cache_dir: Path,
     tables: dict[str, pa.Table],
+    live_rows: int,
     parsed: dict[str, pa.Table] | None,
     stats: pd.DataFrame,
     folders: pd.DataFrame,
     next_id: int,
     old: "_Cache | None",
+    source: str,
 ) -> str:
     """Write the cache after a load; returns a note for the load status.
 
-    ``tables`` are all live rows, ``parsed`` the rows of the pages parsed by this
-    load.  With a trustworthy ``old`` cache that stays compact (fewer than
+    ``tables`` are the old segments' rows plus ``parsed``, the rows of the pages
+    parsed by this load; the live ones (``live_rows`` spec rows) are those of the
+    pages in ``stats`` (``path``, ``size``, ``mtime_ns``, ``page_id``).  With a trustworthy ``old`` cache that stays compact (fewer than
     :data:`MAX_SEGMENTS` segments, dead rows at most :data:`MAX_DEAD_FRACTION`)
     only ``parsed`` is written, as one more segment; otherwise everything is
     rewritten as one segment in a new folder swapped in for the old one.  The
     manifest is replaced atomically last: readers see the old cache or the new.
     """
     new_rows = parsed["specs"].num_rows if parsed else 0
-    live = tables["specs"].num_rows
     if old is not None:
-        dead = old.tables["specs"].num_rows + old.dead_rows + new_rows - live
-        if len(old.manifest["segments"]) < MAX_SEGMENTS and dead <= MAX_DEAD_FRACTION * max(live, 1):
+        dead = old.spec_rows + new_rows - live_rows
+        if len(old.manifest["segments"]) < MAX_SEGMENTS and dead <= MAX_DEAD_FRACTION * max(live_rows, 1):
             gen = old.manifest["generation"] + 1
             segments = list(old.manifest["segments"])
             added = bool(parsed and parsed["pages"].num_rows)
@@ -451,16 +536,17 @@ def _write_cache(
                 for name in TABLES:
                     _write_table(parsed[name], name, cache_dir / f"s{gen}.{name}.parquet")
                 segments.append({"name": f"s{gen}", "rows": {name: parsed[name].num_rows for name in TABLES}})
-            _write_manifest(cache_dir, segments, stats, folders, next_id, gen)
+            _write_manifest(cache_dir, segments, stats, folders, next_id, gen, source)
             for key in ("stats", "folders"):
                 (cache_dir / old.manifest[key]).unlink(missing_ok=True)
             return f"; cache: segment added ({new_rows:,} spec rows)" if added else ""
+    tables = _keep_pages(tables, stats["page_id"].to_numpy(), next_id)
     cache_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir.parent))
     try:
         for name in TABLES:
             _write_table(tables[name], name, tmp / f"s0.{name}.parquet")
-        _write_manifest(tmp, [{"name": "s0", "rows": {name: tables[name].num_rows for name in TABLES}}], stats, folders, next_id, 0)
+        _write_manifest(tmp, [{"name": "s0", "rows": {name: tables[name].num_rows for name in TABLES}}], stats, folders, next_id, 0, source)
         previous = cache_dir.with_name(cache_dir.name + ".old")
         if cache_dir.exists():
             shutil.rmtree(previous, ignore_errors=True)
@@ -472,11 +558,12 @@ def _write_cache(
     return "; cache: rewritten" if old is not None else ""
 
 
-def _write_manifest(folder: Path, segments: list[dict], stats: pd.DataFrame, folders: pd.DataFrame, next_id: int, gen: int) -> None:
-    pq.write_table(pa.Table.from_pandas(stats, preserve_index=False), folder / f"stats.{gen}.parquet")
-    pq.write_table(pa.Table.from_pandas(folders, preserve_index=False), folder / f"folders.{gen}.parquet")
+def _write_manifest(folder: Path, segments: list[dict], stats: pd.DataFrame, folders: pd.DataFrame, next_id: int, gen: int, source: str) -> None:
+    pq.write_table(pa.Table.from_pandas(stats, preserve_index=False), folder / f"stats.{gen}.parquet", use_dictionary=False)
+    pq.write_table(pa.Table.from_pandas(folders, preserve_index=False), folder / f"folders.{gen}.parquet", use_dictionary=False)
     manifest = {
         "format": CACHE_FORMAT,
+        "source": source,
         "generation": gen,
         "next_id": int(next_id),
         "segments": segments,
@@ -512,8 +599,14 @@ def _sorted_categorical(values) -> pd.Categorical:
     return cat.reorder_categories(sorted(cat.categories, key=str))
 
 
-def _to_frames(tables: dict[str, pa.Table]) -> dict[str, pd.DataFrame]:
-    """Arrow tables -> DataFrames with category dtypes and spec ids."""
+def _to_frames(tables: dict[str, pa.Table], live_ids: np.ndarray, next_id: int) -> dict[str, pd.DataFrame]:
+    """Arrow tables -> DataFrames (see :class:`CacheData`) of the pages ``live_ids``.
+
+    ``tables`` may hold rows of other pages (dead rows of cache segments, old
+    rows of changed pages): they are dropped first, in Arrow (measured faster
+    than dropping them from the DataFrames).  Spec ids are positions in the result.
+    """
+    tables = _keep_pages(tables, live_ids, next_id)
     pages = tables["pages"].to_pandas()
     for col in ("tag", "package"):
         pages[col] = _sorted_categorical(pages[col])
@@ -521,16 +614,15 @@ def _to_frames(tables: dict[str, pa.Table]) -> dict[str, pd.DataFrame]:
     spec_table = tables["specs"]
     specs = pd.DataFrame(index=pd.RangeIndex(spec_table.num_rows))
     page_ids = spec_table.column("page_id").to_numpy()
-    pos = pd.Index(pages["page_id"]).get_indexer(page_ids)
+    position = np.zeros(max(next_id, int(page_ids.max(initial=-1)) + 1, 1), dtype=np.int64)
+    position[pages["page_id"].to_numpy()] = np.arange(len(pages))
+    pos = position[page_ids]
     specs["tag"] = pd.Categorical.from_codes(pages["tag"].cat.codes.to_numpy()[pos], dtype=pages["tag"].dtype)
     specs["package"] = pd.Categorical.from_codes(pages["package"].cat.codes.to_numpy()[pos], dtype=pages["package"].dtype)
-    for name in ("hash", "version", "compiler", "os", "platform", "target", "variants", "stacks"):
-        column = spec_table.column(name)
-        if name == "hash":
-            specs[name] = column.to_pandas(types_mapper=pd.ArrowDtype).astype("str")
-        else:
-            specs[name] = _sorted_categorical(column.to_pandas())
-    specs["size"] = spec_table.column("size").to_pandas().astype("Int64")
+    specs["hash"] = spec_table.column("hash").to_pandas(types_mapper=pd.ArrowDtype).astype("str")
+    for name in ("version", "compiler", "os", "platform", "target", "variants", "stacks"):
+        specs[name] = _sorted_categorical(spec_table.column(name).to_pandas())
+    specs["size"] = spec_table.column("size").to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     specs["page_id"] = page_ids.astype(np.int32)
     n_stacks = spec_table.column("n_stacks").to_numpy()
     spec_stacks = pd.DataFrame(
@@ -542,6 +634,34 @@ def _to_frames(tables: dict[str, pa.Table]) -> dict[str, pd.DataFrame]:
     meta_stacks = tables["meta_stacks"].to_pandas()
     problems = tables["problems"].to_pandas()
     return {"specs": specs, "spec_stacks": spec_stacks, "pages": pages, "meta_stacks": meta_stacks, "problems": problems}
+
+
+def _unchanged(found: pd.DataFrame, old_stats: pd.DataFrame) -> np.ndarray:
+    """Boolean per row of ``found`` (see :func:`_scan`): a known page with the same size and mtime."""
+    known = found["known"].to_numpy()
+    row = np.maximum(known, 0)
+    return (
+        (known >= 0)
+        & (found["size"].to_numpy() == old_stats["size"].to_numpy()[row])
+        & (found["mtime_ns"].to_numpy() == old_stats["mtime_ns"].to_numpy()[row])
+    )
+
+
+def _page_ids(found: pd.DataFrame, old_stats: pd.DataFrame, same: np.ndarray, next_id: int) -> np.ndarray:
+    """Page ids for ``found``: the cached id where ``same``, new ids from ``next_id`` on elsewhere."""
+    ids = np.empty(len(found), dtype=np.int64)
+    ids[same] = old_stats["page_id"].to_numpy()[found["known"].to_numpy()[same]]
+    ids[~same] = np.arange(next_id, next_id + int((~same).sum()), dtype=np.int64)
+    return ids
+
+
+def _usable(old: _Cache) -> tuple[_Cache | None, str]:
+    """``(old, "ok")`` once its segments are read, ``(None, reason)`` if they are corrupt."""
+    try:
+        old.segments()
+    except _CorruptCache as exc:
+        return None, str(exc)
+    return old, "ok"
 
 
 def load(
@@ -565,8 +685,10 @@ def load(
         The loaded data; bad pages are rows of ``problems`` and never stop
         other pages from loading.  ``cache_status`` says what happened (e.g.
         ``"warm: 145440 pages from cache, 0 re-parsed, 0 removed"``) and
-        ``timings`` the seconds spent reading the cache, scanning the tree,
-        parsing and building frames.
+        ``timings`` the seconds spent opening the cache (``cache_open_s``),
+        checking the tree (``scan_s``), parsing pages while the cache
+        segments are read (``parse_s``), building frames (``frames_s``) and
+        writing the cache (``cache_write_s``), and in all (``total_s``).
 
     Raises:
         FileNotFoundError: ``source`` names a path that does not exist.
@@ -579,45 +701,42 @@ def load(
         source = list(source)
         label = key = ";".join(sorted(os.path.abspath(item) for item in source))
     cache_path = Path(cache_dir) if cache_dir is not None else default_cache_dir(key)
-    old, reason = _read_cache(cache_path) if cache else (None, "cache off")
+    old, reason = _read_cache(cache_path, key) if cache else (None, "cache off")
     t_read = time.perf_counter()
-    hint = dict(zip(old.folders["folder"].tolist(), old.folders["mtime_ns"].tolist())) if old is not None else None
-    stats, leaves = _scan(source, hint)
+    found, folders = _scan(source, old.stats, old.folders) if old is not None else _scan(source)
     t_scan = time.perf_counter()
-    unchanged = (
-        old is not None
-        and len(old.stats) == len(stats)
-        and bool((old.stats["path"].to_numpy() == stats["path"].to_numpy()).all())
-        and bool((old.stats["size"].to_numpy() == stats["size"].to_numpy()).all())
-        and bool((old.stats["mtime_ns"].to_numpy() == stats["mtime_ns"].to_numpy()).all())
-    )
-    if unchanged:  # the common warm case: nothing to re-parse or merge
-        tables, stats = old.tables, old.stats
-        status = f"warm: {len(stats)} pages from cache, 0 re-parsed, 0 removed"
-        if len(leaves) != len(old.folders):  # more folders now old enough to trust
-            status += _save(cache_path, tables, None, stats, leaves, old.manifest["next_id"], old)
+    stats = found[["path", "size", "mtime_ns"]].copy()
+    same = _unchanged(found, old.stats) if old is not None else np.zeros(len(stats), dtype=bool)
+    if old is not None and (~same).sum() >= PARALLEL_MIN_PAGES:
+        old, reason = _usable(old)  # parsing in processes: let the cache read finish first
+        same &= old is not None
+    next_id = int(old.manifest["next_id"]) if old is not None else 0
+    todo = stats.loc[~same, "path"].tolist()
+    stats["page_id"] = _page_ids(found, old.stats, same, next_id) if old is not None else np.arange(len(stats), dtype=np.int64)
+    kept = old.keep(stats.loc[same, "page_id"].to_numpy(), next_id) if old is not None else None
+    parsed = _parse(list(zip(stats.loc[~same, "page_id"].tolist(), todo)), workers, progress) if todo else None
+    if kept is not None:
+        try:
+            tables = kept()  # the cache's rows of unchanged pages, filtered while parsing
+        except _CorruptCache as exc:  # parse everything
+            old, reason = None, str(exc)
+            stats["page_id"] = np.arange(len(stats), dtype=np.int64)
+            todo, next_id = stats["path"].tolist(), 0
+            parsed = _parse(list(zip(stats["page_id"].tolist(), todo)), workers, progress)
+    next_id += len(todo)
+    if old is not None:
+        removed = len(old.stats) - int((found["known"].to_numpy() >= 0).sum())
+        status = f"warm: {len(stats) - len(todo)} pages from cache, {len(todo)} re-parsed, {removed} removed"
+        tables = _concat([tables, parsed]) if parsed else tables
+        write = parsed or removed or not folders.equals(old.folders)
     else:
-        if old is not None:
-            merged = stats.merge(old.stats, on="path", how="left", suffixes=("", "_old"))
-            same = (merged["size"] == merged["size_old"]) & (merged["mtime_ns"] == merged["mtime_ns_old"])
-            keep_ids = merged["page_id"].where(same).dropna().astype(np.int64).to_numpy()
-            next_id = int(old.manifest["next_id"])
-            kept = _keep_pages(old.tables, keep_ids, next_id)
-            todo = merged.loc[~same.to_numpy(), "path"].tolist()
-            removed = len(old.stats) - int(merged["page_id"].notna().sum())  # old pages not found again
-            status = f"warm: {len(keep_ids)} pages from cache, {len(todo)} re-parsed, {removed} removed"
-        else:
-            kept, todo, next_id = _empty_tables(), stats["path"].tolist(), 0
-            status = f"cold ({reason}): {len(todo)} pages parsed"
-        new_ids = np.arange(next_id, next_id + len(todo), dtype=np.int64)
-        parsed = _parse(list(zip(new_ids.tolist(), todo)), workers, progress) if todo else _empty_tables()
-        tables = _concat([kept, parsed])
-        page_ids = pd.Series(tables["pages"].column("page_id").to_numpy(), index=tables["pages"].column("path").to_pandas())
-        stats["page_id"] = page_ids.reindex(stats["path"]).to_numpy().astype(np.int64)
-        if cache:
-            status += _save(cache_path, tables, parsed, stats, leaves, next_id + len(todo), old)
+        status = f"cold ({reason}): {len(todo)} pages parsed"
+        tables, write = parsed or _empty_tables(), True
     t_parse = time.perf_counter()
-    frames = _to_frames(tables)
+    frames = _to_frames(tables, stats["page_id"].to_numpy(), next_id)  # only the rows of the pages in stats
+    t_frames = time.perf_counter()
+    if cache and write:
+        status += _save(cache_path, tables, len(frames["specs"]), parsed, stats, folders, next_id, old, key)
     problems = frames["problems"]
     pages = frames["pages"]
     info = pages.set_index("page_id")[["tag", "package"]]
@@ -632,5 +751,12 @@ def load(
         problems=problems,
         source=label,
         cache_status=status,
-        timings={"cache_read_s": t_read - t0, "scan_s": t_scan - t_read, "parse_s": t_parse - t_scan, "frames_s": t_end - t_parse, "total_s": t_end - t0},
+        timings={
+            "cache_open_s": t_read - t0,
+            "scan_s": t_scan - t_read,
+            "parse_s": t_parse - t_scan,
+            "frames_s": t_frames - t_parse,
+            "cache_write_s": t_end - t_frames,
+            "total_s": t_end - t0,
+        },
     )

@@ -49,16 +49,36 @@ def age(root: Path, seconds: int = 3600):
         os.utime(path, ns=when)
 
 
-def test_unchanged_folders_are_not_listed_again(tree, tmp_path, monkeypatch):
-    age(tree)
-    cold = load(tree, cache_dir=tmp_path / "c")
-    listed = []
+def listing(monkeypatch) -> list[str]:
+    """Record every folder ``os.scandir`` lists from now on."""
+    listed: list[str] = []
     real_scandir = os.scandir
     monkeypatch.setattr(os, "scandir", lambda path: (listed.append(str(path)), real_scandir(path))[1])
+    return listed
+
+
+def test_unchanged_tree_is_not_listed_again(tree, tmp_path, monkeypatch):
+    age(tree)
+    cold = load(tree, cache_dir=tmp_path / "c")
+    listed = listing(monkeypatch)
     warm = load(tree, cache_dir=tmp_path / "c")
-    assert rows(warm) == rows(cold)
-    # only the root and the tag folders are listed; package folders are two stat calls each
-    assert sorted(listed) == sorted([str(tree.resolve())] + [str(d.resolve()) for d in tree.iterdir()])
+    assert rows(warm) == rows(cold) and " 0 re-parsed" in warm.cache_status
+    assert listed == []  # one stat per page and per tag folder, no listing
+
+
+def test_only_the_changed_folder_is_listed(tree, tmp_path, monkeypatch):
+    age(tree)
+    load(tree, cache_dir=tmp_path / "c")
+    tag = sorted(d for d in tree.iterdir())[1]
+    template = next(tag.glob("*/specs.md"))
+    new = tag / "brand-new-pkg" / "specs.md"
+    new.parent.mkdir()
+    new.write_text(template.read_text().replace(f'title: "{template.parent.name}"', 'title: "brand-new-pkg"'))
+    listed = listing(monkeypatch)
+    warm = load(tree, cache_dir=tmp_path / "c")
+    assert "brand-new-pkg" in set(warm.specs["package"]) and "1 re-parsed" in warm.cache_status
+    assert listed == [str(tag.resolve())]
+    assert rows(warm) == rows(load(tree, cache=False))
 
 
 @pytest.mark.parametrize("aged", [False, True], ids=["fresh-tree", "aged-tree"])
@@ -77,18 +97,52 @@ def test_changed_added_removed_pages(tree, tmp_path, aged):
     added = tree / "extra-tag" / pages[2].parent.name / "specs.md"
     added.parent.mkdir(parents=True)
     added.write_text(pages[2].read_text().replace(f"categories: [package, {pages[2].parent.parent.name}]", "categories: [package, extra-tag]"))
-    # a page in a new sub-folder of a package folder (that folder's mtime changes)
-    nested = pages[3].parent / "nested" / "specs.md"
-    nested.parent.mkdir()
+    # a page deeper down, in a new folder of a tag folder
+    nested = pages[3].parent.parent / "group" / "nested-pkg" / "specs.md"
+    nested.parent.mkdir(parents=True)
     nested.write_text(pages[3].read_text().replace(f'title: "{pages[3].parent.name}"', 'title: "nested-pkg"'))
+    # a page below a package folder is not searched (a package folder holds one page)
+    below = pages[4].parent / "below" / "specs.md"
+    below.parent.mkdir()
+    below.write_text(pages[4].read_text().replace(f'title: "{pages[4].parent.name}"', 'title: "below-pkg"'))
     warm = load(tree, cache_dir=cache)
     assert "3 re-parsed" in warm.cache_status and "1 removed" in warm.cache_status, warm.cache_status
-    assert "nested-pkg" in set(warm.specs["package"])
+    assert "nested-pkg" in set(warm.specs["package"]) and "below-pkg" not in set(warm.specs["package"])
     fresh = load(tree, cache=False)
     assert rows(warm) == rows(fresh)
     assert "z" * 32 in set(warm.specs["hash"]) and first_hash not in set(warm.specs.loc[warm.specs["package"] == changed.parent.name, "hash"])
     assert "extra-tag" in warm.tags
     assert str(removed.resolve()) not in set(warm.packages["path"])
+
+
+@pytest.mark.parametrize("aged", [False, True], ids=["fresh-tree", "aged-tree"])
+def test_page_removed_then_back_in_the_same_folder(tree, tmp_path, aged):
+    # the tag folder's mtime does not change: only the package folder's does
+    cache = tmp_path / "c"
+    if aged:
+        age(tree)
+    page = sorted(tree.rglob("specs.md"))[5]
+    text = page.read_text()
+    full = rows(load(tree, cache_dir=cache))
+    page.unlink()
+    gone = load(tree, cache_dir=cache)
+    assert "1 removed" in gone.cache_status and len(rows(gone)) < len(full)
+    (page.parent / "sub").mkdir()  # the folder left behind is now searched like any other
+    (page.parent / "sub" / "specs.md").write_text(text)
+    sub = load(tree, cache_dir=cache)
+    assert "1 re-parsed" in sub.cache_status, sub.cache_status
+    page.write_text(text)  # back: its folder is a package folder again, "sub" is not searched
+    back = load(tree, cache_dir=cache)
+    assert rows(back) == full == rows(load(tree, cache=False))
+
+
+def test_cache_of_another_source_is_not_used(tree, tmp_path):
+    cache = tmp_path / "c"
+    load(tree, cache_dir=cache)
+    one_tag = sorted(tree.iterdir())[0]
+    other = load(one_tag, cache_dir=cache)
+    assert other.cache_status.startswith("cold (cache written for another source)"), other.cache_status
+    assert set(other.tags) == {one_tag.name}
 
 
 @pytest.mark.parametrize("damage", ["truncate_parquet", "garbage_manifest", "wrong_rows", "missing_table"])
