@@ -222,12 +222,22 @@ def main(argv=None) -> int:
         assert warm.cache_status.startswith("warm"), warm.cache_status
         line("first load writing the Parquet cache", f"{t_first:.2f} s")
         line("warm reload from cache (change check included)", f"{t_warm:.2f} s for {len(warm.specs):,} rows", "< 2 s at 2M rows")
-        touched = random.Random(2).sample(paths, max(1, len(paths) // 100))
-        for p in touched:
-            st = os.stat(p)
-            os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-        t_touch, touched_data = timed(lambda: load(tree, cache_dir=cache_dir), repeat=1)
-        line("reload after touching 1% of pages", f"{t_touch:.2f} s = {100 * t_touch / t_cold:.1f}% of cold ({touched_data.cache_status})", "< 10%")
+        t_touch = []
+        for run in range(3):  # a new 1% each time: each reload appends a cache segment
+            touched = random.Random(2 + run).sample(paths, max(1, len(paths) // 100))
+            for p in touched:
+                st = os.stat(p)
+                os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+            os.sync()  # the touching's own disk writes are not the loader's time
+            t, touched_data = timed(lambda: load(tree, cache_dir=cache_dir), repeat=1)
+            t_touch.append(t)
+        t_touch_med = statistics.median(t_touch)
+        runs = ", ".join(f"{t:.2f}" for t in t_touch)
+        line(
+            "reload after touching 1% of pages (median of 3)",
+            f"{t_touch_med:.2f} s = {100 * t_touch_med / t_cold:.1f}% of cold (runs {runs} s; last: {touched_data.cache_status})",
+            "< 10%",
+        )
 
         for rows in (1_000_000, 2_000_000):
             tags = tags_for(data, rows)

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from .parse import (
@@ -65,6 +66,8 @@ SCHEMAS = {
 }
 ProgressFn = Callable[[int, int], None]
 #: Columns read back from the cache as Arrow dictionaries (-> pandas categoricals, no re-hashing).
+#: Columns of ``specs`` converted as they are (``page_id``, ``tag``, ``package`` are derived).
+SPEC_VALUE_COLUMNS = ["hash", "version", "compiler", "os", "platform", "target", "variants", "stacks", "size"]
 #: Columns of unique strings, written without dictionary encoding.
 UNIQUE_COLUMNS = {"hash", "path"}
 DICT_COLUMNS = {
@@ -160,6 +163,30 @@ def _stat_arrays(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
     n = len(stats)
     size = np.fromiter((-1 if st is None else st.st_size for st in stats), dtype=np.int64, count=n)
     mtime = np.fromiter((-1 if st is None else st.st_mtime_ns for st in stats), dtype=np.int64, count=n)
+    return size, mtime
+
+
+#: Pages are stat'ed by pyarrow's file system in this many threads (it releases the
+#: GIL for a whole batch: measured 2x faster than ``os.stat`` in a loop at 145k pages).
+STAT_THREADS = 4
+
+
+def _page_stats(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(size, mtime_ns)`` of each page as ``int64`` arrays (bytes, ns), ``-1`` in
+    both where the page is missing or not a regular file.  Same values as
+    ``os.stat`` (``st_size``, ``st_mtime_ns``)."""
+    if len(paths) < 1000:
+        return _stat_arrays(paths)
+    fs = pafs.LocalFileSystem()
+    parts = [paths[i * len(paths) // STAT_THREADS : (i + 1) * len(paths) // STAT_THREADS] for i in range(STAT_THREADS)]
+    try:
+        with ThreadPoolExecutor(max_workers=STAT_THREADS, thread_name_prefix="stat") as pool:
+            infos = [info for part in pool.map(fs.get_file_info, parts) for info in part]
+    except OSError:  # e.g. a folder that cannot be read: page by page
+        return _stat_arrays(paths)
+    n = len(infos)
+    size = np.fromiter((-1 if info.size is None else info.size for info in infos), dtype=np.int64, count=n)
+    mtime = np.fromiter((-1 if info.size is None else info.mtime_ns for info in infos), dtype=np.int64, count=n)
     return size, mtime
 
 
@@ -263,7 +290,7 @@ def _scan(source, known_pages: pd.DataFrame | None = None, known_folders: pd.Dat
         kept_folders = pd.DataFrame({"folder": [], "mtime_ns": np.array([], np.int64)})
     else:
         paths = known_pages["path"].to_numpy()
-        size, mtime = _stat_arrays(paths.tolist())
+        size, mtime = _page_stats(paths.tolist())
         alive = size >= 0
         folder_mtime = _stat_arrays(known_folders["folder"].tolist())[1]
         same_folder = folder_mtime == known_folders["mtime_ns"].to_numpy()
@@ -619,10 +646,11 @@ def _to_frames(tables: dict[str, pa.Table], live_ids: np.ndarray, next_id: int) 
     pos = position[page_ids]
     specs["tag"] = pd.Categorical.from_codes(pages["tag"].cat.codes.to_numpy()[pos], dtype=pages["tag"].dtype)
     specs["package"] = pd.Categorical.from_codes(pages["package"].cat.codes.to_numpy()[pos], dtype=pages["package"].dtype)
-    specs["hash"] = spec_table.column("hash").to_pandas(types_mapper=pd.ArrowDtype).astype("str")
-    for name in ("version", "compiler", "os", "platform", "target", "variants", "stacks"):
-        specs[name] = _sorted_categorical(spec_table.column(name).to_pandas())
-    specs["size"] = spec_table.column("size").to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    # one multi-threaded conversion (measured faster than column by column)
+    converted = spec_table.select(SPEC_VALUE_COLUMNS).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    for name in SPEC_VALUE_COLUMNS:
+        specs[name] = _sorted_categorical(converted[name]) if name in DICT_COLUMNS["specs"] else converted[name]
+    specs["hash"] = specs["hash"].astype("str")  # already "str" with pandas >= 3
     specs["page_id"] = page_ids.astype(np.int32)
     n_stacks = spec_table.column("n_stacks").to_numpy()
     spec_stacks = pd.DataFrame(
