@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dashboard.load import load
+from dashboard.load import _page_stats, load
 
 COLS = ["tag", "package", "hash", "version", "compiler", "os", "target", "variants", "stacks"]
 
@@ -113,6 +113,16 @@ def test_changed_added_removed_pages(tree, tmp_path, aged):
     assert "z" * 32 in set(warm.specs["hash"]) and first_hash not in set(warm.specs.loc[warm.specs["package"] == changed.parent.name, "hash"])
     assert "extra-tag" in warm.tags
     assert str(removed.resolve()) not in set(warm.packages["path"])
+
+
+@pytest.mark.parametrize("count", [10, 1200], ids=["few", "batched-in-threads"])
+def test_page_stats_equal_os_stat(tree, count):
+    pages = [str(p) for p in sorted(tree.rglob("specs.md"))]
+    paths = (pages * (count // len(pages) + 1))[:count] + [str(tree / "gone" / "specs.md"), str(tree)]
+    size, mtime = _page_stats(paths)
+    assert list(zip(size[:-2].tolist(), mtime[:-2].tolist())) == [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths[:-2]]
+    assert size[-2] == mtime[-2] == -1  # missing
+    assert size[-1] == mtime[-1] == -1  # a folder is not a page
 
 
 @pytest.mark.parametrize("aged", [False, True], ids=["fresh-tree", "aged-tree"])
