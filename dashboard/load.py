@@ -322,7 +322,8 @@ def _scan(source, known_pages: pd.DataFrame | None = None, known_folders: pd.Dat
                 pages["known"] = pd.Index(known_pages["path"]).get_indexer(pages["path"]).astype(np.int64)
                 return pages, folders
         keep = np.flatnonzero(alive)
-        kept = pd.DataFrame({"path": paths[keep], "size": size[keep], "mtime_ns": mtime[keep], "known": keep.astype(np.int64)})
+        kept = known_pages[["path"]].iloc[keep].reset_index(drop=True)
+        kept["size"], kept["mtime_ns"], kept["known"] = size[keep], mtime[keep], keep.astype(np.int64)
         kept_folders = known_folders[same_folder].reset_index(drop=True)
     order = np.argsort(np.array(scan.paths, dtype=object), kind="stable")
     found = pd.DataFrame(
@@ -548,7 +549,6 @@ def _write_table(table: pa.Table, name: str, path: Path) -> None:
 def _write_cache(
     cache_dir: Path,
     tables: dict[str, pa.Table],
-    live_rows: int,
     parsed: dict[str, pa.Table] | None,
     stats: pd.DataFrame,
     folders: pd.DataFrame,
@@ -558,15 +558,16 @@ def _write_cache(
 ) -> str:
     """Write the cache after a load; returns a note for the load status.
 
-    ``tables`` are the old segments' rows plus ``parsed``, the rows of the pages
-    parsed by this load; the live ones (``live_rows`` spec rows) are those of the
-    pages in ``stats`` (``path``, ``size``, ``mtime_ns``, ``page_id``).  With a trustworthy ``old`` cache that stays compact (fewer than
+    ``tables`` are the rows of every page in ``stats`` (``path``, ``size``,
+    ``mtime_ns``, ``page_id``), ``parsed`` those of the pages parsed by this
+    load.  With a trustworthy ``old`` cache that stays compact (fewer than
     :data:`MAX_SEGMENTS` segments, dead rows at most :data:`MAX_DEAD_FRACTION`)
     only ``parsed`` is written, as one more segment; otherwise everything is
     rewritten as one segment in a new folder swapped in for the old one.  The
     manifest is replaced atomically last: readers see the old cache or the new.
     """
     new_rows = parsed["specs"].num_rows if parsed else 0
+    live_rows = tables["specs"].num_rows
     if old is not None:
         dead = old.spec_rows + new_rows - live_rows
         if len(old.manifest["segments"]) < MAX_SEGMENTS and dead <= MAX_DEAD_FRACTION * max(live_rows, 1):
@@ -581,7 +582,6 @@ def _write_cache(
             for key in ("stats", "folders"):
                 (cache_dir / old.manifest[key]).unlink(missing_ok=True)
             return f"; cache: segment added ({new_rows:,} spec rows)" if added else ""
-    tables = _keep_pages(tables, stats["page_id"].to_numpy(), next_id)
     cache_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir.parent))
     try:
@@ -640,14 +640,9 @@ def _sorted_categorical(values) -> pd.Categorical:
     return cat.reorder_categories(sorted(cat.categories, key=str))
 
 
-def _to_frames(tables: dict[str, pa.Table], live_ids: np.ndarray, next_id: int) -> dict[str, pd.DataFrame]:
-    """Arrow tables -> DataFrames (see :class:`CacheData`) of the pages ``live_ids``.
-
-    ``tables`` may hold rows of other pages (dead rows of cache segments, old
-    rows of changed pages): they are dropped first, in Arrow (measured faster
-    than dropping them from the DataFrames).  Spec ids are positions in the result.
-    """
-    tables = _keep_pages(tables, live_ids, next_id)
+def _to_frames(tables: dict[str, pa.Table], next_id: int) -> dict[str, pd.DataFrame]:
+    """Arrow tables of live pages only (page ids below ``next_id``) -> DataFrames
+    (see :class:`CacheData`); spec ids are positions in the result."""
     pages = tables["pages"].to_pandas()
     for col in ("tag", "package"):
         pages[col] = _sorted_categorical(pages[col])
@@ -731,7 +726,8 @@ def load(
         ``timings`` the seconds spent opening the cache (``cache_open_s``),
         checking the tree (``scan_s``), parsing pages while the cache
         segments are read (``parse_s``), building frames (``frames_s``) and
-        writing the cache (``cache_write_s``), and in all (``total_s``).
+        waiting for the cache to be written (``cache_write_s``; it is written
+        in a thread while the frames are built), and in all (``total_s``).
 
     Raises:
         FileNotFoundError: ``source`` names a path that does not exist.
@@ -776,10 +772,11 @@ def load(
         status = f"cold ({reason}): {len(todo)} pages parsed"
         tables, write = parsed or _empty_tables(), True
     t_parse = time.perf_counter()
-    frames = _to_frames(tables, stats["page_id"].to_numpy(), next_id)  # only the rows of the pages in stats
-    t_frames = time.perf_counter()
-    if cache and write:
-        status += _save(cache_path, tables, len(frames["specs"]), parsed, stats, folders, next_id, old, key)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-write") as writer:
+        note = writer.submit(_save, cache_path, tables, parsed, stats, folders, next_id, old, key) if cache and write else None
+        frames = _to_frames(tables, next_id)  # while the cache is written
+        t_frames = time.perf_counter()
+        status += note.result() if note is not None else ""
     problems = frames["problems"]
     pages = frames["pages"]
     info = pages.set_index("page_id")[["tag", "package"]]
