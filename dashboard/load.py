@@ -265,15 +265,64 @@ class _Scan:
         return pd.DataFrame({"folder": self.folders, "mtime_ns": np.where(self.now - mtimes > RACY_NS, mtimes, -1)})
 
 
+def _source_paths(source) -> tuple[list[str], list[str]]:
+    """``(page files, folders)`` named by ``source``, as absolute resolved paths.
+
+    Raises:
+        FileNotFoundError: a named path does not exist.
+    """
+    files, folders = [], []
+    for item in [source] if isinstance(source, (str, os.PathLike)) else list(source):
+        path = Path(item).expanduser().resolve()
+        if path.is_file():
+            files.append(str(path))
+        elif path.is_dir():
+            folders.append(str(path))
+        else:
+            raise FileNotFoundError(f"no such page or folder: {path}")
+    return files, folders
+
+
+def _recheck(scan: _Scan, known_pages: pd.DataFrame, known_folders: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """Check the last scan's pages and inner folders, one ``stat`` each, and walk
+    what changed into ``scan``: inner folders whose mtime changed (only their new
+    sub-folders are searched) and the folders of vanished pages.
+
+    Returns:
+        The known pages still there (``path``, ``size``, ``mtime_ns``, ``known``:
+        row in ``known_pages``) and the unchanged inner folders; ``None`` when an
+        inner folder became a package folder (the caller starts over).
+    """
+    paths = known_pages["path"].to_numpy()
+    size, mtime = _page_stats(paths.tolist())
+    alive = size >= 0
+    inner = known_folders["folder"].to_numpy()
+    folder_mtime = _stat_arrays(inner.tolist())[1]
+    same_folder = folder_mtime == known_folders["mtime_ns"].to_numpy()
+    relist = inner[~same_folder & (folder_mtime >= 0)].tolist()
+    lost = paths[~alive].tolist()
+    if relist or lost:
+        skip = set(inner.tolist())
+        skip.update(map(os.path.dirname, paths.tolist()))
+        for folder in relist:
+            scan.walk(folder, skip)
+        for page in lost:  # its folder may still be there, now an inner folder
+            scan.walk(os.path.dirname(page), skip)
+        if not set(map(os.path.dirname, scan.paths)).isdisjoint(inner.tolist()):
+            return None
+    keep = np.flatnonzero(alive)
+    kept = known_pages[["path"]].iloc[keep].reset_index(drop=True)
+    kept["size"], kept["mtime_ns"], kept["known"] = size[keep], mtime[keep], keep.astype(np.int64)
+    return kept, known_folders[same_folder].reset_index(drop=True)
+
+
 def _scan(source, known_pages: pd.DataFrame | None = None, known_folders: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pages under ``source`` and the inner folders listed (see :class:`_Scan`).
 
     With the last scan's pages (``path``, ``size``, ``mtime_ns``) and inner folders
-    (``folder``, ``mtime_ns``), nothing is listed unless it changed: every known
-    page and every inner folder gets one ``stat``.  POSIX updates a folder's
-    mtime whenever an entry is added, removed or renamed in it, so only inner
-    folders whose mtime changed are listed again, and only their new sub-folders
-    searched; a package folder whose page vanished is searched again.
+    (``folder``, ``mtime_ns``), nothing is listed unless it changed (see
+    :func:`_recheck`): POSIX updates a folder's mtime whenever an entry is
+    added, removed or renamed in it.
 
     Returns:
         ``pages``: ``path``, ``size`` (bytes), ``mtime_ns`` (``int64``) and ``known``
@@ -284,47 +333,15 @@ def _scan(source, known_pages: pd.DataFrame | None = None, known_folders: pd.Dat
     Raises:
         FileNotFoundError: a named path does not exist.
     """
-    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    files, tops = _source_paths(source)
     scan = _Scan()
-    files, tops = [], []
-    for item in items:
-        path = Path(item).expanduser().resolve()
-        if path.is_file():
-            files.append(str(path))
-        elif path.is_dir():
-            tops.append(str(path))
-        else:
-            raise FileNotFoundError(f"no such page or folder: {path}")
-    if known_pages is None or known_folders is None:
+    checked = _recheck(scan, known_pages, known_folders) if known_pages is not None and known_folders is not None else None
+    if checked is None:
+        scan = _Scan()  # from scratch
         for path in files:
             scan.add_page(path, os.stat(path))
         for top in tops:
             scan.walk(top)
-        kept = pd.DataFrame({"path": pd.Series([], dtype=object), "size": np.array([], np.int64), "mtime_ns": np.array([], np.int64), "known": np.array([], np.int64)})
-        kept_folders = pd.DataFrame({"folder": [], "mtime_ns": np.array([], np.int64)})
-    else:
-        paths = known_pages["path"].to_numpy()
-        size, mtime = _page_stats(paths.tolist())
-        alive = size >= 0
-        folder_mtime = _stat_arrays(known_folders["folder"].tolist())[1]
-        same_folder = folder_mtime == known_folders["mtime_ns"].to_numpy()
-        relist = known_folders["folder"].to_numpy()[~same_folder & (folder_mtime >= 0)].tolist()
-        lost = paths[~alive].tolist()
-        if relist or lost:
-            skip = set(known_folders["folder"].tolist())
-            skip.update(map(os.path.dirname, paths.tolist()))
-            for folder in relist:
-                scan.walk(folder, skip)
-            for page in lost:  # its folder may still be there, now an inner folder
-                scan.walk(os.path.dirname(page), skip)
-            if set(map(os.path.dirname, scan.paths)) & set(known_folders["folder"].tolist()):
-                pages, folders = _scan(source)  # an inner folder became a package folder: start over
-                pages["known"] = pd.Index(known_pages["path"]).get_indexer(pages["path"]).astype(np.int64)
-                return pages, folders
-        keep = np.flatnonzero(alive)
-        kept = known_pages[["path"]].iloc[keep].reset_index(drop=True)
-        kept["size"], kept["mtime_ns"], kept["known"] = size[keep], mtime[keep], keep.astype(np.int64)
-        kept_folders = known_folders[same_folder].reset_index(drop=True)
     order = np.argsort(np.array(scan.paths, dtype=object), kind="stable")
     found = pd.DataFrame(
         {
@@ -334,11 +351,16 @@ def _scan(source, known_pages: pd.DataFrame | None = None, known_folders: pd.Dat
             "known": np.full(len(order), -1, dtype=np.int64),
         }
     )
-    pages = pd.concat([kept, found], ignore_index=True) if len(found) else kept
+    if checked is None:
+        if known_pages is not None:  # started over: still match the known pages
+            found["known"] = pd.Index(known_pages["path"]).get_indexer(found["path"]).astype(np.int64)
+        pages, folders = found, scan.folders_frame()
+    else:
+        kept, kept_folders = checked
+        pages = pd.concat([kept, found], ignore_index=True) if len(found) else kept
+        folders = pd.concat([kept_folders, scan.folders_frame()], ignore_index=True)
     if len(found) and not pages["path"].is_unique:  # a page named twice in a list source
         pages = pages.drop_duplicates("path", ignore_index=True)
-    new_folders = scan.folders_frame()
-    folders = pd.concat([kept_folders, new_folders], ignore_index=True) if len(new_folders) else kept_folders
     return pages, folders.drop_duplicates("folder", ignore_index=True)
 
 
