@@ -8,7 +8,8 @@ meaningful even on a shared, noisy box (medians over repeats are reported):
 * cold load of the tree by this loader (no cache) vs a naive baseline (PyYAML's
   C loader on each page's front matter, one dict per spec row, one DataFrame at
   the end) and vs the limit (``json.loads`` of the ``meta`` and ``spec_details``
-  lines alone, no DataFrame) - pages/s, spec rows/s and both ratios;
+  lines alone, no DataFrame) - pages/s, spec rows/s and both ratios (3 rounds
+  of the three in turn, medians);
 * first load writing the Parquet cache, warm reload from it, and the reload
   after touching 1% of the pages (3 times, each as a fraction of a cold load
   measured right after it);
@@ -202,17 +203,27 @@ def main(argv=None) -> int:
         cpus = os.cpu_count()
         print(f"machine: {cpus} cores; pages: {len(paths):,}", flush=True)
 
-        t_cold, data = timed(lambda: load(tree, cache=False), repeat=3 if len(paths) < 30000 else 1)
+        os.sync()  # a freshly written tree's write-back would slow down whatever runs first
+        # the three loaders run in turn, 3 rounds: each round's ratios compare runs made
+        # minutes apart at most, on a shared machine whose speed drifts
+        colds, naives, limits = [], [], []
+        for _ in range(3):
+            t, data = timed(lambda: load(tree, cache=False), repeat=1)
+            colds.append(t)
+            t, naive = timed(lambda: naive_load(sample), repeat=1)
+            naives.append(t)
+            limits.append(timed(lambda: json_limit(paths), repeat=1)[0])
         n_pages, n_rows = len(paths), len(data.specs)
-        t_naive, naive = timed(lambda: naive_load(sample), repeat=1)
-        t_limit, _ = timed(lambda: json_limit(paths), repeat=3 if len(paths) < 30000 else 1)
+        t_cold, t_naive, t_limit = (statistics.median(ts) for ts in (colds, naives, limits))
         ours_ps, naive_ps, limit_ps = n_pages / t_cold, len(sample) / t_naive, n_pages / t_limit
+        vs_naive = statistics.median((n_pages / c) / (len(sample) / n) for c, n in zip(colds, naives))
+        vs_limit = statistics.median(lim / c for c, lim in zip(colds, limits))
         line("rows loaded", f"{n_rows:,} spec rows, {n_pages:,} pages")
-        line("cold load (this loader, no cache)", f"{t_cold:.2f} s = {ours_ps:,.0f} pages/s, {n_rows / t_cold:,.0f} rows/s")
+        line("cold load (this loader, no cache; median of 3)", f"{t_cold:.2f} s = {ours_ps:,.0f} pages/s, {n_rows / t_cold:,.0f} rows/s")
         line("naive baseline (PyYAML CSafeLoader)", f"{naive_ps:,.0f} pages/s, {len(naive) / t_naive:,.0f} rows/s ({len(sample):,} pages)")
         line("json.loads limit", f"{limit_ps:,.0f} pages/s, {n_rows / t_limit:,.0f} rows/s")
-        line("ratio vs naive", f"{ours_ps / naive_ps:.1f}x", ">= 10x")
-        line("ratio vs json.loads limit", f"{ours_ps / limit_ps:.2f}x", ">= 0.5x")
+        line("ratio vs naive (median of 3 rounds)", f"{vs_naive:.1f}x", ">= 10x")
+        line("ratio vs json.loads limit (median of 3 rounds)", f"{vs_limit:.2f}x", ">= 0.5x")
 
         cache_dir = work / "cache"
         t_first, _ = timed(lambda: load(tree, cache_dir=cache_dir), repeat=1)
