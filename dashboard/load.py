@@ -199,7 +199,7 @@ def _page_stats(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
     try:
         with ThreadPoolExecutor(max_workers=STAT_THREADS, thread_name_prefix="stat") as pool:
             stats = np.concatenate(list(pool.map(stat_chunk, chunks)), axis=1)
-    except OSError:  # e.g. a folder that cannot be read: page by page
+    except (OSError, ValueError):  # e.g. an unreadable folder, a name that is not UTF-8: page by page
         return _stat_arrays(paths)
     return stats[0], stats[1]
 
