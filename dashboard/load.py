@@ -230,34 +230,44 @@ class _Scan:
         self.folders: list[str] = []  # inner folders listed, with their mtime_ns before listing
         self.folder_mtimes: list[int] = []
 
-    def add_page(self, path: str, st: os.stat_result) -> None:
+    def add_page(self, path: str, size: int, mtime_ns: int) -> None:
         self.paths.append(path)
-        self.sizes.append(st.st_size)
-        self.mtimes.append(st.st_mtime_ns)
+        self.sizes.append(size)
+        self.mtimes.append(mtime_ns)
 
     def walk(self, top: str, skip: set[str] | frozenset = frozenset()) -> None:
-        """Search ``top`` and below; sub-folders named in ``skip`` are not entered."""
-        todo = [top]
-        while todo:
-            folder = todo.pop()
-            st = _try_stat(folder + os.sep + PAGE_NAME)
-            if st is not None and stat.S_ISREG(st.st_mode):
-                self.add_page(folder + os.sep + PAGE_NAME, st)
-                continue
-            try:
-                mtime = os.stat(folder).st_mtime_ns  # before listing: a later change shows next time
-                entries = os.scandir(folder)
-            except OSError:
-                continue
-            self.folders.append(folder)
-            self.folder_mtimes.append(mtime)
-            with entries:
-                for entry in entries:
-                    try:
-                        if entry.name[0] != "." and entry.path not in skip and entry.is_dir(follow_symlinks=False):
-                            todo.append(entry.path)
-                    except OSError:
-                        continue
+        """Search ``top`` and below, a level at a time (the candidate pages of a
+        level are stat'ed in one batch, see :func:`_page_stats`); sub-folders
+        named in ``skip`` are not entered."""
+        level = [top]
+        while level:
+            sizes, mtimes = _page_stats([folder + os.sep + PAGE_NAME for folder in level])
+            below: list[str] = []
+            for folder, size, mtime_ns in zip(level, sizes.tolist(), mtimes.tolist()):
+                if size >= 0:
+                    self.add_page(folder + os.sep + PAGE_NAME, size, mtime_ns)
+                else:
+                    below += self._list(folder, skip)
+            level = below
+
+    def _list(self, folder: str, skip: set[str] | frozenset) -> list[str]:
+        """Record ``folder`` as an inner folder; return its sub-folders to search."""
+        try:
+            mtime = os.stat(folder).st_mtime_ns  # before listing: a later change shows next time
+            entries = os.scandir(folder)
+        except OSError:
+            return []
+        self.folders.append(folder)
+        self.folder_mtimes.append(mtime)
+        found = []
+        with entries:
+            for entry in entries:
+                try:
+                    if entry.name[0] != "." and entry.path not in skip and entry.is_dir(follow_symlinks=False):
+                        found.append(entry.path)
+                except OSError:
+                    continue
+        return found
 
     def folders_frame(self) -> pd.DataFrame:
         """Inner folders listed: ``folder``, ``mtime_ns`` (``-1`` if changed within :data:`RACY_NS`)."""
@@ -339,7 +349,8 @@ def _scan(source, known_pages: pd.DataFrame | None = None, known_folders: pd.Dat
     if checked is None:
         scan = _Scan()  # from scratch
         for path in files:
-            scan.add_page(path, os.stat(path))
+            st = os.stat(path)
+            scan.add_page(path, st.st_size, st.st_mtime_ns)
         for top in tops:
             scan.walk(top)
     order = np.argsort(np.array(scan.paths, dtype=object), kind="stable")
