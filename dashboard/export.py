@@ -27,7 +27,7 @@ from bokeh.models import (
     DataTable,
     Div,
     FactorRange,
-    LinearColorMapper,
+    LogColorMapper,
     MultiChoice,
     NumberFormatter,
     TableColumn,
@@ -163,7 +163,7 @@ def _codes(series) -> tuple[np.ndarray, list[str]]:
 
 def _heatmap(title: str, xlabel: str, ylabel: str, height: int):
     source = ColumnDataSource(data={"x": [], "y": [], "count": []})
-    mapper = LinearColorMapper(palette=Viridis256, low=0, high=1)
+    mapper = LogColorMapper(palette=Viridis256, low=1, high=1)  # log, as the served app's heatmaps
     fig = figure(
         title=title,
         x_range=FactorRange(factors=["(none)"]),

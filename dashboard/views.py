@@ -67,12 +67,14 @@ def heatmap(
         colorbar=True,
         responsive=True,
         height=height or heatmap_height(n_rows),
-        
         tools=["tap"],
         xlabel=x,
         ylabel=y,
         rot=60,
-        clabel="specs",
+        clabel="specs (log scale)",
+        # log: the root stack (every spec) and big packages would otherwise leave
+        # every other cell the same dark colour
+        logz=True,
     )
     order = y_order if y_order is not None else sorted(counts[y].unique())
     # Bokeh draws the first factor at the bottom: reverse for top-to-bottom order.
