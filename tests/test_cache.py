@@ -125,6 +125,21 @@ def test_page_stats_equal_os_stat(tree, count):
     assert size[-1] == mtime[-1] == -1  # a folder is not a page
 
 
+def test_page_stats_of_a_name_that_is_not_utf8(tree, tmp_path):
+    odd = os.fsdecode(bytes(tmp_path) + b"/\xff\xfe")  # pyarrow cannot encode it: os.stat takes over
+    try:
+        os.mkdir(odd)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    page = os.path.join(odd, "specs.md")
+    Path(page).write_text("---\n---\n")
+    pages = [str(p) for p in sorted(tree.rglob("specs.md"))]
+    paths = (pages * (1200 // len(pages) + 1))[:1200] + [page]
+    size, mtime = _page_stats(paths)
+    assert (size[-1], mtime[-1]) == (os.stat(page).st_size, os.stat(page).st_mtime_ns)
+    assert (size[0], mtime[0]) == (os.stat(paths[0]).st_size, os.stat(paths[0]).st_mtime_ns)
+
+
 @pytest.mark.parametrize("aged", [False, True], ids=["fresh-tree", "aged-tree"])
 def test_page_removed_then_back_in_the_same_folder(tree, tmp_path, aged):
     # the tag folder's mtime does not change: only the package folder's does
