@@ -176,24 +176,24 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "status": data.cache_stat
 """
 
 
+def in_fresh_process(script: str, *args: str) -> str:
+    """Standard output of ``script`` run by a new Python process from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent
+    ).stdout
+
+
 def fresh_load(tree: Path, cache_dir: Path | None) -> dict:
     """``load(tree)`` in a fresh process (through ``cache_dir``; ``None``: no cache):
     ``{"seconds": load time (imports excluded), "status": cache_status, "rows": spec rows}``."""
-    out = subprocess.run(
-        [sys.executable, "-c", LOAD_SCRIPT, str(tree), str(cache_dir or "")],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
-    )
-    return json.loads(out.stdout)
+    return json.loads(in_fresh_process(LOAD_SCRIPT, str(tree), str(cache_dir or "")))
 
 
 def peak_rss(sources: list[Path], cache_dir: Path, tile_to: int = 0) -> tuple[int, float]:
     """(spec rows held, peak RSS in MB) of a fresh process that loads ``sources``
     (through ``cache_dir``), builds the query index and answers one query; with
     ``tile_to`` the loaded rows are first tiled up to that many."""
-    out = subprocess.run(
-        [sys.executable, "-c", RSS_SCRIPT, str(cache_dir), str(tile_to), *map(str, sources)],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
-    ).stdout.split()
+    out = in_fresh_process(RSS_SCRIPT, str(cache_dir), str(tile_to), *map(str, sources)).split()
     return int(out[0]), int(out[1]) / 1024  # VmHWM is in KiB
 
 

@@ -157,7 +157,8 @@ RACY_NS = 2_000_000_000
 def _stat_arrays(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """``(size, mtime_ns)`` of each path as ``int64`` arrays (bytes, ns), ``-1`` in
     both where ``os.stat`` fails.  ``map`` keeps the Python work per call small
-    (threads were measured slower: the GIL, not the system calls, is the limit)."""
+    (``os.stat`` in threads was measured slower: the GIL is the limit; many pages
+    go through :func:`_page_stats` instead)."""
     try:
         stats = list(map(os.stat, paths))
     except OSError:
@@ -800,7 +801,7 @@ def load(
         removed = len(old.stats) - int((found["known"].to_numpy() >= 0).sum())
         status = f"warm: {len(stats) - len(todo)} pages from cache, {len(todo)} re-parsed, {removed} removed"
         tables = _concat([tables, parsed]) if parsed else tables
-        write = parsed or removed or not folders.equals(old.folders)
+        write = bool(parsed or removed or not folders.equals(old.folders))
     else:
         status = f"cold ({reason}): {len(todo)} pages parsed"
         tables, write = parsed or _empty_tables(), True
