@@ -13,6 +13,7 @@ all sessions of one server process.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import io
 import logging
@@ -36,7 +37,13 @@ from dashboard.load import CacheData, load
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "assets" / "pages"
 DATA_ENV = "SPACK_CACHE_DASHBOARD_DATA"
 TITLE = "Spack build cache"
-LABELS = {"tag": "Tag (mirror)", "stack": "Stack", "os": "OS", "target": "Target", "version": "Version"}
+STACKS_LABEL = query.STACKS_LABEL
+ROOT_NOTE = (
+    "<b>root</b> is the tag's top-level mirror: it holds every spec of the tag, so it is the brightest "
+    "column. The other stacks (e4s, ml-linux-x86_64-cuda, ...) are the per-environment mirrors under it; "
+    "the Stacks number counts those, not root."
+)
+LABELS = query.LABELS
 
 #: ``pn.extension`` arguments the dashboard needs; entry points (``served_page``,
 #: the notebook) call ``pn.extension`` themselves, importing this module does not.
@@ -113,8 +120,12 @@ class DashboardState(param.Parameterized):
         result = query.compute(self.index, self.selection, self.top_n)
         for dim in query.DIMENSIONS:
             opts = result.options[dim]
+            if dim == "version":  # versions of many packages: say whose they are
+                labels = [f"{v} ({n:,}) {p}" for v, n, p in zip(opts["value"], opts["specs"], opts["packages"])]
+            else:
+                labels = [f"{v} ({n:,})" for v, n in zip(opts["value"], opts["specs"])]
             # Choices.js renders option labels as HTML: escape text that comes from pages
-            self.param[dim].objects = {html.escape(f"{v} ({n:,})"): v for v, n in zip(opts["value"], opts["specs"])}
+            self.param[dim].objects = {html.escape(label): v for label, v in zip(labels, opts["value"])}
         self.result = result
 
     def clear(self):
@@ -185,11 +196,13 @@ class CacheDashboard(pn.viewable.Viewer):
     """Build-cache dashboard for one :class:`~dashboard.load.CacheData`.
 
     Displays as a sidebar + main layout (notebooks, ``pn.Row``-style embedding);
-    :meth:`template` wraps the same components in a ``FastListTemplate`` for
-    ``panel serve``.
+    :func:`served_page` puts :meth:`sidebar` and :meth:`main` in a page template.
     """
 
     state = param.ClassSelector(class_=DashboardState)
+
+    #: Seconds the name search waits after the last key before it applies.
+    SEARCH_DEBOUNCE_S = 0.3
 
     def __init__(self, data: CacheData, **params):
         super().__init__(state=DashboardState(data), **params)
@@ -198,44 +211,78 @@ class CacheDashboard(pn.viewable.Viewer):
             dim: pn.widgets.MultiChoice.from_param(s.param[dim], placeholder="all", solid=False, name=LABELS[dim])
             for dim in query.DIMENSIONS
         }
+        self.widgets["stack"].description = "root = the tag's top-level mirror, holding every spec of the tag"
+        self.widgets["version"].description = "Newest first (Spack's order); each version names the packages that have it"
         self.search = pn.widgets.TextInput.from_param(s.param.package, placeholder="e.g. py-", name="Package name contains")
+        self.search.param.watch(self._typed, "value_input")
         self.top_n = pn.widgets.IntSlider.from_param(s.param.top_n, step=5)
         self.reset = pn.widgets.Button(name="Clear all filters", button_type="light", on_click=lambda e: s.clear())
         self.numbers = {
             key: pn.indicators.Number(name=label, value=0, format="{value:,}", font_size="28pt", title_size="11pt")
-            for key, label in [("packages", "Packages"), ("specs", "Specs"), ("stacks", "Stacks"), ("tags", "Tags")]
+            for key, label in [("packages", "Packages"), ("specs", "Specs"), ("stacks", STACKS_LABEL), ("tags", "Tags")]
         }
+        self.empty_note = pn.Row(
+            pn.pane.HTML("<b>No specs match this selection.</b> Remove a filter, or clear them all.", css_classes=["empty-note"]),
+            pn.widgets.Button(name="Clear all filters", button_type="warning", on_click=lambda e: s.clear(), width=160),
+            visible=False,
+            styles={"background": "#fff4e5", "border-radius": "4px"},
+            sizing_mode="stretch_width",
+        )
         # Heatmaps are DynamicMaps fed through Pipes: a selection change sends new
         # counts to the existing plots instead of building new ones.
         r = s.result
         self._pipes = {name: hv.streams.Pipe(data=getattr(r, name)) for name in ("package_stack", "os_target", "stack_tag")}
-        n_os, n_stack = len(s.index.categories["os"]), len(s.index.categories["stack"])
+        self._cell_pipe = hv.streams.Pipe(data=self._cell_frame())
+        cats = s.index.categories
+        # sizes from every category of the data: a plot keeps its size while the selection changes
+        ot_size = dict(
+            height=views.heatmap_height(len(cats["os"]), views.longest(cats["target"])),
+            min_width=views.heatmap_min_width(len(cats["target"]), views.longest(cats["os"])),
+        )
+        st_size = dict(
+            height=views.heatmap_height(len(cats["stack"]), views.longest(cats["tag"])),
+            min_width=views.heatmap_min_width(len(cats["tag"]), views.longest(cats["stack"])),
+        )
         ot_plot = hv.DynamicMap(
-            lambda data: views.heatmap(data, "target", "os", "Specs per OS and target", height=views.heatmap_height(n_os)),
+            lambda data: views.heatmap(data, "target", "os", "Specs per OS and target", **ot_size),
             streams=[self._pipes["os_target"]],
         )
         st_plot = hv.DynamicMap(
-            lambda data: views.heatmap(
-                data, "tag", "stack", "Specs per stack and tag", y_order=views.stack_order(data["stack"]), height=views.heatmap_height(n_stack)
-            ),
+            lambda data: views.heatmap(data, "tag", "stack", "Specs per stack and tag", y_order=views.stack_order(data["stack"]), **st_size),
             streams=[self._pipes["stack_tag"]],
         )
         self._taps: list[hv.streams.Stream] = [hv.streams.Tap(source=ot_plot)]
         self._taps[0].add_subscriber(self._tap_os_target)
         self.package_stack = pn.pane.HoloViews(sizing_mode="stretch_width", name="package x stack")
-        self.os_target = pn.pane.HoloViews(ot_plot, sizing_mode="stretch_width", name="OS x target", height=views.heatmap_height(n_os) + 40)
-        self.stack_tag = pn.pane.HoloViews(st_plot, sizing_mode="stretch_width", name="stack x tag", height=views.heatmap_height(n_stack) + 40)
+        self.os_target = pn.pane.HoloViews(ot_plot, sizing_mode="stretch_width", name="OS x target", height=ot_size["height"] + 10)
+        self.stack_tag = pn.pane.HoloViews(st_plot, sizing_mode="stretch_width", name="stack x tag", height=st_size["height"] + 10)
         self._package_plot_rows = None
+        # one heatmap shown at a time; each pane is sized for its own plot (Tabs would
+        # keep the tallest plot's height for all of them)
+        # (visibility is toggled on a Column around each pane: toggling it on the HoloViews
+        # pane itself trips Panel's style sync under the Bootstrap design)
+        self._heatmaps = {
+            name: pn.Column(pane, sizing_mode="stretch_width", margin=0, styles={"overflow-x": "auto", "min-width": "0", "max-width": "100%"})
+            for name, pane in [("Package x stack", self.package_stack), ("OS x target", self.os_target), ("Stack x tag", self.stack_tag)]
+        }
+        self.view_picker = pn.widgets.RadioButtonGroup(
+            options=list(self._heatmaps), value="Package x stack", button_type="primary", button_style="outline", name="heatmap"
+        )
+        self.view_picker.param.watch(self._show_heatmap, "value")
+        self._show_heatmap()
         self.table = views.spec_table(query.table_rows(s.index, s.result.mask))
         self.download = pn.widgets.FileDownload(
-            callback=self._csv, filename="specs.csv", label="Download CSV (filtered rows)", button_type="primary", embed=False
+            callback=self._csv, filename="specs.csv", label="Download CSV (filtered rows)", button_type="primary", embed=False, width=220
         )
         self.export = pn.widgets.FileDownload(
-            callback=self._export, filename="spack-cache-dashboard.html", label="Export HTML (current selection)", button_type="light", embed=False
+            callback=self._export, filename="spack-cache-dashboard.html", label="Export HTML (current selection)", button_type="light",
+            embed=False, width=250,
         )
-        self.row_count = pn.pane.HTML("", name="row count", width=160)
-        self.cell_note = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.clear_cell = pn.widgets.Button(name="Show all cells", button_type="light", visible=False, on_click=lambda e: setattr(s, "cell", None))
+        self.row_count = pn.pane.HTML("", name="row count", width=140)
+        self.cell_note = pn.pane.HTML("", min_width=260, sizing_mode="stretch_width")
+        self.clear_cell = pn.widgets.Button(
+            name="Show all cells", button_type="light", visible=False, on_click=lambda e: setattr(s, "cell", None), width=130
+        )
         problems = s.data.problems
         self.problems = pn.Card(
             views.problems_table(problems),
@@ -253,13 +300,19 @@ class CacheDashboard(pn.viewable.Viewer):
         return cls(load(path, **load_kwargs))
 
     # -- callbacks ---------------------------------------------------------------
+    async def _typed(self, event):
+        """Apply the name search while typing, once no key came for :attr:`SEARCH_DEBOUNCE_S`."""
+        await asyncio.sleep(self.SEARCH_DEBOUNCE_S)
+        if self.search.value_input == event.new and self.state.package != event.new:
+            self.state.package = event.new or ""
+
     def _csv(self) -> io.StringIO:
         return io.StringIO(self.table.current_view.to_csv(index=False))
 
     def _export(self) -> io.BytesIO:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "export.html"
-            export_html(self.state.data, out, mask=self.state.result.mask)
+            export_html(self.state.data, out, mask=self.state.result.mask, selection=self.state.selection)
             return io.BytesIO(out.read_bytes())
 
     def follow_url(self, location: pn.io.location.Location) -> None:
@@ -286,20 +339,37 @@ class CacheDashboard(pn.viewable.Viewer):
         if x is not None and y is not None:
             self.state.param.update(os=[str(y)], target=[str(x)])
 
+    def _show_heatmap(self, *_):
+        for name, pane in self._heatmaps.items():
+            pane.visible = name == self.view_picker.value
+
+    def _cell_frame(self) -> pd.DataFrame:
+        """The clicked cell as a one-row frame (``stack``, ``package``), if it is drawn."""
+        cell = self.state.cell
+        shown = self.state.result.package_stack
+        if cell and ((shown["package"] == cell[0]) & (shown["stack"] == cell[1])).any():
+            return pd.DataFrame({"stack": [cell[1]], "package": [cell[0]]})
+        return pd.DataFrame({"stack": pd.Series([], dtype=str), "package": pd.Series([], dtype=str)})
+
     def _package_plot(self, rows: int) -> None:
-        """(Re)build the package x stack DynamicMap for ``rows`` packages (its height)."""
-        height = views.heatmap_height(rows)
+        """(Re)build the package x stack DynamicMap for ``rows`` packages (its height),
+        with the clicked cell outlined."""
+        cats = self.state.index.categories
+        height = views.heatmap_height(rows, views.longest(cats["stack"]))
+        min_width = views.heatmap_min_width(len(cats["stack"]), views.longest(cats["package"]))
         plot = hv.DynamicMap(
             lambda data: views.heatmap(
                 data, "stack", "package", "Specs per package and stack",
-                y_order=list(dict.fromkeys(data["package"])), x_order=views.stack_order(data["stack"]), height=height,
+                y_order=list(dict.fromkeys(data["package"])), x_order=views.stack_order(data["stack"]),
+                height=height, min_width=min_width,
             ),
             streams=[self._pipes["package_stack"]],
         )
+        marker = hv.DynamicMap(lambda data: views.cell_marker("stack", "package", data), streams=[self._cell_pipe])
         tap = hv.streams.Tap(source=plot)
         tap.add_subscriber(self._tap_cell)
         self._taps[1:] = [tap]
-        self.package_stack.param.update(object=plot, height=height + 40)
+        self.package_stack.param.update(object=plot * marker, height=height + 10)
         self._package_plot_rows = rows
 
     def _render(self, *_):
@@ -313,20 +383,24 @@ class CacheDashboard(pn.viewable.Viewer):
                 widget.param.trigger("value")
         for key, number in self.numbers.items():
             number.value = r.numbers[key]
+        self.empty_note.visible = r.numbers["specs"] == 0
         rows = r.package_stack["package"].nunique()
         for name, pipe in self._pipes.items():
             if name == "package_stack" and rows != self._package_plot_rows:
                 # the plot's height follows its number of packages: a new plot, which
                 # starts from the pipe's data (no render of the old one first)
                 pipe.update(data=r.package_stack)
+                self._cell_pipe.update(data=self._cell_frame())
                 self._package_plot(rows)
             else:
                 pipe.send(getattr(r, name))
+        if self._package_plot_rows == rows:
+            self._cell_pipe.send(self._cell_frame())
         self.table.value = query.table_rows(s.index, r.mask)
         if s.cell:
             self.cell_note.object = html.escape(f"Table shows the cell: package {s.cell[0]}, stack {s.cell[1]}")
         else:
-            self.cell_note.object = "Click a package x stack cell to show only its specs."
+            self.cell_note.object = "Click a package x stack cell to show only its specs; click a row's arrow for its full hash."
         self.clear_cell.visible = s.cell is not None
 
     # -- layout ------------------------------------------------------------------
@@ -336,24 +410,21 @@ class CacheDashboard(pn.viewable.Viewer):
 
     def main(self) -> list:
         """Main-area components: numbers, heatmaps, spec table, problems."""
-        table_header = pn.Row(self.row_count, self.cell_note, self.clear_cell, self.download, self.export)
+        table_header = pn.FlexBox(
+            self.row_count, self.cell_note, self.clear_cell, self.download, self.export,
+            flex_wrap="wrap", align_items="center", sizing_mode="stretch_width",
+        )
         return [
             pn.FlexBox(*self.numbers.values()),
-            pn.Tabs(
-                ("Package x stack", self.package_stack),
-                ("OS x target", self.os_target),
-                ("Stack x tag", self.stack_tag),
-                dynamic=False,
-            ),
+            self.empty_note,
+            self.view_picker,
+            *self._heatmaps.values(),
+            pn.pane.HTML(f"<small>{ROOT_NOTE}</small>", sizing_mode="stretch_width", css_classes=["root-note"]),
             pn.pane.Markdown("### Specs"),
             table_header,
             self.table,
             self.problems,
         ]
-
-    def template(self) -> pn.template.FastListTemplate:
-        """The dashboard in a served page template."""
-        return pn.template.FastListTemplate(title=TITLE, sidebar=self.sidebar(), main=self.main(), sidebar_width=330, accent="#0f5b97")
 
     def __panel__(self):
         return pn.Row(
@@ -363,7 +434,7 @@ class CacheDashboard(pn.viewable.Viewer):
         )
 
 
-def served_page(path: str | None = None) -> pn.template.FastListTemplate:
+def served_page(path: str | None = None) -> pn.template.BootstrapTemplate:
     """A page for ``panel serve``: the template shows load progress, then the dashboard.
 
     Loading runs in a thread so the progress bar updates; the data set is loaded
@@ -373,7 +444,9 @@ def served_page(path: str | None = None) -> pn.template.FastListTemplate:
     """
     path = path or data_path()
     pn.extension(*EXTENSIONS, sizing_mode="stretch_width")
-    template = pn.template.FastListTemplate(title=TITLE, sidebar_width=330, accent="#0f5b97")
+    # Bootstrap, not Fast: the Fast design always fetches a web font from the internet, and
+    # the page must load nothing from outside the machine (air-gapped sites)
+    template = pn.template.BootstrapTemplate(title=TITLE, sidebar_width=330, header_background="#0f5b97")
     bar = pn.indicators.Progress(name="Loading pages", value=-1, max=100, sizing_mode="stretch_width")
     text = pn.pane.Str(f"Loading build-cache pages from {path} ...")
     template.main.append(pn.Column(text, bar))
@@ -395,8 +468,16 @@ def served_page(path: str | None = None) -> pn.template.FastListTemplate:
             text.object = f"Could not load {path}: {type(exc).__name__}: {exc}"
             bar.visible = False
             return None
-        notices = [html.escape(n) for n in dashboard.state.apply_url_query(args)]
-        alert = [pn.pane.Alert("<br>".join(notices), alert_type="warning", css_classes=["url-notice"])] if notices else []
+        notices = dashboard.state.apply_url_query(args)
+        # text from the URL is shown as text: escaped HTML, never Markdown (no links, no images)
+        alert = [
+            pn.pane.HTML(
+                "<br>".join(html.escape(n) for n in notices),
+                css_classes=["url-notice"],
+                styles={"background": "#fff3cd", "color": "#664d03", "padding": "8px 12px", "border-radius": "4px"},
+                sizing_mode="stretch_width",
+            )
+        ] if notices else []
         sidebar[:] = dashboard.sidebar()
         template.main[0][:] = alert + dashboard.main()
         return dashboard

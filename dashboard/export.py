@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +39,8 @@ from bokeh.plotting import figure
 from bokeh.resources import INLINE
 
 from .load import CacheData
-from .query import DIMENSIONS, TABLE_COLUMNS
-
-LABELS = {"tag": "Tag (mirror)", "stack": "Stack", "os": "OS", "target": "Target", "version": "Version"}
+from .query import DIMENSIONS, LABELS, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS, Selection
+from .spack import version_key
 
 _UPDATE_JS = r"""
 const R = raw.data, S = stk.data, n = R.tag.length;
@@ -89,18 +89,23 @@ setTimeout(() => {
 // headline numbers
 const pk = new Set(), tg = new Set(), st = new Set();
 for (let i = 0; i < n; i++) if (mask[i]) { pk.add(R.package[i]); tg.add(R.tag[i]); }
-// package x stack counts
+// package x stack counts; the stack number counts named stacks (never root) holding
+// a selected spec, among the chosen stacks when any named one is chosen (as query.headline)
+const named = w.stack.value.filter((v) => v !== rootStack);
+const counted = cats.stack.map((v) => v !== rootStack && (!named.length || named.includes(v)));
 const nS = cats.stack.length, ps = new Map(), perPkg = new Map();
 for (let k = 0; k < S.spec.length; k++) {
   const i = S.spec[k];
-  if (!mask[i] || (stackSel && !stackSel[S.stack[k]])) continue;
-  st.add(S.stack[k]);
+  if (!mask[i]) continue;
+  if (counted[S.stack[k]]) st.add(S.stack[k]);
+  if (stackSel && !stackSel[S.stack[k]]) continue;
   const key = R.package[i] * nS + S.stack[k];
   ps.set(key, (ps.get(key) || 0) + 1);
 }
 for (let i = 0; i < n; i++) if (mask[i]) perPkg.set(R.package[i], (perPkg.get(R.package[i]) || 0) + 1);
 const num = (v, label) => `<span style="margin-right:2em;font-size:13pt"><b style="font-size:22pt">${v.toLocaleString()}</b> ${label}</span>`;
-nums.text = num(pk.size, "packages") + num(nspec, "specs") + num(st.size, "stacks") + num(tg.size, "tags");
+nums.text = num(pk.size, "Packages") + num(nspec, "Specs") + num(st.size, stacksLabel) + num(tg.size, "Tags")
+  + (nspec ? "" : '<div class="empty-note" style="background:#fff4e5;padding:6px 10px"><b>No specs match this selection.</b> Remove a filter.</div>');
 nums.tags = [pk.size, nspec, st.size, tg.size];
 const top = [...perPkg.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, parseInt(topnBox.value) || 30).map((e) => e[0]);
 const topSet = new Set(top);
@@ -113,7 +118,7 @@ const stacksShown = [...new Set(hx)].sort((a, b) => (a === "root") - (b === "roo
 hm1.data = {x: hx, y: hy, count: hc};
 f1.x_range.factors = stacksShown.length ? stacksShown : ["(none)"];
 f1.y_range.factors = top.length ? top.map((p) => cats.package[p]).reverse() : ["(none)"];
-m1.high = Math.max(1, ...hc);
+m1.high = Math.max(10, ...hc);
 // OS x target
 const nT = cats.target.length, ot = new Map();
 for (let i = 0; i < n; i++) if (mask[i]) { const key = R.os[i] * nT + R.target[i]; ot.set(key, (ot.get(key) || 0) + 1); }
@@ -122,7 +127,7 @@ for (const [key, c] of ot) { ox.push(cats.target[key % nT]); oy.push(cats.os[Mat
 hm2.data = {x: ox, y: oy, count: oc};
 f2.x_range.factors = ox.length ? [...new Set(ox)].sort() : ["(none)"];
 f2.y_range.factors = oy.length ? [...new Set(oy)].sort().reverse() : ["(none)"];
-m2.high = Math.max(1, ...oc);
+m2.high = Math.max(10, ...oc);
 // table: selection, then the free-text table filter
 const q = tfilter.value.trim().toLowerCase();
 const cols = {};
@@ -154,10 +159,11 @@ document.body.appendChild(a); a.click(); a.remove();
 """
 
 
-def _codes(series) -> tuple[np.ndarray, list[str]]:
-    """``int32`` codes and their labels, labels sorted (the selectors list them in this order)."""
+def _codes(series, key=str, reverse: bool = False) -> tuple[np.ndarray, list[str]]:
+    """``int32`` codes and their labels, labels sorted by ``key`` (the selectors
+    list them in this order; versions newest first)."""
     cat = series.astype("category").cat.remove_unused_categories()
-    cat = cat.cat.reorder_categories(sorted(cat.cat.categories, key=str))
+    cat = cat.cat.reorder_categories(sorted(cat.cat.categories, key=key, reverse=reverse))
     return cat.cat.codes.to_numpy().astype(np.int32), [str(c) for c in cat.cat.categories]
 
 
@@ -181,7 +187,13 @@ def _heatmap(title: str, xlabel: str, ylabel: str, height: int):
     return fig, source, mapper
 
 
-def export_html(data: CacheData, path: str | os.PathLike, tag: list[str] | None = None, mask: np.ndarray | None = None) -> dict:
+def export_html(
+    data: CacheData,
+    path: str | os.PathLike,
+    tag: list[str] | None = None,
+    mask: np.ndarray | None = None,
+    selection: Selection | None = None,
+) -> dict:
     """Write an offline, interactive dashboard of ``data`` to ``path``.
 
     Args:
@@ -190,14 +202,24 @@ def export_html(data: CacheData, path: str | os.PathLike, tag: list[str] | None 
         tag: only these tags (default: all).
         mask: boolean array over ``data.specs``: only these spec rows (e.g. the
             app's current selection).
+        selection: the selection ``mask`` came from: the file opens with the
+            same selectors set (a clicked heatmap cell's stack becomes a stack
+            filter), so its numbers equal the app's.
 
     Returns:
         ``{"bytes": file size, "specs": spec rows embedded, "packages": distinct packages}``.
 
     Raises:
+        ValueError: ``tag`` names a tag that is not in ``data``.
         OSError: the file cannot be written.
     """
     specs = data.specs
+    if tag:
+        unknown = sorted(set(tag) - set(data.tags))
+        if unknown:
+            raise ValueError(f"tag(s) not in {data.source or 'the data'}: {', '.join(unknown)} (tags present: {', '.join(data.tags) or 'none'})")
+    if selection is not None and selection.cell is not None:  # the cell's stack, as a filter the file can show
+        selection = replace(selection, stack=tuple(dict.fromkeys((*selection.stack, selection.cell[1]))), cell=None)
     keep = np.ones(len(specs), dtype=bool) if mask is None else np.asarray(mask, dtype=bool).copy()
     if tag:
         keep &= specs["tag"].isin(tag).to_numpy()
@@ -210,7 +232,7 @@ def export_html(data: CacheData, path: str | os.PathLike, tag: list[str] | None 
     in_sub = ss_new >= 0
     raw, cats = {}, {}
     for col in ("tag", "package", "version", "compiler", "os", "target", "variants", "stacks"):
-        raw[col], cats[col] = _codes(sub[col])
+        raw[col], cats[col] = _codes(sub[col], version_key, True) if col == "version" else _codes(sub[col])
     raw["hash"] = sub["hash"].astype(str).tolist()
     raw["size"] = sub["size"].fillna(-1).to_numpy(dtype=np.float64)
     stack_codes, cats["stack"] = _codes(ss["stack"][in_sub])
@@ -224,9 +246,13 @@ def export_html(data: CacheData, path: str | os.PathLike, tag: list[str] | None 
             if dim != "stack"
             else ss["stack"][in_sub].astype(str).value_counts()
         )
-        options = [(v, html.escape(f"{v} ({int(counts.get(v, 0)):,})")) for v in sorted(counts.index)]
-        widgets[dim] = MultiChoice(title=LABELS[dim], options=options, value=[], placeholder="all", name=dim, sizing_mode="stretch_width")
-    widgets["package"] = TextInput(title="Package name contains", value="", placeholder="e.g. py-", name="package", sizing_mode="stretch_width")
+        order = cats[dim]  # the codes' order: sorted, versions newest first
+        options = [(v, html.escape(f"{v} ({int(counts.get(v, 0)):,})")) for v in order]
+        chosen = [v for v in (selection.values(dim) if selection else ()) if v in counts.index]
+        widgets[dim] = MultiChoice(title=LABELS[dim], options=options, value=chosen, placeholder="all", name=dim, sizing_mode="stretch_width")
+    widgets["package"] = TextInput(
+        title="Package name contains", value=selection.package if selection else "", placeholder="e.g. py-", name="package", sizing_mode="stretch_width"
+    )
     topn = TextInput(title="Packages on the heatmap (top N)", value="30", name="topn", sizing_mode="stretch_width")
     nums = Div(text="", name="numbers", sizing_mode="stretch_width")
     f1, hm1, m1 = _heatmap("Specs per package and stack", "stack", "package", 650)
@@ -251,7 +277,7 @@ def export_html(data: CacheData, path: str | os.PathLike, tag: list[str] | None 
     update = CustomJS(
         args=dict(
             raw=raw_src, stk=stk_src, cats=cats, w=widgets, nums=nums, hm1=hm1, f1=f1, m1=m1, hm2=hm2, f2=f2, m2=m2,
-            table=table_src, tcols=TABLE_COLUMNS, tfilter=tfilter, topnBox=topn,
+            table=table_src, tcols=TABLE_COLUMNS, tfilter=tfilter, topnBox=topn, rootStack=ROOT_STACK, stacksLabel=STACKS_LABEL,
         ),
         code=_UPDATE_JS,
     )

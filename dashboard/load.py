@@ -47,9 +47,10 @@ from .parse import (
     STACK_SCHEMA,
     parse_pages,
 )
+from .spack import version_key
 
 PAGE_NAME = "specs.md"
-CACHE_FORMAT = 6
+CACHE_FORMAT = 7
 #: The cache is rewritten whole when it would have more segments than this ...
 MAX_SEGMENTS = 8
 #: ... or more dead spec rows (of changed or removed pages) than this fraction of live ones.
@@ -667,11 +668,13 @@ def _sorted_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array([pa.DictionaryArray.from_arrays(pc.index_in(plain, value_set=values), values)])
 
 
-def _sorted_categorical(values) -> pd.Categorical:
+def _sorted_categorical(values, key=str) -> pd.Categorical:
+    """``values`` as a categorical whose categories are sorted by ``key``."""
     cat = pd.Categorical(values)
-    if cat.categories.is_monotonic_increasing:  # e.g. read from the cache: nothing to recode
+    if key is str and cat.categories.is_monotonic_increasing:  # e.g. read from the cache: nothing to recode
         return cat
-    return cat.reorder_categories(sorted(cat.categories, key=str))
+    order = sorted(cat.categories, key=key)
+    return cat if list(cat.categories) == order else cat.reorder_categories(order)
 
 
 def _to_frames(tables: dict[str, pa.Table], next_id: int) -> dict[str, pd.DataFrame]:
@@ -692,7 +695,12 @@ def _to_frames(tables: dict[str, pa.Table], next_id: int) -> dict[str, pd.DataFr
     # one multi-threaded conversion (measured faster than column by column)
     converted = spec_table.select(SPEC_VALUE_COLUMNS).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     for name in SPEC_VALUE_COLUMNS:
-        specs[name] = _sorted_categorical(converted[name]) if name in DICT_COLUMNS["specs"] else converted[name]
+        if name == "version":  # Spack's version order: sorting the column sorts versions as Spack does
+            specs[name] = _sorted_categorical(converted[name], key=version_key)
+        elif name in DICT_COLUMNS["specs"]:
+            specs[name] = _sorted_categorical(converted[name])
+        else:
+            specs[name] = converted[name]
     specs["hash"] = specs["hash"].astype("str")  # already "str" with pandas >= 3
     specs["page_id"] = page_ids.astype(np.int32)
     n_stacks = spec_table.column("n_stacks").to_numpy()

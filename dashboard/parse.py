@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
@@ -34,14 +35,49 @@ import numpy as np
 import pyarrow as pa
 import yaml
 
+from .spack import normalize_compiler
+
 try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is missing
-    _YamlLoader = yaml.CSafeLoader
+    _BaseLoader = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _YamlLoader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
+
+
+class _YamlLoader(_BaseLoader):
+    """PyYAML's safe loader, except that floats, booleans and dates stay the text
+    they were written as: ``versions: [1.10]`` is version ``"1.10"`` (not 1.1), as
+    the JSON fast path reads it."""
+
+
+def _as_text(loader, node):
+    return loader.construct_scalar(node)
+
+
+for _tag in ("float", "bool", "timestamp"):
+    _YamlLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _as_text)
+
+#: Pages larger than this are not parsed (bytes): bounded time and memory per page.
+MAX_PAGE_BYTES = 64 * 1024 * 1024
+#: Nesting deeper than this (brackets or block levels) is refused before parsing;
+#: real pages nest 4 deep.
+MAX_DEPTH = 64
+#: Largest count or size kept (Arrow ``int64``); larger numbers are reported, not loaded.
+MAX_INT = 2**63 - 1
+#: A JSON escape of a lone UTF-16 surrogate: only these make text Arrow cannot store.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+#: Quoted strings (skipped) and brackets (counted) for the depth check.
+_DEPTH_TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\n]|\'\')*\'|[\[\]{}]')
+#: A YAML anchor or alias (``&name`` / ``*name``) outside quotes.
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:])[&*][^\s,\]}]")
+_TOP_KEY = re.compile(r"^([^\s#:\-\[{'\"][^:\n]*?)\s*:(?:\s|$)", re.MULTILINE)
 
 SPEC_FIELDS = ("hash", "versions", "compiler", "os", "platform", "target", "variants", "stacks", "size")
 _get_fields = itemgetter(*SPEC_FIELDS)
 _STR_ONLY = {str}
+#: First characters that make an unquoted YAML scalar something other than plain text.
+_YAML_INDICATORS = "[{&*!|>%@`#,?:-"
+_YAML_NULLS = {"~", "null", "Null", "NULL"}
+_LIST_ONLY = {list}
 META_LIST_FIELDS = ("stacks", "oss", "platforms", "targets", "versions", "compilers")
 
 #: Arrow schema of the ``specs`` chunk table (one row per binary).
@@ -108,20 +144,34 @@ def _scalar(value: str) -> str:
 
 
 def _tag_from_categories(categories) -> str | None:
+    """The tag in ``categories: [package, <tag>]`` (a list, or the flow-list text)."""
     if isinstance(categories, str):
-        categories = [c.strip() for c in categories.strip("[]").split(",")]
+        text = categories.strip()
+        if any(q in text for q in "\"'"):  # quoted items (maybe with commas): YAML reads them
+            try:
+                categories = yaml.load(text, Loader=_YamlLoader)
+            except yaml.YAMLError:
+                return None
+        else:
+            categories = [c.strip() for c in text.strip("[]").split(",")]
     if not isinstance(categories, list):
         return None
-    tags = [str(c) for c in categories if str(c) and str(c) != "package"]
+    tags = [str(c) for c in categories if isinstance(c, (str, int)) and str(c) and str(c) != "package"]
     return tags[0] if tags else None
 
 
 def split_front_matter(text: str) -> str:
     """Return the text between the opening and closing ``---`` lines.
 
+    A UTF-8 byte-order mark and ``\\r\\n`` or ``\\r`` line ends are accepted.
+
     Raises:
         PageError: empty page, no opening ``---``, or no closing ``---`` (truncated).
     """
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise PageError("empty file")
     if not text.startswith("---"):
@@ -133,14 +183,78 @@ def split_front_matter(text: str) -> str:
     return text[start + 1 : end + 1]
 
 
+def _nesting_depth(front: str) -> int:
+    """Deepest nesting of ``front``: flow brackets outside quotes, block
+    indentation (2 columns a level) and ``- - -`` runs, whichever is deepest.
+    Pure Python, linear: it runs before libyaml sees the text."""
+    depth = deepest = 0
+    for match in _DEPTH_TOKENS.finditer(front):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth = max(depth - 1, 0)
+    for line in front.splitlines():
+        stripped = line.lstrip(" -")
+        deepest = max(deepest, (len(line) - len(stripped)) // 2)
+    return deepest
+
+
+def _duplicate_top_key(front: str) -> str | None:
+    """A top-level key written twice (PyYAML keeps the last silently), else ``None``."""
+    seen = set()
+    for match in _TOP_KEY.finditer(front):
+        key = match.group(1).strip().strip("\"'")
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
+def _yaml_fields(front: str):
+    """The front matter read by PyYAML, after the checks that keep it bounded."""
+    depth = _nesting_depth(front)
+    if depth > MAX_DEPTH:
+        raise PageError(f"front matter nests {depth} levels deep (more than {MAX_DEPTH}): not parsed")
+    if _ANCHOR.search(front) and any(
+        isinstance(t, (yaml.AnchorToken, yaml.AliasToken)) for t in yaml.scan(front, Loader=_YamlLoader)
+    ):
+        raise PageError("front matter uses YAML anchors or aliases (&name / *name): not parsed")
+    try:
+        return yaml.load(front, Loader=_YamlLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PageError(f"front matter is neither JSON nor valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise PageError("front matter nests too deep: not parsed") from None
+
+
+def _check_text(value, where: str) -> None:
+    """Raise :class:`PageError` if any string in ``value`` holds a lone surrogate
+    (``"\\udc00"``): valid JSON and YAML, but not storable text."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise PageError(f"{where} holds a lone UTF-16 surrogate escape (\\udXXX): not valid text") from None
+    except (RecursionError, ValueError):
+        raise PageError(f"{where} nests too deep") from None
+
+
 def parse_front_matter(front: str) -> Page:
     """Parse front matter text (without the ``---`` lines) into a :class:`Page`.
 
     Fast path: one ``key: value`` per line with JSON values.  Anything else is
-    parsed with PyYAML.
+    parsed with PyYAML's safe loader, reading floats, booleans and dates as
+    the text written (as JSON numbers are read: ``1.10`` stays ``"1.10"``).
+    Both paths give the same :class:`Page` for a page PyYAML reads.
 
     Raises:
-        PageError: not valid JSON or YAML, not a mapping, no ``spec_details``, or
+        PageError: not valid JSON or YAML, not a mapping, a top-level key
+            written twice, nested deeper than :data:`MAX_DEPTH`, YAML anchors
+            or aliases, lone surrogate escapes, no ``spec_details``, or
             ``spec_details`` is not a list.
     """
     fields: dict = {}
@@ -149,33 +263,44 @@ def parse_front_matter(front: str) -> Page:
         if not line.strip():
             continue
         key, sep, value = line.partition(": ")
-        if not sep or line[0] in " \t-#":
+        if not sep or line[0] in " \t-#?&*!|>'\"{[":
             fast = False
             break
+        key = key.rstrip()
+        if key in fields:
+            raise PageError(f"key {key!r} is written twice in the front matter (the second would replace the first)")
         if key in ("meta", "spec_details"):
             try:
-                fields[key] = json.loads(value)
+                fields[key] = json.loads(value, parse_float=str)
+            except RecursionError:
+                raise PageError(f"{key} nests too deep: not parsed") from None
             except ValueError:
                 fast = False
                 break
         elif key == "title":
+            raw = value.strip()
+            if not raw or raw[0] in _YAML_INDICATORS or raw in _YAML_NULLS or " #" in raw or ": " in raw:
+                fast = False  # YAML gives this a meaning of its own
+                break
             try:
-                fields[key] = _scalar(value)
+                fields[key] = _scalar(raw)
             except ValueError:
                 fast = False
                 break
         elif key == "categories":
             fields[key] = value
+        else:
+            fields[key] = None  # other keys (layout, ...) are not read
     if not fast:
-        try:
-            fields = yaml.load(front, Loader=_YamlLoader)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 2})" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise PageError(f"front matter is neither JSON nor valid YAML{where}: {problem}") from None
+        duplicate = _duplicate_top_key(front)
+        if duplicate is not None:
+            raise PageError(f"key {duplicate!r} is written twice in the front matter (the second would replace the first)")
+        fields = _yaml_fields(front)
         if not isinstance(fields, dict):
             raise PageError("front matter is not a key: value mapping")
+    if _SURROGATE_ESCAPE.search(front):
+        for key in ("title", "categories", "meta", "spec_details"):
+            _check_text(fields.get(key), key)
     if "spec_details" not in fields or fields["spec_details"] is None:
         raise PageError("no spec_details in the front matter")
     specs = fields["spec_details"]
@@ -189,6 +314,9 @@ def parse_front_matter(front: str) -> Page:
         warnings.append(f"meta is a {type(meta).__name__}, not a mapping; ignored")
         meta = None
     title = fields.get("title")
+    if isinstance(title, (list, dict)):
+        warnings.append(f"title is a {type(title).__name__}, not a name; ignored")
+        title = None
     return Page(
         title=str(title) if title not in (None, "") else None,
         tag=_tag_from_categories(fields.get("categories")),
@@ -199,15 +327,18 @@ def parse_front_matter(front: str) -> Page:
 
 
 def read_page(path: str | os.PathLike) -> Page:
-    """Read and parse one ``specs.md`` page.
+    """Read and parse one ``specs.md`` page (at most :data:`MAX_PAGE_BYTES`).
 
     Raises:
-        PageError: unreadable, not UTF-8, empty, truncated, or malformed.
+        PageError: unreadable, too large, not UTF-8, empty, truncated, or malformed.
     """
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_PAGE_BYTES + 1)
     except OSError as exc:
         raise PageError(f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_PAGE_BYTES:
+        raise PageError(f"larger than {MAX_PAGE_BYTES // 2**20} MiB: not parsed")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -221,21 +352,40 @@ def _join(value, sep: str) -> str:
     return "" if value is None else str(value)
 
 
-def _size(value) -> int | None:
+def count(value) -> int | None:
+    """``value`` as a count or size: an ``int`` or a string of ASCII digits, from 0
+    to :data:`MAX_INT`; ``None`` for anything else (``"-"``, negative, fractional,
+    too large, ``"²"``, ``True``)."""
     if type(value) is int:
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+        return value if 0 <= value <= MAX_INT else None
+    if isinstance(value, str):
+        value = value.strip()
+        if value.isascii() and value.isdigit() and len(value) <= 19:
+            number = int(value)
+            return number if number <= MAX_INT else None
     return None
 
 
-def _spec_columns_fast(rows: list):
+def _sizes(values: list, warnings: list[str]) -> list:
+    """Byte sizes of one page's specs: ``None`` where unknown (``"-"``) or not a
+    byte count (a warning says how many)."""
+    out = [v if type(v) is int and 0 <= v <= MAX_INT else None if v == "-" else count(v) for v in values]
+    bad = sum(1 for v, o in zip(values, out) if o is None and v != "-" and v is not None)
+    if bad:
+        warnings.append(f"{bad} spec size(s) are not a byte count (negative, fractional, too large or not a number): shown as unknown")
+    return out
+
+
+def _spec_columns_fast(rows: list, warnings: list[str]):
     """Columns of ``rows`` when every row is a well-formed record, else ``None``."""
     try:
         cols = list(zip(*map(_get_fields, rows)))
         if not cols:
             return None
         hashes, versions, compilers, oss, platforms, targets, variants, stacks, sizes = cols
+        for column in (versions, variants, stacks):
+            if set(map(type, column)) != _LIST_ONLY:
+                return None
         version = [v[0] if len(v) == 1 else ", ".join(v) for v in versions]
         variant = [" ".join(v) for v in variants]
         stack = [", ".join(s) for s in stacks]
@@ -246,38 +396,53 @@ def _spec_columns_fast(rows: list):
     for column in (hashes, version, compilers, oss, platforms, targets, flat_stacks):
         if column and set(map(type, column)) != _STR_ONLY:
             return None
-    size = [s if type(s) is int else None if s == "-" else _size(s) for s in sizes]
-    return [list(hashes), version, list(compilers), list(oss), list(platforms), list(targets), variant, stack, n_stacks, size], flat_stacks
+    if not all(hashes):
+        return None
+    compiler = [normalize_compiler(c) for c in compilers]
+    size = _sizes(list(sizes), warnings)
+    return [list(hashes), version, compiler, list(oss), list(platforms), list(targets), variant, stack, n_stacks, size], flat_stacks
+
+
+def _text(value) -> str:
+    """A scalar field as text (lists and mappings are not names: ``""``)."""
+    if value is None or isinstance(value, (list, dict)):
+        return ""
+    return str(value)
 
 
 def _spec_columns_slow(rows: list, warnings: list[str]):
-    """Row-by-row extraction that tolerates odd records, noting what it dropped."""
+    """Row-by-row extraction that tolerates odd records, noting what it dropped.
+
+    A string where a list is expected (``stacks: "e4s"``, ``versions: "1.2.3"``,
+    ``variants: "+pic"``) is read as a one-item list.
+    """
     cols = [[] for _ in range(10)]
     flat_stacks: list[str] = []
+    sizes: list = []
     dropped = 0
     for row in rows:
-        if not isinstance(row, dict) or not row.get("hash"):
+        if not isinstance(row, dict) or not _text(row.get("hash")):
             dropped += 1
             continue
-        stacks = row.get("stacks") or []
-        if not isinstance(stacks, list):
-            stacks = [str(stacks)]
-        stacks = [str(s) for s in stacks]
+        stacks = row.get("stacks")
+        stacks = [] if stacks is None else stacks if isinstance(stacks, list) else [stacks]
+        stacks = [_text(s) for s in stacks if _text(s)]
         values = (
-            str(row["hash"]),
+            _text(row["hash"]),
             _join(row.get("versions", row.get("version")), ", "),
-            str(row.get("compiler") or "none"),
-            str(row.get("os") or ""),
-            str(row.get("platform") or ""),
-            str(row.get("target") or ""),
+            normalize_compiler(_text(row.get("compiler")) or "none"),
+            _text(row.get("os")),
+            _text(row.get("platform")),
+            _text(row.get("target")),
             _join(row.get("variants"), " "),
             ", ".join(stacks),
             len(stacks),
-            _size(row.get("size")),
         )
         for col, value in zip(cols, values):
             col.append(value)
+        sizes.append(row.get("size"))
         flat_stacks.extend(stacks)
+    cols[9] = _sizes(sizes, warnings)
     if dropped:
         warnings.append(f"{dropped} spec_details record(s) without a hash were skipped")
     return cols, flat_stacks
@@ -295,20 +460,26 @@ def meta_disagreements(meta: dict, num_specs: int, flat_stacks: list[str]) -> li
         One message per disagreement: ``meta.num_specs`` vs the record count,
         and each ``meta.num_specs_by_stack`` entry vs the loaded specs in that
         stack (a stack on only one side counts as ``absent``/0 on the other).
-        Nothing is checked for a count the rollup does not give.
+        A count that is not a number from 0 to :data:`MAX_INT` is reported
+        as such and not compared.
     """
     out = []
     num = meta.get("num_specs")
-    if type(num) is int and num != num_specs:
+    if num is not None and count(num) is None:
+        out.append("meta.num_specs is not a count; ignored")
+    elif num is not None and count(num) != num_specs:
         out.append(f"meta.num_specs is {num} but spec_details has {num_specs} records")
     by_stack = meta.get("num_specs_by_stack")
     if isinstance(by_stack, dict) and by_stack:
         loaded = Counter(flat_stacks)
         claimed = {str(k): v for k, v in by_stack.items()}
+        bad = sorted(k for k, v in claimed.items() if count(v) is None)
+        if bad:
+            out.append(f"meta.num_specs_by_stack is not a count for {len(bad)} stack(s); ignored")
         for stack in sorted(claimed.keys() | loaded.keys()):
-            if stack in claimed and type(claimed[stack]) is not int:
-                continue  # not a count
-            claim, have = claimed.get(stack), loaded.get(stack, 0)
+            if stack in bad:
+                continue
+            claim, have = count(claimed[stack]) if stack in claimed else None, loaded.get(stack, 0)
             if claim != have:
                 out.append(f"meta.num_specs_by_stack[{stack!r}] is {'absent' if claim is None else claim} but spec_details has {have}")
     return out
@@ -358,22 +529,28 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
         row.update(page_id=page_id, path=path, tag=dir_tag, package=dir_package, num_specs=0)
         try:
             page = read_page(path)
+            warnings = list(page.warnings)
+            rows = page.spec_details
+            fast = _spec_columns_fast(rows, warnings) if rows else None
+            cols, flat = fast if fast is not None else _spec_columns_slow(rows, warnings)
         except PageError as exc:
-            row["error"] = str(exc)
-            problem(page_id, path, "error", str(exc))
+            error = str(exc)
+        except (RecursionError, MemoryError) as exc:  # never let one page stop the others
+            error = f"cannot be read: {type(exc).__name__}"
+        else:
+            error = None
+        if error is not None:
+            row["error"] = error
+            problem(page_id, path, "error", error)
             for name in PAGE_SCHEMA.names:
                 pages[name].append(row[name])
             continue
-        warnings = list(page.warnings)
         row["tag"] = page.tag or dir_tag
         row["package"] = page.title or dir_package
         if page.tag is None:
             warnings.append(f"no tag in categories; using folder name {dir_tag!r}")
         if page.title is None:
             warnings.append(f"no title; using folder name {dir_package!r}")
-        rows = page.spec_details
-        fast = _spec_columns_fast(rows) if rows else None
-        cols, flat = fast if fast is not None else _spec_columns_slow(rows, warnings)
         n = len(cols[0])
         for dst, src in zip(spec_cols, cols):
             dst.extend(src)
@@ -384,16 +561,16 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
         row["num_specs"] = n
         meta = page.meta or {}
         num = meta.get("num_specs")
-        row["meta_num_specs"] = num if type(num) is int else None
+        row["meta_num_specs"] = count(num)
         for name in META_LIST_FIELDS:
             value = meta.get(name)
             row[f"meta_{name}"] = _join(value, ", ") if value is not None else None
         by_stack = meta.get("num_specs_by_stack")
         if isinstance(by_stack, dict):
-            for stack, count in by_stack.items():
+            for stack, claim in by_stack.items():
                 meta_stacks["page_id"].append(page_id)
                 meta_stacks["stack"].append(str(stack))
-                meta_stacks["num_specs"].append(count if type(count) is int else None)
+                meta_stacks["num_specs"].append(count(claim))
         if page.meta is not None:
             warnings += meta_disagreements(meta, n, flat)
         for text in warnings:

@@ -23,6 +23,12 @@ from .load import CacheData
 
 #: Selector dimension -> specs column (``stack`` is looked up in ``spec_stacks``).
 DIMENSIONS = ("tag", "stack", "os", "target", "version")
+#: The stack every spec of a tag is in: the tag's top-level mirror, the union of all stacks.
+ROOT_STACK = "root"
+#: What each selector is called, in the served app, the notebook and the export.
+LABELS = {"tag": "Tag (mirror)", "stack": "Stack", "os": "OS", "target": "Target", "version": "Version"}
+#: What the headline's stack count is called (see :func:`headline`), everywhere.
+STACKS_LABEL = "Stacks (excl. root)"
 #: Columns of the spec table shown to users, in order.
 TABLE_COLUMNS = ["hash", "package", "version", "compiler", "os", "target", "variants", "stacks", "size", "tag"]
 
@@ -70,6 +76,12 @@ class SpecIndex:
             package x stack and stack x tag heatmaps are one ``bincount`` each.
         page: ``int32`` page id per spec row.
         size: ``float64`` size per spec row in bytes (``nan`` where unknown).
+        n: number of spec rows.
+        version_pair: ``int64`` id of the spec's (version, package) pair, per
+            spec row; ``pair_version``/``pair_package`` give each pair's codes,
+            sorted by version then package (names the packages of a version).
+        table_order: spec ids in the spec table's order: package (by name),
+            then version newest first (Spack's order), then tag.
     """
 
     data: CacheData
@@ -82,7 +94,10 @@ class SpecIndex:
     page: np.ndarray | None = None
     size: np.ndarray | None = None
     n: int = 0
-    _cache: dict = field(default_factory=dict, repr=False)
+    version_pair: np.ndarray | None = None
+    pair_version: np.ndarray | None = None
+    pair_package: np.ndarray | None = None
+    table_order: np.ndarray | None = None
 
 
 def build_index(data: CacheData) -> SpecIndex:
@@ -99,6 +114,8 @@ def build_index(data: CacheData) -> SpecIndex:
     stack_code = stack.cat.codes.to_numpy()
     n_stack = len(cats["stack"])
     pair = {by: codes[by][stack_spec].astype(np.int32) * np.int32(n_stack) + stack_code for by in ("package", "tag")}
+    n_pkg = max(len(cats["package"]), 1)
+    vp_codes, vp_id = np.unique(codes["version"].astype(np.int64) * n_pkg + codes["package"], return_inverse=True)
     return SpecIndex(
         data=data,
         codes=codes,
@@ -110,6 +127,10 @@ def build_index(data: CacheData) -> SpecIndex:
         page=specs["page_id"].to_numpy(dtype=np.int32),
         size=specs["size"].to_numpy(dtype="float64", na_value=np.nan),
         n=len(specs),
+        version_pair=vp_id.reshape(-1),
+        pair_version=vp_codes // n_pkg,
+        pair_package=vp_codes % n_pkg,
+        table_order=np.lexsort((codes["tag"], -codes["version"].astype(np.int64), codes["package"])),
     )
 
 
@@ -218,6 +239,23 @@ def stack_tag_counts(index: SpecIndex, mask: np.ndarray, stacks=()) -> pd.DataFr
     return _long(matrix, index.categories["stack"], index.categories["tag"], ("stack", "tag"))
 
 
+def _version_packages(index: SpecIndex, mask: np.ndarray, keep: np.ndarray, most: int = 2) -> np.ndarray:
+    """For each version code where ``keep``: the packages of masked specs with that
+    version, e.g. ``"hdf5, netcdf-c +3 more"`` (``most`` names, by name)."""
+    present = np.bincount(index.version_pair[mask], minlength=len(index.pair_version)) > 0
+    versions, packages = index.pair_version[present], index.pair_package[present]
+    n_versions = len(index.categories["version"])
+    per_version = np.bincount(versions, minlength=n_versions)
+    first = np.searchsorted(versions, np.arange(n_versions))
+    names = index.categories["package"]
+    out = []
+    for code in np.flatnonzero(keep):
+        k, start = per_version[code], first[code]
+        shown = ", ".join(names[packages[start : start + min(k, most)]])
+        out.append(f"{shown} +{k - most} more" if k > most else shown)
+    return np.asarray(out, dtype=object)
+
+
 def option_counts(index: SpecIndex, sel: Selection, masks: dict[str, np.ndarray] | None = None) -> dict[str, pd.DataFrame]:
     """Selector options that exist under the *other* selections, with counts.
 
@@ -226,7 +264,10 @@ def option_counts(index: SpecIndex, sel: Selection, masks: dict[str, np.ndarray]
 
     Returns:
         ``{dimension: DataFrame(value: str, specs: int64)}``, values with zero
-        specs dropped unless currently selected, ordered by value.
+        specs dropped unless currently selected, ordered by value; versions
+        newest first in Spack's order (see :mod:`dashboard.spack`) with a third
+        column ``packages`` (str: the packages that have that version, at
+        most two named, e.g. ``"py-pip, py-wheel +2 more"``).
     """
     masks = masks if masks is not None else dimension_masks(index, sel)
     out = {}
@@ -242,23 +283,38 @@ def option_counts(index: SpecIndex, sel: Selection, masks: dict[str, np.ndarray]
         else:
             counts = np.bincount(index.codes[dim][mask], minlength=len(cats))
         keep = (counts > 0) | _lookup(cats, sel.values(dim))
-        out[dim] = pd.DataFrame({"value": cats[keep].astype(str), "specs": counts[keep].astype(np.int64)})
+        frame = pd.DataFrame({"value": cats[keep].astype(str), "specs": counts[keep].astype(np.int64)})
+        if dim == "version":  # categories are in Spack's order, oldest first
+            frame["packages"] = _version_packages(index, mask, keep)
+            frame = frame.iloc[::-1].reset_index(drop=True)
+        out[dim] = frame
     return out
 
 
-def headline(index: SpecIndex, mask: np.ndarray, stacks=()) -> dict[str, int]:
+def _counted_stacks(index: SpecIndex, sel: Selection) -> np.ndarray:
+    """Boolean over stack codes: the stacks the headline counts (see :func:`headline`)."""
+    named = [s for s in (*sel.stack, *(sel.cell[1:] if sel.cell else ())) if s != ROOT_STACK]
+    counted = _lookup(index.categories["stack"], named) if named else np.ones(len(index.categories["stack"]), dtype=bool)
+    counted &= index.categories["stack"] != ROOT_STACK
+    return counted
+
+
+def headline(index: SpecIndex, mask: np.ndarray, sel: Selection = Selection()) -> dict[str, int]:
     """Headline numbers for masked specs.
 
     Returns:
         ``packages`` (distinct package names), ``pages`` (distinct tag x package),
-        ``specs``, ``stacks`` (distinct stacks, within ``stacks`` if given),
-        ``bytes`` (sum of known sizes), ``tags``.
+        ``specs``, ``stacks``, ``bytes`` (sum of known sizes), ``tags``.
+
+        ``stacks`` counts the named stacks that hold at least one of the specs
+        (:data:`ROOT_STACK`, which holds every spec of a tag, is never counted),
+        among the stacks ``sel`` names (its stack filter and its heatmap cell's
+        stack) when it names any: stack ``e4s`` gives 1 however many other
+        stacks also hold those specs.
     """
     pkg = index.codes["package"][mask]
     tag = index.codes["tag"][mask]
-    keep = mask[index.stack_spec]
-    if stacks:
-        keep &= _lookup(index.categories["stack"], stacks)[index.stack_code]
+    keep = mask[index.stack_spec] & _counted_stacks(index, sel)[index.stack_code]
     sizes = index.size[mask]
     return {
         "packages": int(np.count_nonzero(np.bincount(pkg, minlength=1))),
@@ -271,8 +327,12 @@ def headline(index: SpecIndex, mask: np.ndarray, stacks=()) -> dict[str, int]:
 
 
 def table_rows(index: SpecIndex, mask: np.ndarray) -> pd.DataFrame:
-    """Spec rows under ``mask`` with :data:`TABLE_COLUMNS`, index = spec id."""
-    return index.data.specs.loc[mask, TABLE_COLUMNS]
+    """Spec rows under ``mask`` with :data:`TABLE_COLUMNS`, index = spec id, in the
+    table's order (package, then version newest first, then tag: see
+    :attr:`SpecIndex.table_order`)."""
+    order = index.table_order
+    specs = index.data.specs
+    return specs.iloc[order[mask[order]], specs.columns.get_indexer(TABLE_COLUMNS)]
 
 
 @dataclass
@@ -299,7 +359,7 @@ def compute(index: SpecIndex, sel: Selection, top_n: int = 40) -> Result:
     no_cell = combine(masks, index.n, exclude=("cell",))
     return Result(
         mask=mask,
-        numbers=headline(index, mask, sel.stack),
+        numbers=headline(index, mask, sel),
         package_stack=package_stack_counts(index, no_cell, sel.stack, top_n),
         os_target=os_target_counts(index, no_cell),
         stack_tag=stack_tag_counts(index, combine(masks, index.n, exclude=("cell", "tag")), sel.stack),

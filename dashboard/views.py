@@ -9,9 +9,12 @@ render field values as text.
 
 from __future__ import annotations
 
+import html
+
 import holoviews as hv
 import hvplot.pandas  # noqa: F401  (registers DataFrame.hvplot)
 import pandas as pd
+from bokeh.models import PrintfTickFormatter
 from bokeh.models.widgets.tables import NumberFormatter
 import panel as pn
 
@@ -19,11 +22,28 @@ from .query import TABLE_COLUMNS
 
 HEATMAP_CMAP = "viridis"
 ROW_PX = 16  # vertical pixels per heatmap row, keeps package labels readable
+COLUMN_PX = 12  # horizontal pixels per heatmap column at least
+CHAR_PX = 7  # width of one axis-label character (11 px sans-serif), for the label margins
 
 
-def heatmap_height(n_rows: int, minimum: int = 260, maximum: int = 4000) -> int:
-    """Pixel height that gives each of ``n_rows`` categorical rows ~16 px."""
-    return int(min(max(minimum, 110 + ROW_PX * n_rows), maximum))
+def heatmap_height(n_rows: int, x_label_chars: int = 12, minimum: int = 200, maximum: int = 6000) -> int:
+    """Pixel height of a heatmap that gives each of ``n_rows`` categorical rows
+    :data:`ROW_PX` px of drawing area, above x labels of up to ``x_label_chars``
+    characters (rotated 60 degrees) and the title."""
+    labels = int(CHAR_PX * 0.87 * x_label_chars) + 40  # rotated labels' height + axis title
+    return int(min(max(minimum, 50 + labels + ROW_PX * n_rows), maximum))
+
+
+def heatmap_min_width(n_cols: int, y_label_chars: int = 12) -> int:
+    """Smallest pixel width of a heatmap that gives each of ``n_cols`` columns
+    :data:`COLUMN_PX` px, beside y labels of up to ``y_label_chars`` characters,
+    the colour bar and the toolbar."""
+    return int(COLUMN_PX * n_cols + CHAR_PX * y_label_chars + 110)
+
+
+def longest(labels) -> int:
+    """Characters in the longest of ``labels`` (0 for none)."""
+    return max((len(str(v)) for v in labels), default=0)
 
 
 def stack_order(stacks) -> list[str]:
@@ -39,6 +59,7 @@ def heatmap(
     y_order: list[str] | None = None,
     x_order: list[str] | None = None,
     height: int | None = None,
+    min_width: int | None = None,
 ) -> hv.HeatMap:
     """A spec-count heatmap.
 
@@ -49,15 +70,22 @@ def heatmap(
         y_order: top-to-bottom order of the ``y`` categories (default: sorted).
         x_order: left-to-right order of the ``x`` categories (default: sorted).
         height: plot height in pixels (default: :func:`heatmap_height` of the rows).
+        min_width: plot width in pixels at least (default: :func:`heatmap_min_width`
+            of the columns); the plot stretches to its container's width above it.
 
     Returns:
-        A :class:`holoviews.HeatMap` with hover, tap selection and a colour bar;
-        an empty frame shows an empty plot with the title saying so.
+        A :class:`holoviews.HeatMap` on a log colour scale (the ``root`` stack
+        holds every spec and would otherwise flatten every other cell) whose
+        colour bar starts at 1 spec and ticks at powers of ten, with a hover
+        tooltip naming the cell (``y``, ``x``, specs) and tap selection.  An
+        empty frame gives an empty plot whose title says so.
     """
     if counts.empty:
         counts = pd.DataFrame({x: pd.Series([], dtype=str), y: pd.Series([], dtype=str), "count": pd.Series([], dtype="int64")})
-        title = f"{title} (no specs in the selection)"
+        title = f"{title}: no specs match this selection"
     n_rows = counts[y].nunique()
+    # a fixed colour range from 1 to at least 10: integer ticks, and an empty plot still has a range
+    high = max(int(counts["count"].max()) if len(counts) else 1, 10)
     plot = counts.hvplot.heatmap(
         x=x,
         y=y,
@@ -66,52 +94,118 @@ def heatmap(
         title=title,
         colorbar=True,
         responsive=True,
-        height=height or heatmap_height(n_rows),
-        tools=["tap"],
+        height=height or heatmap_height(n_rows, longest(counts[x].unique())),
+        tools=["hover", "tap"],
+        hover_tooltips=[(y, f"@{{{y}}}"), (x, f"@{{{x}}}"), ("specs", "@{count}")],
         xlabel=x,
         ylabel=y,
         rot=60,
         clabel="specs (log scale)",
-        # log: the root stack (every spec) and big packages would otherwise leave
-        # every other cell the same dark colour
         logz=True,
+        clim=(1, high),
     )
     order = y_order if y_order is not None else sorted(counts[y].unique())
     # Bokeh draws the first factor at the bottom: reverse for top-to-bottom order.
     columns = x_order if x_order is not None else sorted(counts[x].unique())
     return plot.redim.values(**{y: list(reversed(order)), x: list(columns)}).opts(
-        default_tools=["hover", "save", "reset", "pan", "wheel_zoom"],
+        default_tools=["save", "reset", "pan", "wheel_zoom"],
         nonselection_alpha=1.0,
         framewise=True,
         axiswise=True,
-        min_height=260,
+        # 1, 10, 100 (not 10^0); narrow, to leave the cells their width in narrow windows
+        colorbar_opts={"formatter": PrintfTickFormatter(format="%d"), "width": 10, "padding": 2, "label_standoff": 4},
+        min_height=200,
+        min_width=min_width or heatmap_min_width(counts[x].nunique(), longest(counts[y].unique())),
     )
 
 
-def spec_table(rows: pd.DataFrame, page_size: int = 20) -> pn.widgets.Tabulator:
+def cell_marker(x: str, y: str, cells: pd.DataFrame) -> hv.Points:
+    """An outlined square on each cell of ``cells`` (columns ``x``, ``y``): overlaid
+    on a :func:`heatmap` to show the clicked cell; empty ``cells``: no marker."""
+    return hv.Points(cells, kdims=[x, y]).opts(
+        marker="square", size=14, fill_alpha=0, line_color="#e8175d", line_width=3, tools=[], nonselection_alpha=1.0
+    )
+
+
+class SpecTable(pn.widgets.Tabulator):
+    """A :class:`panel.widgets.Tabulator` whose server-side sort orders a
+    categorical column by its categories, not as text: the ``version`` column's
+    categories are in Spack's version order (see :mod:`dashboard.spack`), so
+    sorting by version gives ``develop``, ``2023.02.20``, ``39.2.0``, ``7.0.2``.
+    Other columns sort as Tabulator does (text case-insensitively)."""
+
+    def _sort_df(self, df: pd.DataFrame) -> pd.DataFrame:
+        if not self.sorters:
+            return df
+
+        def key(col: pd.Series) -> pd.Series:
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                return pd.Series(col.cat.codes, index=col.index)
+            if col.dtype.kind in "SUO" or pd.api.types.is_string_dtype(col.dtype):
+                return col.astype(str).str.lower()
+            return col
+
+        fields = [s["field"] for s in self.sorters if s.get("field") in df.columns]
+        ascending = [s["dir"] == "asc" for s in self.sorters if s.get("field") in df.columns]
+        return df.sort_values(fields, ascending=ascending, kind="mergesort", key=key) if fields else df
+
+
+def spec_detail(row: pd.Series) -> pn.pane.HTML:
+    """The expanded view of one spec-table row: the full hash (one click selects
+    it for copying), every variant, and the command that installs the binary."""
+    def cell(name: str) -> str:
+        value = row.get(name)
+        return "-" if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA else html.escape(str(value))
+
+    size = row.get("size")
+    size_text = "-" if size is None or pd.isna(size) else f"{int(size):,} bytes"
+    return pn.pane.HTML(
+        f"""<div class="spec-detail">
+<div><b>hash</b> <code class="spec-hash" style="user-select:all">{cell("hash")}</code></div>
+<div><b>{cell("package")}@{cell("version")}</b> %{cell("compiler")} os={cell("os")} target={cell("target")} ({size_text})</div>
+<div><b>variants</b> <span class="spec-variants">{cell("variants") or "(none)"}</span></div>
+<div><b>stacks</b> {cell("stacks")} &middot; <b>tag</b> {cell("tag")}</div>
+<div><b>install</b> <code style="user-select:all">spack install --use-buildcache only /{cell("hash")}</code></div>
+</div>""",
+        sizing_mode="stretch_width",
+        margin=(4, 12),
+    )
+
+
+def spec_table(rows: pd.DataFrame, page_size: int = 20) -> SpecTable:
     """The filterable spec table (server-side pagination).
 
     Args:
         rows: spec rows with :data:`dashboard.query.TABLE_COLUMNS`.
 
     Returns:
-        A read-only :class:`panel.widgets.Tabulator` with header filters on
-        every text column, sorting, and remote pagination (only the visible page
-        is sent to the browser, so millions of rows stay responsive).
+        A read-only :class:`SpecTable` with header filters on every text
+        column, sorting (versions in Spack's order), remote pagination (only
+        the visible page is sent to the browser, so millions of rows stay
+        responsive), every column fitted to the width with its full text as
+        a tooltip, and a row expander (click a row's arrow) showing
+        :func:`spec_detail`: the full hash, ready to copy, and all variants.
     """
     text_filter = {"type": "input", "func": "like", "placeholder": "filter"}
-    return pn.widgets.Tabulator(
+    return SpecTable(
         rows,
         pagination="remote",
         page_size=page_size,
         show_index=False,
         disabled=True,
         selectable=False,
+        layout="fit_columns",  # every column in view at 1400 px; narrower windows scroll sideways
         header_filters={c: text_filter for c in TABLE_COLUMNS if c != "size"},
         # pages write "-" for an unknown size: show it the same way, not as NaN
         formatters={"size": NumberFormatter(format="0,0", nan_format="-", null_format="-", text_align="right")},
         titles={"size": "size (bytes)"},
-        widths={"hash": 150, "variants": 320, "stacks": 260},
+        widths={
+            "hash": "12%", "package": "11%", "version": "8%", "compiler": "10%", "os": "9%", "target": "8%",
+            "variants": "13%", "stacks": "10%", "size": "7%", "tag": "9%",
+        },
+        configuration={"columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72}},
+        row_content=spec_detail,
+        embed_content=False,
         sizing_mode="stretch_width",
         name="specs",
     )

@@ -35,7 +35,7 @@ def reference_frame(pages_dir: Path = REAL_PAGES) -> pd.DataFrame:
                         "version": ", ".join(spec["versions"]),
                         "os": spec["os"],
                         "target": spec["target"],
-                        "compiler": spec["compiler"],
+                        "compiler": spec["compiler"].replace("@=", "@"),  # one spelling per compiler
                         "stack": stack,
                     }
                 )
