@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import webbrowser
 from contextlib import contextmanager
 from pathlib import Path
 
 DEFAULT_DATA = str(Path(__file__).resolve().parent.parent / "assets" / "pages")
+PAGE_NAME = "specs.md"
 
 
 @contextmanager
@@ -47,6 +49,9 @@ def cmd_summary(args) -> int:
     t0 = time.perf_counter()
     data = _load_with_bar(args.data, cache=not args.no_cache)
     elapsed = time.perf_counter() - t0
+    if data.packages.empty:
+        print(f"error: no {PAGE_NAME} pages found under {args.data} (expected _cache/<tag>/<package>/{PAGE_NAME})", file=sys.stderr)
+        return 1
     table = data.summary()
     print(f"Source: {data.source}")
     print(f"Load: {elapsed:.2f} s ({data.cache_status})")
@@ -56,7 +61,10 @@ def cmd_summary(args) -> int:
     print(f"\nProblems: {len(problems)}")
     for row in problems.itertuples():
         print(f"  [{row.severity}] {row.path}: {row.problem}")
-    return 0 if len(data.specs) else 1
+    if not len(data.specs):
+        print(f"error: {len(data.packages)} page(s) found, none with a loadable spec (see the problems above)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_serve(args) -> int:
@@ -68,12 +76,20 @@ def cmd_serve(args) -> int:
     if not args.lazy:
         with _progress_bar() as progress:  # load before the first visitor arrives
             app.shared_data(args.data, progress=progress)
-    print(f"Serving the dashboard of {args.data} at http://{args.address}:{args.port}/", flush=True)
+    url = f"http://{args.address}:{args.port}/"
+    print(f"Serving the dashboard of {args.data} at {url}", flush=True)
+    show = args.show
+    if show:
+        try:
+            webbrowser.get()
+        except webbrowser.Error:
+            print(f"--show: no web browser found on this machine; open {url} yourself", file=sys.stderr, flush=True)
+            show = False
     pn.serve(
         {"/": lambda: app.served_page(args.data)},
         port=args.port,
         address=args.address,
-        show=args.show,
+        show=show,
         title=app.TITLE,
         websocket_origin=args.allow_websocket_origin or [f"{args.address}:{args.port}", f"localhost:{args.port}"],
     )
@@ -85,7 +101,14 @@ def cmd_export(args) -> int:
     from .export import export_html
 
     data = _load_with_bar(args.data, cache=not args.no_cache)
-    info = export_html(data, args.output, tag=args.tag)
+    if data.specs.empty:
+        print(f"error: no specs loaded from {args.data}: nothing to export", file=sys.stderr)
+        return 1
+    try:
+        info = export_html(data, args.output, tag=args.tag)
+    except ValueError as exc:  # e.g. an unknown --tag
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"Wrote {args.output}: {info['bytes'] / 1e6:.2f} MB, {info['specs']:,} specs, {info['packages']:,} packages")
     return 0
 
@@ -101,11 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve the dashboard")
     data_arg(p)
-    p.add_argument("--port", type=int, default=5006)
-    p.add_argument("--address", default="localhost")
-    p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--port", type=int, default=5006, help="TCP port to listen on (default: 5006)")
+    p.add_argument(
+        "--address", default="localhost",
+        help="address to listen on (default: localhost, this machine only; 0.0.0.0 for every interface)",
+    )
+    p.add_argument("--show", action="store_true", help="open a browser tab (says so if this machine has no browser)")
     p.add_argument("--lazy", action="store_true", help="load data on the first visit, not at start-up")
-    p.add_argument("--allow-websocket-origin", action="append")
+    p.add_argument(
+        "--allow-websocket-origin", action="append", metavar="HOST[:PORT]",
+        help="host (as the browser sees it) allowed to open the dashboard's websocket, repeatable "
+        "(default: ADDRESS:PORT and localhost:PORT); needed behind a proxy or on another host name",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="write a standalone, offline HTML dashboard")
@@ -128,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

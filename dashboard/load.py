@@ -492,9 +492,16 @@ class _Cache:
                     part[name] = table
                 if (pc.sum(part["specs"].column("n_stacks")).as_py() or 0) != part["spec_stacks"].num_rows:
                     raise _CorruptCache(f"cache segment {segment['name']}: spec_stacks do not match the specs' stack counts")
+                next_id = self.manifest["next_id"]
+                for name in TABLES:
+                    bounds = pc.min_max(part[name].column("page_id")).as_py()
+                    if part[name].num_rows and (bounds["min"] < 0 or bounds["max"] >= next_id):
+                        raise _CorruptCache(f"cache table {segment['name']}.{name}: page ids outside 0..{next_id - 1}")
                 parts.append(part)
             return _concat(parts) if len(parts) != 1 else parts[0]
-        except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+        except _CorruptCache:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any damage means: rebuild
             raise _CorruptCache(f"corrupt cache ({type(exc).__name__}: {exc})") from exc
 
     def segments(self) -> dict[str, pa.Table]:
@@ -543,6 +550,8 @@ def _keep_pages(tables: dict[str, pa.Table], keep_ids: np.ndarray, next_id: int)
         table = tables[name]
         mask = _alive(table.column("page_id").to_numpy(), keep_ids, next_id)
         out[name] = table if mask.all() else table.filter(pa.array(mask))
+    if out["pages"].num_rows != len(keep_ids):  # every kept page has exactly one row
+        raise _CorruptCache(f"the store holds {out['pages'].num_rows} rows for {len(keep_ids)} unchanged pages")
     return out
 
 
@@ -561,17 +570,68 @@ def _read_cache(cache_dir: Path, source: str) -> tuple[_Cache | None, str]:
         return None, "no cache"
     try:
         manifest = json.loads(manifest_path.read_text())
+        if not isinstance(manifest, dict):
+            return None, "corrupt cache (manifest is not a mapping)"
         if manifest.get("format") != CACHE_FORMAT:
             return None, f"cache format {manifest.get('format')} != {CACHE_FORMAT}"
         if manifest.get("source") != source:
             return None, "cache written for another source"
+        problem = _manifest_problem(manifest)
+        if problem:
+            return None, f"corrupt cache ({problem})"
         stats = pq.read_table(cache_dir / manifest["stats"]).to_pandas()
         folders = pq.read_table(cache_dir / manifest["folders"]).to_pandas()
         if len(stats) != manifest["rows"]["stats"] or len(folders) != manifest["rows"]["folders"]:
             return None, "cache stats do not match the manifest"
+        problem = _stats_problem(stats, folders, manifest["next_id"])
+        if problem:
+            return None, f"corrupt cache ({problem})"
         return _Cache(cache_dir, manifest, stats, folders), "ok"
-    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+    except Exception as exc:  # noqa: BLE001 - any damage: rebuild, never trust and never crash
         return None, f"corrupt cache ({type(exc).__name__}: {exc})"
+
+
+#: Most pages a store may claim (page ids are dense; a larger ``next_id`` is damage).
+MAX_PAGE_IDS = 2**31 - 1
+
+
+def _manifest_problem(manifest: dict) -> str | None:
+    """What is wrong with a store manifest's shape, or ``None``."""
+    next_id = manifest.get("next_id")
+    if type(next_id) is not int or not 0 <= next_id <= MAX_PAGE_IDS:
+        return f"next_id {next_id!r} is not a page count"
+    segments = manifest.get("segments")
+    if not isinstance(segments, list) or not segments:
+        return "no segments"
+    for segment in segments:
+        if not isinstance(segment, dict) or not isinstance(segment.get("name"), str) or not isinstance(segment.get("rows"), dict):
+            return f"segment {segment!r} is malformed"
+        if any(type(segment["rows"].get(name)) is not int or segment["rows"][name] < 0 for name in TABLES):
+            return f"segment {segment['name']!r} has no row counts"
+    rows = manifest.get("rows")
+    if not isinstance(rows, dict) or any(type(rows.get(k)) is not int for k in ("stats", "folders")):
+        return "no row counts for stats and folders"
+    if not all(isinstance(manifest.get(k), str) for k in ("stats", "folders")) or type(manifest.get("generation")) is not int:
+        return "stats, folders or generation missing"
+    return None
+
+
+def _stats_problem(stats: pd.DataFrame, folders: pd.DataFrame, next_id: int) -> str | None:
+    """What is wrong with a store's page stats (``path``, ``size``, ``mtime_ns``,
+    ``page_id``) and folders (``folder``, ``mtime_ns``), or ``None``."""
+    for frame, columns in ((stats, ("path", "size", "mtime_ns", "page_id")), (folders, ("folder", "mtime_ns"))):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            return f"stats lack {', '.join(missing)}"
+    for frame, columns in ((stats, ("size", "mtime_ns", "page_id")), (folders, ("mtime_ns",))):
+        if any(not pd.api.types.is_integer_dtype(frame[c]) for c in columns):
+            return "stats are not integers"
+    ids = stats["page_id"].to_numpy()
+    if len(ids) and (ids.min() < 0 or ids.max() >= next_id):
+        return f"page ids outside 0..{next_id - 1}"
+    if not stats["page_id"].is_unique or not stats["path"].is_unique:
+        return "page ids or paths repeated"
+    return None
 
 
 def _write_table(table: pa.Table, name: str, path: Path) -> None:

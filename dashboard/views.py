@@ -123,7 +123,7 @@ def cell_marker(x: str, y: str, cells: pd.DataFrame) -> hv.Points:
     """An outlined square on each cell of ``cells`` (columns ``x``, ``y``): overlaid
     on a :func:`heatmap` to show the clicked cell; empty ``cells``: no marker."""
     return hv.Points(cells, kdims=[x, y]).opts(
-        marker="square", size=14, fill_alpha=0, line_color="#e8175d", line_width=3, tools=[], nonselection_alpha=1.0
+        marker="square", size=20, fill_alpha=0, line_color="#e8175d", line_width=3, tools=[], nonselection_alpha=1.0
     )
 
 
@@ -160,7 +160,7 @@ def spec_detail(row: pd.Series) -> pn.pane.HTML:
     size = row.get("size")
     size_text = "-" if size is None or pd.isna(size) else f"{int(size):,} bytes"
     return pn.pane.HTML(
-        f"""<div class="spec-detail">
+        f"""<div class="spec-detail" style="color:#212529;background:#f8f9fa;font-size:13px;line-height:1.7;padding:4px 8px">
 <div><b>hash</b> <code class="spec-hash" style="user-select:all">{cell("hash")}</code></div>
 <div><b>{cell("package")}@{cell("version")}</b> %{cell("compiler")} os={cell("os")} target={cell("target")} ({size_text})</div>
 <div><b>variants</b> <span class="spec-variants">{cell("variants") or "(none)"}</span></div>
@@ -168,6 +168,7 @@ def spec_detail(row: pd.Series) -> pn.pane.HTML:
 <div><b>install</b> <code style="user-select:all">spack install --use-buildcache only /{cell("hash")}</code></div>
 </div>""",
         sizing_mode="stretch_width",
+        height=150,
         margin=(4, 12),
     )
 
@@ -200,8 +201,9 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20) -> SpecTable:
         formatters={"size": NumberFormatter(format="0,0", nan_format="-", null_format="-", text_align="right")},
         titles={"size": "size (bytes)"},
         widths={
-            "hash": "12%", "package": "11%", "version": "8%", "compiler": "10%", "os": "9%", "target": "8%",
-            "variants": "13%", "stacks": "10%", "size": "7%", "tag": "9%",
+            # 90% in all: the row expander column takes the rest
+            "hash": "11%", "package": "10%", "version": "7%", "compiler": "9%", "os": "8%", "target": "7%",
+            "variants": "12%", "stacks": "10%", "size": "7%", "tag": "9%",
         },
         configuration={"columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72}},
         row_content=spec_detail,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from dashboard.load import _page_stats, load
@@ -170,20 +173,50 @@ def test_cache_of_another_source_is_not_used(tree, tmp_path):
     assert set(other.tags) == {one_tag.name}
 
 
-@pytest.mark.parametrize("damage", ["truncate_parquet", "garbage_manifest", "wrong_rows", "missing_table"])
+def _edit_manifest(cache, **changes):
+    manifest = json.loads((cache / "manifest.json").read_text())
+    manifest.update(changes)
+    (cache / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _edit_stats(cache, edit):
+    manifest = json.loads((cache / "manifest.json").read_text())
+    path = cache / manifest["stats"]
+    stats = pq.read_table(path).to_pandas()
+    pq.write_table(pa.Table.from_pandas(edit(stats), preserve_index=False), path)
+
+
+def _set_first_id(value):
+    def edit(stats):
+        stats.loc[0, "page_id"] = value
+        return stats
+
+    return edit
+
+
+DAMAGE = {
+    "truncate_parquet": lambda c: (c / "s0.specs.parquet").write_bytes((c / "s0.specs.parquet").read_bytes()[:100]),
+    "garbage_manifest": lambda c: (c / "manifest.json").write_text("{not json"),
+    "wrong_rows": lambda c: (c / "manifest.json").write_text((c / "manifest.json").read_text().replace('"specs": ', '"specs": 1')),
+    "missing_table": lambda c: (c / "s0.specs.parquet").unlink(),
+    "manifest_is_a_list": lambda c: (c / "manifest.json").write_text("[]"),
+    "next_id_not_int": lambda c: _edit_manifest(c, next_id="12"),
+    "next_id_zero": lambda c: _edit_manifest(c, next_id=0),
+    "next_id_huge": lambda c: _edit_manifest(c, next_id=10**12),
+    "segments_not_list": lambda c: _edit_manifest(c, segments={"s0": 1}),
+    "stats_lack_size": lambda c: _edit_stats(c, lambda s: s.drop(columns="size")),
+    "page_id_huge": lambda c: _edit_stats(c, _set_first_id(10**12)),
+    "page_id_negative": lambda c: _edit_stats(c, _set_first_id(-3)),
+    "page_id_repeated": lambda c: _edit_stats(c, lambda s: s.assign(page_id=[0] * len(s))),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_corrupt_cache_is_rebuilt(tree, tmp_path, damage):
+    """A damaged store is detected and rebuilt: every spec loads, this run and the next."""
     cache = tmp_path / "c"
     cold = load(tree, cache_dir=cache)
-    specs_file = cache / "s0.specs.parquet"
-    if damage == "truncate_parquet":
-        specs_file.write_bytes(specs_file.read_bytes()[:100])
-    elif damage == "garbage_manifest":
-        (cache / "manifest.json").write_text("{not json")
-    elif damage == "wrong_rows":
-        m = (cache / "manifest.json").read_text().replace('"specs": ', '"specs": 1')
-        (cache / "manifest.json").write_text(m)
-    else:
-        specs_file.unlink()
+    DAMAGE[damage](cache)
     again = load(tree, cache_dir=cache)
     assert again.cache_status.startswith("cold"), again.cache_status
     assert rows(again) == rows(cold)
