@@ -231,6 +231,7 @@ class _Scan:
         self.mtimes: list[int] = []
         self.folders: list[str] = []  # inner folders listed, with their mtime_ns before listing
         self.folder_mtimes: list[int] = []
+        self.folder_notes: list[str] = []
 
     def add_page(self, path: str, size: int, mtime_ns: int) -> None:
         self.paths.append(path)
@@ -253,28 +254,93 @@ class _Scan:
             level = below
 
     def _list(self, folder: str, skip: set[str] | frozenset) -> list[str]:
-        """Record ``folder`` as an inner folder; return its sub-folders to search."""
+        """Record ``folder`` as an inner folder; return its sub-folders to search.
+
+        What is skipped is noted with the folder (see :meth:`folders_frame`):
+        a folder that cannot be listed (it is then listed again by every
+        load), hidden folders, symbolic links (followed never: a link may
+        loop), names that are not valid UTF-8, a ``specs.md`` that is not a
+        readable file.
+        """
+        notes: list[str] = []
         try:
             mtime = os.stat(folder).st_mtime_ns  # before listing: a later change shows next time
             entries = os.scandir(folder)
-        except OSError:
+        except OSError as exc:
+            self.folders.append(folder)
+            self.folder_mtimes.append(-1)  # never "unchanged": retried by the next load
+            self.folder_notes.append(_note(folder, f"cannot list this folder ({exc.strerror or exc}): pages below it not loaded"))
             return []
-        self.folders.append(folder)
-        self.folder_mtimes.append(mtime)
         found = []
         with entries:
             for entry in entries:
                 try:
-                    if entry.name[0] != "." and entry.path not in skip and entry.is_dir(follow_symlinks=False):
-                        found.append(entry.path)
-                except OSError:
-                    continue
+                    if entry.path in skip:
+                        continue
+                    if entry.name == PAGE_NAME:  # here only when it could not be stat'ed as a file
+                        notes.append(_note(entry.path, f"{PAGE_NAME} is not a readable file (a broken link, or not a regular file): not loaded"))
+                    elif entry.is_symlink():
+                        if entry.is_dir():
+                            notes.append(_note(entry.path, "symbolic link to a folder: not followed (a link may loop)"))
+                        elif not os.path.exists(entry.path):
+                            notes.append(_note(entry.path, "broken or looping symbolic link: skipped"))
+                    elif entry.is_dir(follow_symlinks=False):
+                        if not _is_utf8(entry.name):
+                            notes.append(_note(entry.path, "folder name is not valid UTF-8: skipped"))
+                        elif entry.name[0] == ".":
+                            notes.append(_note(entry.path, "hidden folder: skipped"))
+                        else:
+                            found.append(entry.path)
+                except OSError as exc:
+                    notes.append(_note(entry.path, f"cannot be checked ({exc.strerror or exc}): skipped"))
+        self.folders.append(folder)
+        self.folder_mtimes.append(mtime)
+        self.folder_notes.append("\n".join(notes))
         return found
 
     def folders_frame(self) -> pd.DataFrame:
-        """Inner folders listed: ``folder``, ``mtime_ns`` (``-1`` if changed within :data:`RACY_NS`)."""
+        """Inner folders listed: ``folder``, ``mtime_ns`` (``-1`` if changed within
+        :data:`RACY_NS` or not listable), ``notes`` (``str``: what was skipped
+        in it, one ``path\tproblem`` a line, see :func:`scan_problems`)."""
         mtimes = np.array(self.folder_mtimes, dtype=np.int64)
-        return pd.DataFrame({"folder": self.folders, "mtime_ns": np.where(self.now - mtimes > RACY_NS, mtimes, -1)})
+        return pd.DataFrame(
+            {
+                "folder": self.folders,
+                "mtime_ns": np.where(self.now - mtimes > RACY_NS, mtimes, -1),
+                "notes": pd.Series(self.folder_notes, dtype=object),
+            }
+        )
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.scandir gives undecodable bytes as lone surrogates
+        return False
+    return True
+
+
+def _printable(path: str) -> str:
+    """``path`` as text that can be stored and shown (undecodable bytes as ``\\xNN``)."""
+    return path if _is_utf8(path) else os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _note(path: str, problem: str) -> str:
+    return f"{_printable(path)}\t{problem}"
+
+
+def scan_problems(folders: pd.DataFrame) -> pd.DataFrame:
+    """What a scan skipped, from its folders' ``notes`` (see :meth:`_Scan.folders_frame`).
+
+    Returns:
+        DataFrame ``path`` (``str``), ``severity`` (``"warning"``), ``problem`` (``str``).
+    """
+    lines = [line for notes in folders["notes"].dropna() if notes for line in notes.split("\n")]
+    parts = [line.split("\t", 1) for line in lines]
+    return pd.DataFrame(
+        {"path": [p[0] for p in parts], "severity": "warning", "problem": [p[1] if len(p) > 1 else "" for p in parts]},
+        columns=["path", "severity", "problem"],
+    )
 
 
 def _source_paths(source) -> tuple[list[str], list[str]]:
@@ -619,7 +685,7 @@ def _manifest_problem(manifest: dict) -> str | None:
 def _stats_problem(stats: pd.DataFrame, folders: pd.DataFrame, next_id: int) -> str | None:
     """What is wrong with a store's page stats (``path``, ``size``, ``mtime_ns``,
     ``page_id``) and folders (``folder``, ``mtime_ns``), or ``None``."""
-    for frame, columns in ((stats, ("path", "size", "mtime_ns", "page_id")), (folders, ("folder", "mtime_ns"))):
+    for frame, columns in ((stats, ("path", "size", "mtime_ns", "page_id")), (folders, ("folder", "mtime_ns", "notes"))):
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             return f"stats lack {', '.join(missing)}"
@@ -883,7 +949,11 @@ def load(
     pages = frames["pages"]
     info = pages.set_index("page_id")[["tag", "package"]]
     problems = problems.join(info, on="page_id")
-    problems = problems[["path", "tag", "package", "severity", "problem"]].sort_values(["path", "severity"], kind="stable").reset_index(drop=True)
+    problems = problems[["path", "tag", "package", "severity", "problem"]]
+    skipped = scan_problems(folders)
+    if len(skipped):  # what the folder scan skipped: not pages, so no tag or package
+        problems = pd.concat([problems.astype({"tag": object, "package": object}), skipped], ignore_index=True)
+    problems = problems.sort_values(["path", "severity"], kind="stable").reset_index(drop=True)
     del tables, parsed, kept, old  # the Arrow tables: only the DataFrames stay
     pa.default_memory_pool().release_unused()  # Arrow keeps freed buffers: ~180 MB at 1M rows (measured)
     t_end = time.perf_counter()
