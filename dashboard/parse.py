@@ -53,8 +53,23 @@ def _as_text(loader, node):
     return loader.construct_scalar(node)
 
 
+def _int_or_text(loader, node):
+    """A YAML int, or its text when Python refuses it (over 4,300 digits)."""
+    try:
+        return loader.construct_yaml_int(node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+def _json_int(text: str):
+    """A JSON int as ``int``, or its text when it has over 19 digits (beyond
+    ``int64``, and Python refuses over 4,300): never a reason to drop a page."""
+    return int(text) if len(text) <= 20 else text
+
+
 for _tag in ("float", "bool", "timestamp"):
     _YamlLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _as_text)
+_YamlLoader.add_constructor("tag:yaml.org,2002:int", _int_or_text)
 
 #: Pages larger than this are not parsed (bytes): bounded time and memory per page.
 MAX_PAGE_BYTES = 64 * 1024 * 1024
@@ -271,7 +286,7 @@ def parse_front_matter(front: str) -> Page:
             raise PageError(f"key {key!r} is written twice in the front matter (the second would replace the first)")
         if key in ("meta", "spec_details"):
             try:
-                fields[key] = json.loads(value, parse_float=str)
+                fields[key] = json.loads(value, parse_float=str, parse_int=_json_int)
             except RecursionError:
                 raise PageError(f"{key} nests too deep: not parsed") from None
             except ValueError:
@@ -535,8 +550,8 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
             cols, flat = fast if fast is not None else _spec_columns_slow(rows, warnings)
         except PageError as exc:
             error = str(exc)
-        except (RecursionError, MemoryError) as exc:  # never let one page stop the others
-            error = f"cannot be read: {type(exc).__name__}"
+        except Exception as exc:  # noqa: BLE001 - never let one page stop the others
+            error = f"cannot be read: {type(exc).__name__}: {str(exc)[:200]}"
         else:
             error = None
         if error is not None:
