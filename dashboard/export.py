@@ -36,7 +36,7 @@ from bokeh.models import (
 )
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
-from bokeh.resources import INLINE
+from bokeh.resources import Resources
 
 from .load import CacheData
 from .query import DIMENSIONS, LABELS, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS, Selection
@@ -157,6 +157,25 @@ const a = document.createElement("a");
 a.href = URL.createObjectURL(blob); a.download = "specs.csv";
 document.body.appendChild(a); a.click(); a.remove();
 """
+
+
+class _BokehInline(Resources):
+    """Bokeh's own JS and CSS, inline, and nothing else.
+
+    Bokeh adds the ``__javascript__``/``__css__`` files of every model class
+    imported in the process; in a Panel server those are Panel's extension
+    files as CDN links (a Tabulator stylesheet, MathJax), which an air-gapped
+    machine cannot load and this file does not use.
+    """
+
+    def __init__(self, components=None):
+        super().__init__(mode="inline", components=components)
+
+    def clone(self, *, components=None) -> "_BokehInline":  # Bokeh's clone would drop this class
+        return _BokehInline(components=components if components is not None else list(self.components))
+
+    def _collect_external_resources(self, resource_attr: str) -> list[str]:
+        return []
 
 
 def _codes(series, key=str, reverse: bool = False) -> tuple[np.ndarray, list[str]]:
@@ -297,6 +316,6 @@ def export_html(
     doc = Document()
     doc.add_root(layout)
     doc.js_on_event(DocumentReady, update)
-    page = file_html(doc, resources=INLINE, title="Spack build cache (offline)")
+    page = file_html(doc, resources=_BokehInline(), title="Spack build cache (offline)")
     Path(path).write_text(page, encoding="utf-8")
     return {"bytes": Path(path).stat().st_size, "specs": int(len(sub)), "packages": int(sub["package"].nunique())}

@@ -109,3 +109,50 @@ def test_cell_narrows_table_but_not_heatmaps(real_data, index, reference):
 def test_empty_selection_result(index):
     res = q.compute(index, q.Selection(package="no-such-package"))
     assert res.numbers["specs"] == 0 and res.package_stack.empty and res.os_target.empty
+
+
+def test_versions_sort_as_spack_orders_them(real_data, index):
+    """Numeric components compare as numbers, branch names are newest: on the real pages'
+    versions, in the selector options and in the table order."""
+    from dashboard.spack import sort_versions, version_key
+
+    assert sort_versions(["0.2.1", "0.36.2", "0.4.1", "1.10.0", "1.2", "develop", "main", "7.0.2", "39.2.0", "2023.02.20"], newest_first=True) == [
+        "develop", "main", "2023.02.20", "39.2.0", "7.0.2", "1.10.0", "1.2", "0.36.2", "0.4.1", "0.2.1",
+    ]
+    assert version_key("1.2") < version_key("1.2a") < version_key("1.2.0") < version_key("1.10")
+    options = q.option_counts(index, q.Selection())["version"]["value"].tolist()
+    real = set(real_data.specs["version"].astype(str))
+    assert set(options) == real
+    # newest first: every neighbour pair is in descending order, compared component by component
+    for newer, older in zip(options, options[1:]):
+        a = [int(x) for x in newer.split(",")[0].split("-")[0].split(".") if x.isdigit()]
+        b = [int(x) for x in older.split(",")[0].split("-")[0].split(".") if x.isdigit()]
+        assert a >= b, (newer, older)
+    assert options.index("39.2.0") < options.index("7.0.2") < options.index("0.36.2") < options.index("0.4.1")
+    # the table lists a package's versions newest first
+    rows = q.table_rows(index, q.spec_mask(index, q.Selection(package="py-wheel")))
+    versions = list(dict.fromkeys(rows["version"].astype(str)))
+    assert versions == sort_versions(versions, newest_first=True) and len(versions) > 1
+
+
+def test_version_options_name_their_packages(index, reference):
+    opts = q.option_counts(index, q.Selection())["version"].set_index("value")
+    for version, group in reference.drop_duplicates(["path", "hash"]).groupby("version"):
+        packages = sorted(group["package"].unique())
+        label = opts.loc[version, "packages"]
+        assert label.startswith(", ".join(packages[:2]))
+        assert (f"+{len(packages) - 2} more" in label) == (len(packages) > 2)
+
+
+def test_stacks_number_counts_named_stacks_only(index, reference):
+    """Stacks = named stacks (never root) holding a selected spec, within the chosen
+    or clicked stack when there is one."""
+    named = reference[reference["stack"] != "root"]
+    assert q.compute(index, q.Selection()).numbers["stacks"] == named["stack"].nunique()
+    assert q.compute(index, q.Selection(stack=("e4s",))).numbers["stacks"] == 1
+    assert q.compute(index, q.Selection(stack=("root",))).numbers["stacks"] == named["stack"].nunique()
+    cell = q.compute(index, q.Selection(cell=("adiak", "e4s")))
+    assert cell.numbers["stacks"] == 1 and cell.numbers["specs"] == len(reference[(reference["package"] == "adiak") & (reference["stack"] == "e4s")])
+    tag = reference["tag"].iloc[0]
+    assert q.compute(index, q.Selection(tag=(tag,))).numbers["stacks"] == named.loc[named["tag"] == tag, "stack"].nunique()
+    assert q.compute(index, q.Selection(package="zzz")).numbers["stacks"] == 0
