@@ -39,8 +39,8 @@ DATA_ENV = "SPACK_CACHE_DASHBOARD_DATA"
 TITLE = "Spack build cache"
 STACKS_LABEL = query.STACKS_LABEL
 ROOT_NOTE = (
-    "<b>root</b> is the tag's top-level mirror: it holds every spec of the tag, so it is the brightest "
-    "column. The other stacks (e4s, ml-linux-x86_64-cuda, ...) are the per-environment mirrors under it; "
+    "<b>root</b> is the tag's top-level mirror: it holds every spec of the tag, so its cells are the "
+    "brightest. The other stacks (e4s, ml-linux-x86_64-cuda, ...) are the per-environment mirrors under it; "
     "the Stacks number counts those, not root."
 )
 LABELS = query.LABELS

@@ -158,7 +158,7 @@ def spec_detail(row: pd.Series) -> pn.pane.HTML:
         return "-" if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA else html.escape(str(value))
 
     size = row.get("size")
-    size_text = "-" if size is None or pd.isna(size) else f"{int(size):,} bytes"
+    size_text = "size unknown" if size is None or pd.isna(size) else f"{int(size):,} bytes"
     return pn.pane.HTML(
         f"""<div class="spec-detail" style="color:#212529;background:#f8f9fa;font-size:13px;line-height:1.7;padding:4px 8px">
 <div><b>hash</b> <code class="spec-hash" style="user-select:all">{cell("hash")}</code></div>
@@ -199,11 +199,11 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20) -> SpecTable:
         header_filters={c: text_filter for c in TABLE_COLUMNS if c != "size"},
         # pages write "-" for an unknown size: show it the same way, not as NaN
         formatters={"size": NumberFormatter(format="0,0", nan_format="-", null_format="-", text_align="right")},
-        titles={"size": "size (bytes)"},
+        titles={"size": "bytes"},
         widths={
             # 90% in all: the row expander column takes the rest
-            "hash": "11%", "package": "10%", "version": "7%", "compiler": "9%", "os": "8%", "target": "7%",
-            "variants": "12%", "stacks": "10%", "size": "7%", "tag": "9%",
+            "hash": "10%", "package": "10%", "version": "8%", "compiler": "9%", "os": "9%", "target": "8%",
+            "variants": "11%", "stacks": "9%", "size": "7%", "tag": "9%",
         },
         configuration={"columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72}},
         row_content=spec_detail,

@@ -27,3 +27,8 @@ def test_notebook_executes(tmp_path, real_data):
 
     want = q.compute(q.build_index(real_data), q.Selection(stack=("e4s",), os=("ubuntu22.04",))).numbers
     assert f"'specs': {want['specs']}" in numbers and f"'packages': {want['packages']}" in numbers
+
+    # a selection that matches nothing, then cleared (last cell)
+    empty = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert "'specs': 0" in empty and "empty note shown: True" in empty
+    assert f"after clearing: {len(real_data.specs)} specs" in empty

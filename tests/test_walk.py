@@ -1,0 +1,240 @@
+"""The served app walked as a newcomer would: random selections (many matching
+nothing) from the UI and from odd URLs, every heatmap view at two window widths,
+hover, and a count of every request the page makes."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import pandas as pd
+import pytest
+
+from dashboard import query as q
+from test_browser import column_texts, number, page, pick, server, table_rows, wait_value  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.browser
+
+TOP_N = 30  # the app's default number of packages on the heatmap
+VIEWS = ["Package x stack", "OS x target", "Stack x tag"]
+TITLES = {"Package x stack": "Specs per package and stack", "OS x target": "Specs per OS and target", "Stack x tag": "Specs per stack and tag"}
+# every Bokeh plot: title, drawing area (px) and number of categories on each axis
+PLOTS_JS = """() => Array.from(Bokeh.index.query(v => v.model.type === "Figure" && v.model.title && v.model.title.text)).map(v => {
+  const m = v.model;
+  return {title: m.title.text, h: m.inner_height, w: m.inner_width,
+          ny: m.y_range.factors ? m.y_range.factors.length : 0, nx: m.x_range.factors ? m.x_range.factors.length : 0};
+})"""
+TIP_TEXT_JS = """e => [e, ...(e.shadowRoot ? e.shadowRoot.children : [])]
+  .filter(c => !["STYLE", "LINK"].includes(c.tagName)).map(c => c.innerText || "").join(" ")"""
+CELL_JS = """([title, x, y]) => {
+  const view = Bokeh.index.query_one(v => v.model.type === "Figure" && v.model.title && v.model.title.text.startsWith(title));
+  const box = view.el.getBoundingClientRect();
+  return {x: box.left + view.frame.x_scale.compute(x), y: box.top + view.frame.y_scale.compute(y)};
+}"""
+
+
+def local(url: str) -> bool:
+    return url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:"))
+
+
+def plot(pg, title: str) -> dict:
+    """The drawn plot whose title starts with ``title`` (visible: non-zero drawing area)."""
+    plots = [p for p in pg.evaluate(PLOTS_JS) if p["title"].startswith(title) and p["h"] > 0]
+    assert plots, f"no drawn plot titled {title!r}"
+    return plots[0]
+
+
+def check_page(pg, index, sel: q.Selection, server_url: str, csv: bool = False) -> None:
+    """Headline, heatmap, table, URL, empty state (and optionally CSV) all show ``sel``."""
+    want = q.compute(index, sel, top_n=TOP_N)
+    specs = want.numbers["specs"]
+    wait_value(pg, table_rows, specs)
+    wait_value(pg, lambda p: number(p, "Specs"), specs)
+    assert number(pg, "Packages") == want.numbers["packages"]
+    assert number(pg, "Tags") == want.numbers["tags"]
+    empty_note = pg.get_by_text("No specs match this selection.")
+    if specs == 0:
+        assert empty_note.is_visible()
+        wait_value(pg, lambda p: plot(p, TITLES["Package x stack"])["title"].endswith("no specs match this selection"), True)
+    else:
+        assert not empty_note.is_visible()
+        rows = want.package_stack["package"].nunique()
+        wait_value(pg, lambda p: plot(p, TITLES["Package x stack"])["ny"], rows)
+    query = sorted(parse_qsl(urlsplit(pg.url).query))
+    state = sorted((k, v) for k, v in _url_pairs(sel))
+    wait_value(pg, lambda p: sorted(parse_qsl(urlsplit(p.url).query)), state)
+    assert "Traceback" not in pg.content()
+    if csv:
+        with pg.expect_download() as dl:
+            pg.get_by_text("Download CSV (filtered rows)").click()
+        frame = pd.read_csv(dl.value.path(), keep_default_na=False, dtype=str)
+        assert len(frame) == specs
+        assert sorted(frame["hash"]) == sorted(q.table_rows(index, want.mask)["hash"])
+
+
+def _url_pairs(sel: q.Selection) -> list[tuple[str, str]]:
+    pairs = [(dim, v) for dim in q.DIMENSIONS for v in sel.values(dim)]
+    if sel.package:
+        pairs.append(("package", sel.package))
+    if sel.cell:
+        pairs.append(("cell", ",".join(sel.cell)))
+    return pairs
+
+
+ODD = ["nope", "[Session expired](http://evil.example/login)", "![t](http://host/track.png)", "<b>x</b>", "\u00fc\u00df", "a,b", " "]
+
+
+def url_case(rnd: random.Random, index, empty: bool) -> tuple[list[tuple[str, str]], q.Selection]:
+    """Random URL query pairs (with odd values the app must ignore) and the selection they mean."""
+    values = {dim: [str(v) for v in index.categories[dim]] for dim in q.DIMENSIONS}
+    pairs, sel = [], {}
+    for dim in rnd.sample(list(q.DIMENSIONS), rnd.randint(1, 3)):
+        chosen = rnd.sample(values[dim], min(len(values[dim]), rnd.randint(1, 2)))
+        sel[dim] = tuple(chosen)
+        pairs += [(dim, v) for v in chosen]
+    if rnd.random() < 0.6:
+        pairs.append((rnd.choice(list(q.DIMENSIONS)), rnd.choice(ODD)))  # ignored, with a notice
+    if empty:
+        sel["package"] = f"no-such-package-{rnd.randint(0, 999)}"
+        pairs.append(("package", sel["package"]))
+    # the app keeps the first mention's order within a dimension: rebuild it from the pairs
+    selection = q.Selection(**{dim: tuple(dict.fromkeys(v for k, v in pairs if k == dim and v in values[dim])) for dim in q.DIMENSIONS},
+                            package=sel.get("package", ""))
+    return pairs, selection
+
+
+def test_random_walk_of_selections(server, page, real_data, artifacts):
+    """30 selections, 20 from URLs and 10 from the UI, at least 10 matching nothing: no
+    traceback, the numbers, heatmap, table, CSV and URL agree, the empty state shows."""
+    index = q.build_index(real_data)
+    rnd = random.Random(20261129)
+    empties = 0
+    for i in range(20):
+        pairs, sel = url_case(rnd, index, empty=i % 3 == 0)
+        page.goto(server + "?" + urlencode(pairs))
+        page.wait_for_selector(".bk-panel-models-tabulator-DataTabulator, .tabulator", timeout=60000)
+        check_page(page, index, sel, server, csv=i % 5 == 0)
+        empties += q.compute(index, sel).numbers["specs"] == 0
+        if i == 0:
+            page.screenshot(path=str(artifacts / "walk-url-empty.png"), full_page=True)
+    # from the UI: one action a step, from a cleared page
+    page.goto(server)
+    page.wait_for_selector(".tabulator-row", timeout=60000)
+    sel = q.Selection()
+    search = page.locator("input[placeholder='e.g. py-']").first
+    for step in range(10):
+        action = ["pick", "type", "pick", "nonsense", "pick", "clear"][step % 6]
+        if action == "pick":
+            options = q.compute(index, sel).options
+            dims = [d for d in q.DIMENSIONS if len(options[d]) and d not in ("version",)]
+            dim = rnd.choice(dims)
+            value = rnd.choice([v for v in options[dim]["value"] if v not in sel.values(dim)] or list(options[dim]["value"]))
+            pick(page, list(q.DIMENSIONS).index(dim), value)
+            sel = q.Selection(**{**{d: sel.values(d) for d in q.DIMENSIONS}, dim: tuple(dict.fromkeys((*sel.values(dim), value)))}, package=sel.package)
+        elif action in ("type", "nonsense"):
+            text = rnd.choice(["py-", "a", "build", "lib"]) if action == "type" else "zzq" + str(step)
+            search.fill("")
+            search.type(text, delay=40)  # applied while typing, no Enter
+            sel = q.Selection(**{d: sel.values(d) for d in q.DIMENSIONS}, package=text)
+        else:
+            page.get_by_role("button", name="Clear all filters").first.click()
+            sel = q.Selection()
+            search_value = ""
+            wait_value(page, lambda p: search.input_value(), search_value)
+        check_page(page, index, sel, server, csv=step == 3)
+        empties += q.compute(index, sel).numbers["specs"] == 0
+        if action == "nonsense":
+            page.screenshot(path=str(artifacts / "walk-empty-state.png"), full_page=True)
+            # recovering: clearing everything brings all specs back
+            page.get_by_role("button", name="Clear all filters").last.click()
+            sel = q.Selection()
+            check_page(page, index, sel, server)
+    assert empties >= 10, empties
+    assert not page.errors, page.errors
+
+
+@pytest.mark.parametrize("width", [1400, 900])
+def test_every_heatmap_view_is_readable(server, browser, real_data, artifacts, width):
+    """Each view, opened after each other one, draws at least 12 px per category on both
+    axes; hovering a cell names it and its spec count."""
+    index = q.build_index(real_data)
+    everything = q.compute(index, q.Selection())
+    ctx = browser.new_context(viewport={"width": width, "height": 1000})
+    pg = ctx.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(server)
+    pg.wait_for_selector(".tabulator-row", timeout=60000)
+    for name in [VIEWS[1], VIEWS[2], VIEWS[0], VIEWS[2], VIEWS[1], VIEWS[0]]:  # each after each other one
+        pg.get_by_role("button", name=name, exact=True).click()
+        wait_value(pg, lambda p: plot(p, TITLES[name])["h"] > 0, True)
+        pg.wait_for_timeout(300)
+        drawn = plot(pg, TITLES[name])
+        assert drawn["ny"] and drawn["nx"]
+        assert drawn["h"] >= 12 * drawn["ny"], drawn
+        assert drawn["w"] >= 12 * drawn["nx"], drawn
+        # nothing is cut: the whole page is no wider than the window
+        assert pg.evaluate("document.documentElement.scrollWidth") <= width + 1
+        pg.screenshot(path=str(artifacts / f"view-{width}-{name.split()[0].lower()}.png"), full_page=True)
+    # hover: the busiest cell of each view shows its names and count
+    cells = {
+        VIEWS[0]: everything.package_stack.rename(columns={"stack": "x", "package": "y"}),
+        VIEWS[1]: everything.os_target.rename(columns={"target": "x", "os": "y"}),
+        VIEWS[2]: everything.stack_tag.rename(columns={"tag": "x", "stack": "y"}),
+    }
+    for name, frame in cells.items():
+        pg.get_by_role("button", name=name, exact=True).click()
+        wait_value(pg, lambda p: plot(p, TITLES[name])["h"] > 0, True)
+        cell = frame.sort_values("count", ascending=False).iloc[-1]
+        point = pg.evaluate(CELL_JS, [TITLES[name], cell["x"], cell["y"]])
+        pg.mouse.move(point["x"] - 1, point["y"] + 1)
+        pg.mouse.move(point["x"], point["y"])
+        tip = pg.locator(".bk-Tooltip").filter(has_text="specs")
+        tip.first.wait_for(timeout=10000)
+        # the tooltip's rows live in its shadow root
+        text = re.sub(r"\s+", " ", tip.first.evaluate(TIP_TEXT_JS))
+        assert str(cell["x"]) in text and str(cell["y"]) in text and f"specs: {cell['count']}" in text, text
+        assert "index" not in text and "screen" not in text
+        pg.screenshot(path=str(artifacts / f"hover-{width}-{name.split()[0].lower()}.png"))
+    assert not errors, errors
+    ctx.close()
+
+
+def test_no_request_leaves_localhost(server, browser, tmp_path, artifacts):
+    """The served app through a whole session, then its Export HTML opened offline:
+    every request stays on this machine."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    outside: list[str] = []
+    ctx.on("request", lambda r: None if local(r.url) else outside.append(r.url))
+    pg = ctx.new_page()
+    pg.goto(server + "?stack=e4s")
+    pg.wait_for_selector(".tabulator-row", timeout=60000)
+    for name in VIEWS[::-1]:
+        pg.get_by_role("button", name=name, exact=True).click()
+        pg.wait_for_timeout(500)
+    pg.locator("input[placeholder='e.g. py-']").first.type("py-", delay=30)
+    pg.wait_for_timeout(1500)
+    pg.locator(".tabulator-row .tabulator-cell", has_text="►").first.click()  # a row's detail
+    hashes = column_texts(pg, "hash")
+    detail = pg.locator(".spec-hash").first
+    detail.wait_for(timeout=10000)
+    assert detail.inner_text() in {h for h in hashes} or len(detail.inner_text()) == 32
+    pg.screenshot(path=str(artifacts / "row-detail.png"), full_page=True)
+    with pg.expect_download() as dl:
+        pg.get_by_text("Export HTML (current selection)").click()
+    exported = tmp_path / "app-export.html"
+    dl.value.save_as(exported)
+    pg.close()
+    offline = browser.new_context(offline=True)
+    seen: list[str] = []
+    offline.on("request", lambda r: seen.append(r.url))
+    view = offline.new_page()
+    view.goto(exported.as_uri())
+    view.wait_for_function("() => window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].get_model_by_name('numbers').tags.length", timeout=30000)
+    view.screenshot(path=str(artifacts / "app-export-offline.png"), full_page=True)
+    assert all(u.startswith(("file:", "data:", "blob:")) for u in seen), [u for u in seen if not u.startswith("file:")]
+    assert outside == [], outside
+    ctx.close()
+    offline.close()
