@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlencode
@@ -203,6 +204,8 @@ class CacheDashboard(pn.viewable.Viewer):
 
     #: Seconds the name search waits after the last key before it applies.
     SEARCH_DEBOUNCE_S = 0.3
+    #: Seconds during which the browser's copy of a search text set from Python is an echo.
+    ECHO_S = 5.0
 
     def __init__(self, data: CacheData, **params):
         super().__init__(state=DashboardState(data), **params)
@@ -214,6 +217,8 @@ class CacheDashboard(pn.viewable.Viewer):
         self.widgets["stack"].description = "root = the tag's top-level mirror, holding every spec of the tag"
         self.widgets["version"].description = "Newest first (Spack's order); each version names the packages that have it"
         self.search = pn.widgets.TextInput.from_param(s.param.package, placeholder="e.g. py-", name="Package name contains")
+        self._pushed_at: dict[str, float] = {}
+        s.param.watch(self._pushed, "package")
         self.search.param.watch(self._typed, "value_input")
         self.top_n = pn.widgets.IntSlider.from_param(s.param.top_n, step=5)
         self.reset = pn.widgets.Button(name="Clear all filters", button_type="light", on_click=lambda e: s.clear())
@@ -300,8 +305,16 @@ class CacheDashboard(pn.viewable.Viewer):
         return cls(load(path, **load_kwargs))
 
     # -- callbacks ---------------------------------------------------------------
+    def _pushed(self, event):
+        """Remember when the search text was set from Python (URL, *Clear all filters*,
+        a notebook cell): the browser echoes it back as typed text, maybe late."""
+        self._pushed_at[event.new] = time.monotonic()
+
     async def _typed(self, event):
-        """Apply the name search while typing, once no key came for :attr:`SEARCH_DEBOUNCE_S`."""
+        """Apply the name search while typing, once no key came for :attr:`SEARCH_DEBOUNCE_S`;
+        an echo of a value set from Python is not typing (it would undo a later change)."""
+        if time.monotonic() - self._pushed_at.get(event.new, -1e9) < self.ECHO_S:
+            return
         await asyncio.sleep(self.SEARCH_DEBOUNCE_S)
         if self.search.value_input == event.new and self.state.package != event.new:
             self.state.package = event.new or ""
