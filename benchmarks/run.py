@@ -101,7 +101,7 @@ def tile(data: CacheData, rows: int) -> CacheData:
     big = big.iloc[:rows]
     ss = pd.concat(stacks, ignore_index=True)
     ss = ss[ss["spec"] < rows].reset_index(drop=True)
-    return CacheData(specs=big, spec_stacks=ss, packages=data.packages, meta_stacks=data.meta_stacks, problems=data.problems)
+    return CacheData(specs=big, spec_stacks=ss, pages=data.pages, meta_stacks=data.meta_stacks, problems=data.problems)
 
 
 def random_selections(index: query.SpecIndex, n: int, seed: int = 0):
@@ -136,7 +136,7 @@ def take_tags(data: CacheData, tags: list[str]) -> CacheData:
     ss = data.spec_stacks[keep[data.spec_stacks["spec"].to_numpy()]]
     stacks = pd.DataFrame({"spec": new_id[ss["spec"].to_numpy()].astype(np.int32), "stack": ss["stack"].reset_index(drop=True)})
     specs = data.specs[keep].reset_index(drop=True)
-    return CacheData(specs=specs, spec_stacks=stacks, packages=data.packages, meta_stacks=data.meta_stacks, problems=data.problems)
+    return CacheData(specs=specs, spec_stacks=stacks, pages=data.pages, meta_stacks=data.meta_stacks, problems=data.problems)
 
 
 def tags_for(data: CacheData, rows: int) -> list[str] | None:

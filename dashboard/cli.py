@@ -49,7 +49,7 @@ def cmd_summary(args) -> int:
     t0 = time.perf_counter()
     data = _load_with_bar(args.data, cache=not args.no_cache)
     elapsed = time.perf_counter() - t0
-    if data.packages.empty:
+    if data.pages.empty:
         print(f"error: no {PAGE_NAME} pages found under {args.data} (expected _cache/<tag>/<package>/{PAGE_NAME})", file=sys.stderr)
         return 1
     table = data.summary()
@@ -62,7 +62,7 @@ def cmd_summary(args) -> int:
     for row in problems.itertuples():
         print(f"  [{row.severity}] {row.path}: {row.problem}")
     if not len(data.specs):
-        print(f"error: {len(data.packages)} page(s) found, none with a loadable spec (see the problems above)", file=sys.stderr)
+        print(f"error: {len(data.pages)} page(s) found, none with a loadable spec (see the problems above)", file=sys.stderr)
         return 1
     return 0
 

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dashboard.load import _page_stats, load
+from dashboard.load import load
+from dashboard.sources.pages import page_stats
 
 COLS = ["tag", "package", "hash", "version", "compiler", "os", "target", "variants", "stacks"]
 
@@ -115,14 +116,14 @@ def test_changed_added_removed_pages(tree, tmp_path, aged):
     assert rows(warm) == rows(fresh)
     assert "z" * 32 in set(warm.specs["hash"]) and first_hash not in set(warm.specs.loc[warm.specs["package"] == changed.parent.name, "hash"])
     assert "extra-tag" in warm.tags
-    assert str(removed.resolve()) not in set(warm.packages["path"])
+    assert str(removed.resolve()) not in set(warm.pages["path"])
 
 
 @pytest.mark.parametrize("count", [10, 1200], ids=["few", "batched-in-threads"])
 def test_page_stats_equal_os_stat(tree, count):
     pages = [str(p) for p in sorted(tree.rglob("specs.md"))]
     paths = (pages * (count // len(pages) + 1))[:count] + [str(tree / "gone" / "specs.md"), str(tree)]
-    size, mtime = _page_stats(paths)
+    size, mtime = page_stats(paths)
     assert list(zip(size[:-2].tolist(), mtime[:-2].tolist())) == [(os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths[:-2]]
     assert size[-2] == mtime[-2] == -1  # missing
     assert size[-1] == mtime[-1] == -1  # a folder is not a page
@@ -138,7 +139,7 @@ def test_page_stats_of_a_name_that_is_not_utf8(tree, tmp_path):
     Path(page).write_text("---\n---\n")
     pages = [str(p) for p in sorted(tree.rglob("specs.md"))]
     paths = (pages * (1200 // len(pages) + 1))[:1200] + [page]
-    size, mtime = _page_stats(paths)
+    size, mtime = page_stats(paths)
     assert (size[-1], mtime[-1]) == (os.stat(page).st_size, os.stat(page).st_mtime_ns)
     assert (size[0], mtime[0]) == (os.stat(paths[0]).st_size, os.stat(paths[0]).st_mtime_ns)
 

@@ -23,7 +23,7 @@ def test_every_real_page_counts_match_its_meta(real_data):
     specs, stacks = real_data.specs, real_data.spec_stacks
     loaded = pd.DataFrame({"page_id": specs["page_id"].to_numpy()[stacks["spec"]], "stack": stacks["stack"].astype(str)})
     by_page = loaded.groupby(["page_id", "stack"]).size()
-    ids = real_data.packages.set_index("path")["page_id"]
+    ids = real_data.pages.set_index("path")["page_id"]
     for path in pages:
         meta_line = next(line for line in path.read_text().splitlines() if line.startswith("meta: "))
         meta = json.loads(meta_line[len("meta: "):])
@@ -61,7 +61,7 @@ def test_single_page_and_list(tmp_path):
     assert set(one.specs["package"].astype(str)) == {"py-build"}
     assert len(one.specs) == 52
     two = load([page, REAL_PAGES / "develop-2025-04-20"], cache=False)
-    assert len(two.packages) == 2 and len(two.specs) == 52 + 27
+    assert len(two.pages) == 2 and len(two.specs) == 52 + 27
 
 
 def test_missing_source_raises():
@@ -98,7 +98,7 @@ def test_bad_pages_are_listed_and_the_rest_loads(pages_copy):
     errors = set(problems.loc[problems["severity"] == "error", "path"])
     assert len(errors) == 4
     # every real page still loads, and the inconsistent page loads too
-    assert len(data.packages) - len(errors) == 75
+    assert len(data.pages) - len(errors) == 75
     assert len(data.specs) == 473 + 52
 
 
