@@ -7,9 +7,9 @@ import sys
 import time
 import webbrowser
 from contextlib import contextmanager
-from pathlib import Path
 
-DEFAULT_DATA = str(Path(__file__).resolve().parent.parent / "assets" / "pages")
+from .config import add_data_argument, data_path
+
 PAGE_NAME = "specs.md"
 
 
@@ -119,8 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def data_arg(p):
-        p.add_argument("--data", default=DEFAULT_DATA, help="a specs.md page or a _cache tree (default: the embedded real pages)")
-        p.add_argument("--no-cache", action="store_true", help="do not read or write the Parquet cache")
+        add_data_argument(p)
 
     p = sub.add_parser("serve", help="serve the dashboard")
     data_arg(p)
@@ -154,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
+        args.data = data_path(["--data", args.data] if args.data else [])
         return args.func(args)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)

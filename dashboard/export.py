@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import os
 from dataclasses import replace
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -38,125 +39,14 @@ from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 from bokeh.resources import Resources
 
-from .load import CacheData
-from .query import DIMENSIONS, LABELS, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS, Selection
+from .model import CacheData
+from .query import Selection
 from .spack import version_key
+from .terms import COUNT_FORMAT, DIMENSIONS, HEATMAPS, LABELS, ROOT_NOTE, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS
 
-_UPDATE_JS = r"""
-const R = raw.data, S = stk.data, n = R.tag.length;
-function lut(widget, cats) {
-  if (!widget.value.length) return null;
-  const want = new Set(widget.value), t = new Uint8Array(cats.length);
-  cats.forEach((c, i) => { if (want.has(c)) t[i] = 1; });
-  return t;
-}
-const L = {tag: lut(w.tag, cats.tag), os: lut(w.os, cats.os), target: lut(w.target, cats.target),
-           version: lut(w.version, cats.version)};
-const needle = w.package.value.trim().toLowerCase();
-const pkgOk = needle ? cats.package.map((p) => p.toLowerCase().includes(needle)) : null;
-const stackSel = lut(w.stack, cats.stack);
-let inStack = null;
-if (stackSel) {
-  inStack = new Uint8Array(n);
-  for (let k = 0; k < S.spec.length; k++) if (stackSel[S.stack[k]]) inStack[S.spec[k]] = 1;
-}
-// one pass: the mask, and for every selector the counts under all *other* filters
-// (a row failing exactly one filter still counts for that filter's own options)
-const D = ["tag", "os", "target", "version"], cnt = {};
-for (const d of [...D, "stack"]) cnt[d] = new Int32Array(cats[d].length);
-const mask = new Uint8Array(n), otherOk = new Uint8Array(n);
-let nspec = 0;
-for (let i = 0; i < n; i++) {
-  let nf = 0, which = -1;
-  for (let j = 0; j < 4; j++) { const t = L[D[j]]; if (t && !t[R[D[j]][i]]) { nf++; which = j; } }
-  if (pkgOk && !pkgOk[R.package[i]]) { nf++; which = 4; }
-  if (inStack && !inStack[i]) { nf++; which = 5; }
-  if (nf === 0) { mask[i] = 1; nspec++; for (const d of D) cnt[d][R[d][i]]++; }
-  else if (nf === 1 && which < 4) cnt[D[which]][R[D[which]][i]]++;
-  otherOk[i] = nf === 0 || (nf === 1 && which === 5);
-}
-for (let k = 0; k < S.spec.length; k++) if (otherOk[S.spec[k]]) cnt.stack[S.stack[k]]++;
-const esc = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#x27;");
-// option labels last, after the numbers, heatmaps and table have been drawn
-setTimeout(() => {
-  for (const d of [...D, "stack"]) {
-    const chosen = new Set(w[d].value), opts = [];
-    cats[d].forEach((v, c) => { if (cnt[d][c] > 0 || chosen.has(v)) opts.push([v, esc(`${v} (${cnt[d][c].toLocaleString("en-US")})`)]); });
-    const old = w[d].options;  // re-rendering a long option list is the slow part: skip if unchanged
-    if (old.length !== opts.length || opts.some((o, k) => o[1] !== old[k][1])) w[d].options = opts;
-  }
-}, 0);
-// headline numbers
-const pk = new Set(), tg = new Set(), st = new Set();
-for (let i = 0; i < n; i++) if (mask[i]) { pk.add(R.package[i]); tg.add(R.tag[i]); }
-// package x stack counts; the stack number counts named stacks (never root) holding
-// a selected spec, among the chosen stacks when any named one is chosen (as query.headline)
-const named = w.stack.value.filter((v) => v !== rootStack);
-const counted = cats.stack.map((v) => v !== rootStack && (!named.length || named.includes(v)));
-const nS = cats.stack.length, ps = new Map(), perPkg = new Map();
-for (let k = 0; k < S.spec.length; k++) {
-  const i = S.spec[k];
-  if (!mask[i]) continue;
-  if (counted[S.stack[k]]) st.add(S.stack[k]);
-  if (stackSel && !stackSel[S.stack[k]]) continue;
-  const key = R.package[i] * nS + S.stack[k];
-  ps.set(key, (ps.get(key) || 0) + 1);
-}
-for (let i = 0; i < n; i++) if (mask[i]) perPkg.set(R.package[i], (perPkg.get(R.package[i]) || 0) + 1);
-const num = (v, label) => `<span style="margin-right:2em;font-size:13pt"><b style="font-size:22pt">${v.toLocaleString()}</b> ${label}</span>`;
-nums.text = num(pk.size, "Packages") + num(nspec, "Specs") + num(st.size, stacksLabel) + num(tg.size, "Tags")
-  + (nspec ? "" : '<div class="empty-note" style="background:#fff4e5;padding:6px 10px"><b>No specs match this selection.</b> Remove a filter.</div>');
-nums.tags = [pk.size, nspec, st.size, tg.size];
-const top = [...perPkg.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, parseInt(topnBox.value) || 30).map((e) => e[0]);
-const topSet = new Set(top);
-const hx = [], hy = [], hc = [];
-for (const [key, c] of ps) {
-  const p = Math.floor(key / nS), s = key % nS;
-  if (topSet.has(p)) { hx.push(cats.stack[s]); hy.push(cats.package[p]); hc.push(c); }
-}
-const stacksShown = [...new Set(hx)].sort((a, b) => (a === "root") - (b === "root") || (a < b ? -1 : a > b ? 1 : 0));
-hm1.data = {x: hx, y: hy, count: hc};
-f1.x_range.factors = stacksShown.length ? stacksShown : ["(none)"];
-f1.y_range.factors = top.length ? top.map((p) => cats.package[p]).reverse() : ["(none)"];
-m1.high = Math.max(10, ...hc);
-// OS x target
-const nT = cats.target.length, ot = new Map();
-for (let i = 0; i < n; i++) if (mask[i]) { const key = R.os[i] * nT + R.target[i]; ot.set(key, (ot.get(key) || 0) + 1); }
-const ox = [], oy = [], oc = [];
-for (const [key, c] of ot) { ox.push(cats.target[key % nT]); oy.push(cats.os[Math.floor(key / nT)]); oc.push(c); }
-hm2.data = {x: ox, y: oy, count: oc};
-f2.x_range.factors = ox.length ? [...new Set(ox)].sort() : ["(none)"];
-f2.y_range.factors = oy.length ? [...new Set(oy)].sort().reverse() : ["(none)"];
-m2.high = Math.max(10, ...oc);
-// table: selection, then the free-text table filter
-const q = tfilter.value.trim().toLowerCase();
-const cols = {};
-for (const c of tcols) cols[c] = [];
-for (let i = 0; i < n; i++) {
-  if (!mask[i]) continue;
-  const rec = {};
-  for (const c of tcols) {
-    const v = c === "hash" ? R.hash[i] : c === "size" ? (R.size[i] < 0 ? null : R.size[i]) : cats[c][R[c][i]];
-    rec[c] = v;
-  }
-  if (q && !tcols.some((c) => rec[c] !== null && String(rec[c]).toLowerCase().includes(q))) continue;
-  for (const c of tcols) cols[c].push(rec[c]);
-}
-table.data = cols;
-table.selected.indices = [];
-"""
 
-_CSV_JS = r"""
-const d = table.data, cols = tcols;
-const quote = (v) => { if (v === null || v === undefined) return ""; const s = String(v);
-  return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s; };
-const lines = [cols.join(",")];
-for (let i = 0; i < d.hash.length; i++) lines.push(cols.map((c) => quote(d[c][i])).join(","));
-const blob = new Blob([lines.join("\n") + "\n"], {type: "text/csv"});
-const a = document.createElement("a");
-a.href = URL.createObjectURL(blob); a.download = "specs.csv";
-document.body.appendChild(a); a.click(); a.remove();
-"""
+
+
 
 
 class _BokehInline(Resources):
@@ -176,6 +66,11 @@ class _BokehInline(Resources):
 
     def _collect_external_resources(self, resource_attr: str) -> list[str]:
         return []
+
+
+def _static(name: str) -> str:
+    """The text of ``dashboard/static/<name>`` (package data: JavaScript run in the export)."""
+    return files("dashboard").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def _codes(series, key=str, reverse: bool = False) -> tuple[np.ndarray, list[str]]:
@@ -274,15 +169,15 @@ def export_html(
     )
     topn = TextInput(title="Packages on the heatmap (top N)", value="30", name="topn", sizing_mode="stretch_width")
     nums = Div(text="", name="numbers", sizing_mode="stretch_width")
-    f1, hm1, m1 = _heatmap("Specs per package and stack", "stack", "package", 650)
-    f2, hm2, m2 = _heatmap("Specs per OS and target", "target", "os", 360)
+    heights = {"package_stack": 650, "os_target": 360, "stack_tag": 140 + 16 * len(cats["stack"])}
+    (f1, hm1, m1), (f2, hm2, m2), (f3, hm3, m3) = [_heatmap(h.title, h.x, h.y, heights[h.result]) for h in HEATMAPS]
     table_src = ColumnDataSource(data={c: [] for c in TABLE_COLUMNS}, name="table")
     table = DataTable(
         source=table_src,
         columns=[
             TableColumn(field=c, title=c)
             if c != "size"
-            else TableColumn(field=c, title="size (bytes)", formatter=NumberFormatter(format="0,0", nan_format="-", null_format="-", text_align="right"))
+            else TableColumn(field=c, title="bytes", formatter=NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right"))
             for c in TABLE_COLUMNS
         ],
         sortable=True,
@@ -295,23 +190,24 @@ def export_html(
     csv = Button(label="Download CSV (rows in the table)", button_type="primary", name="csv")
     update = CustomJS(
         args=dict(
-            raw=raw_src, stk=stk_src, cats=cats, w=widgets, nums=nums, hm1=hm1, f1=f1, m1=m1, hm2=hm2, f2=f2, m2=m2,
+            raw=raw_src, stk=stk_src, cats=cats, w=widgets, nums=nums, hm1=hm1, f1=f1, m1=m1, hm2=hm2, f2=f2, m2=m2, hm3=hm3, f3=f3, m3=m3,
             table=table_src, tcols=TABLE_COLUMNS, tfilter=tfilter, topnBox=topn, rootStack=ROOT_STACK, stacksLabel=STACKS_LABEL,
         ),
-        code=_UPDATE_JS,
+        code=_static("export_update.js"),
     )
     for widget in widgets.values():
         widget.js_on_change("value", update)
     for box in (topn, tfilter):
         box.js_on_change("value", update)
-    csv.js_on_event("button_click", CustomJS(args=dict(table=table_src, tcols=TABLE_COLUMNS), code=_CSV_JS))
+    csv.js_on_event("button_click", CustomJS(args=dict(table=table_src, tcols=TABLE_COLUMNS), code=_static("export_csv.js")))
     header = Div(
         text=f"<h2>Spack build cache</h2><p>Offline snapshot of <code>{len(sub):,}</code> specs "
         f"from {sub['tag'].nunique()} tag(s). Selectors, heatmaps and the table work without a server.</p>",
         sizing_mode="stretch_width",
     )
     sidebar = column(*widgets.values(), topn, width=300)
-    main = column(header, nums, f1, f2, tfilter, row(csv), table, sizing_mode="stretch_width")
+    note = Div(text=f"<small>{html.escape(ROOT_NOTE)}</small>", sizing_mode="stretch_width")
+    main = column(header, nums, f1, f2, f3, note, tfilter, row(csv), table, sizing_mode="stretch_width")
     layout = row(sidebar, main, sizing_mode="stretch_width")
     doc = Document()
     doc.add_root(layout)

@@ -19,18 +19,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from .load import CacheData
-
-#: Selector dimension -> specs column (``stack`` is looked up in ``spec_stacks``).
-DIMENSIONS = ("tag", "stack", "os", "target", "version")
-#: The stack every spec of a tag is in: the tag's top-level mirror, the union of all stacks.
-ROOT_STACK = "root"
-#: What each selector is called, in the served app, the notebook and the export.
-LABELS = {"tag": "Tag (mirror)", "stack": "Stack", "os": "OS", "target": "Target", "version": "Version"}
-#: What the headline's stack count is called (see :func:`headline`), everywhere.
-STACKS_LABEL = "Stacks (excl. root)"
-#: Columns of the spec table shown to users, in order.
-TABLE_COLUMNS = ["hash", "package", "version", "compiler", "os", "target", "variants", "stacks", "size", "tag"]
+from .model import CacheData
+from .terms import DIMENSIONS, LABELS, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS  # noqa: F401  (the query's vocabulary)
 
 
 @dataclass(frozen=True)

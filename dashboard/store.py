@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .config import STORE_ENV
 from .frames import DICT_COLUMNS, SCHEMAS, TABLES, concat_tables
 
 STORE_FORMAT = 7
@@ -56,7 +57,7 @@ def default_store_dir(source_label: str) -> Path:
     ``$SPACK_CACHE_DASHBOARD_CACHE`` or ``$XDG_CACHE_HOME/spack-cache-dashboard``
     (default ``~/.cache/...``), in a sub-folder named by a hash of the source.
     """
-    base = os.environ.get("SPACK_CACHE_DASHBOARD_CACHE") or Path(
+    base = os.environ.get(STORE_ENV) or Path(
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "spack-cache-dashboard"
     )
     key = hashlib.sha256(source_label.encode()).hexdigest()[:16]

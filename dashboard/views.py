@@ -18,7 +18,7 @@ from bokeh.models import PrintfTickFormatter
 from bokeh.models.widgets.tables import NumberFormatter
 import panel as pn
 
-from .query import TABLE_COLUMNS
+from .terms import COUNT_FORMAT, TABLE_COLUMNS
 
 HEATMAP_CMAP = "viridis"
 ROW_PX = 16  # vertical pixels per heatmap row, keeps package labels readable
@@ -44,11 +44,6 @@ def heatmap_min_width(n_cols: int, y_label_chars: int = 12) -> int:
 def longest(labels) -> int:
     """Characters in the longest of ``labels`` (0 for none)."""
     return max((len(str(v)) for v in labels), default=0)
-
-
-def stack_order(stacks) -> list[str]:
-    """Stacks sorted by name, with ``root`` (the union of all stacks) last."""
-    return sorted(set(stacks), key=lambda s: (s == "root", s))
 
 
 def heatmap(
@@ -127,7 +122,7 @@ def cell_marker(x: str, y: str, cells: pd.DataFrame) -> hv.Points:
     )
 
 
-class SpecTable(pn.widgets.Tabulator):
+class VersionSortedTabulator(pn.widgets.Tabulator):
     """A :class:`panel.widgets.Tabulator` whose server-side sort orders a
     categorical column by its categories, not as text: the ``version`` column's
     categories are in Spack's version order (see :mod:`dashboard.spack`), so
@@ -173,14 +168,14 @@ def spec_detail(row: pd.Series) -> pn.pane.HTML:
     )
 
 
-def spec_table(rows: pd.DataFrame, page_size: int = 20) -> SpecTable:
+def spec_table(rows: pd.DataFrame, page_size: int = 20) -> VersionSortedTabulator:
     """The filterable spec table (server-side pagination).
 
     Args:
         rows: spec rows with :data:`dashboard.query.TABLE_COLUMNS`.
 
     Returns:
-        A read-only :class:`SpecTable` with header filters on every text
+        A read-only :class:`VersionSortedTabulator` with header filters on every text
         column, sorting (versions in Spack's order), remote pagination (only
         the visible page is sent to the browser, so millions of rows stay
         responsive), every column fitted to the width with its full text as
@@ -188,7 +183,7 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20) -> SpecTable:
         :func:`spec_detail`: the full hash, ready to copy, and all variants.
     """
     text_filter = {"type": "input", "func": "like", "placeholder": "filter"}
-    return SpecTable(
+    return VersionSortedTabulator(
         rows,
         pagination="remote",
         page_size=page_size,
@@ -198,7 +193,7 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20) -> SpecTable:
         layout="fit_columns",  # every column in view at 1400 px; narrower windows scroll sideways
         header_filters={c: text_filter for c in TABLE_COLUMNS if c != "size"},
         # pages write "-" for an unknown size: show it the same way, not as NaN
-        formatters={"size": NumberFormatter(format="0,0", nan_format="-", null_format="-", text_align="right")},
+        formatters={"size": NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right")},
         titles={"size": "bytes"},
         widths={
             # 90% in all: the row expander column takes the rest

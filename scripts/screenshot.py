@@ -9,55 +9,14 @@ spec table, saves a full-page PNG and stops the server.  Rerun after UI changes.
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
-]
-
-
-def free_port() -> int:
-    """An unused TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: bool = False) -> subprocess.Popen:
-    """Start the dashboard server and wait until it answers HTTP (raises on timeout).
-
-    ``panel_serve=True`` runs ``panel serve dashboard/app.py`` (data loads after the
-    first page opens) instead of ``spack-cache-dashboard serve`` (data loads first).
-    """
-    if panel_serve:
-        app = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
-        cmd = [sys.executable, "-m", "panel", "serve", app, "--port", str(port), "--address", "127.0.0.1"]
-        cmd += ["--args", "--data", data] if data else []
-    else:
-        cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), "--address", "127.0.0.1"]
-        cmd += ["--data", data] if data else []
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stdout.read()}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-            return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise TimeoutError(f"server on port {port} did not answer in {timeout} s")
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from support import CHROMIUM, CHROMIUM_ARGS, free_port, start_server  # noqa: E402  (shared with the browser tests)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)

@@ -12,8 +12,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_PAGES = ROOT / "assets" / "pages"
-sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
+
+from dashboard.config import STORE_ENV  # noqa: E402
+from support import free_port, start_server  # noqa: E402
 
 
 def reference_frame(pages_dir: Path = REAL_PAGES) -> pd.DataFrame:
@@ -65,7 +67,7 @@ def pages_copy(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def browser():
     playwright = pytest.importorskip("playwright.sync_api")
-    from screenshot import CHROMIUM, CHROMIUM_ARGS
+    from support import CHROMIUM, CHROMIUM_ARGS
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)")
@@ -80,3 +82,23 @@ def artifacts() -> Path:
     out = ROOT / "test-artifacts"
     out.mkdir(exist_ok=True)
     return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    proc = start_server(str(REAL_PAGES), port, env={STORE_ENV: str(tmp_path_factory.mktemp("cache"))})
+    yield f"http://127.0.0.1:{port}/"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.errors = errors
+    yield pg
+    context.close()

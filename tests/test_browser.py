@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -12,76 +11,10 @@ import pytest
 
 from conftest import REAL_PAGES
 from dashboard import query as q
-from screenshot import free_port, start_server
+from dashboard.config import STORE_ENV
+from support import column_texts, free_port, number, pick, selected, start_server, table_rows, wait_value, wait_number
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    import os
-
-    os.environ["SPACK_CACHE_DASHBOARD_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    port = free_port()
-    proc = start_server(str(REAL_PAGES), port)
-    yield f"http://127.0.0.1:{port}/"
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
-    pg = context.new_page()
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.errors = errors
-    yield pg
-    context.close()
-
-
-def number(pg, title: str) -> int:
-    """Value shown by the headline Number indicator titled ``title``."""
-    text = pg.locator(".pn-number, div", has_text=re.compile(rf"^{title}\s*[\d,]+$")).last.inner_text()
-    return int(text.split()[-1].replace(",", ""))
-
-
-def wait_value(pg, read, value, timeout: float = 20):
-    """Poll ``read(pg)`` until it equals ``value`` (the browser updates asynchronously)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = read(pg)
-            if last == value:
-                return
-        except Exception as exc:  # element not rendered yet
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"never showed {value} (last: {last})")
-
-
-def wait_number(pg, title: str, value: int, timeout: float = 20):
-    wait_value(pg, lambda p: number(p, title), value, timeout)
-
-
-def pick(pg, selector_index: int, value: str, within=None):
-    """Choose ``value`` in the n-th multi-choice selector (tag, stack, os, target, version)
-    of the page ``pg``, or of the part of it located by ``within``."""
-    root = within if within is not None else pg
-    box = root.locator("input.choices__input--cloned").nth(selector_index)
-    box.click()
-    root.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first.click()
-    pg.keyboard.press("Escape")
-
-
-def table_rows(pg) -> int:
-    """Row count the app shows above the table."""
-    return int(pg.locator("b.row-count").first.inner_text().replace(",", ""))
-
-
-def column_texts(pg, field: str) -> list[str]:
-    return pg.locator(f"div.tabulator-row div.tabulator-cell[tabulator-field='{field}']").all_inner_texts()
 
 
 def test_served_app_renders_real_data(server, page, real_data, artifacts):
@@ -197,12 +130,6 @@ def test_exported_file_is_interactive_offline(browser, real_data, tmp_path, arti
     ctx.close()
 
 
-def selected(pg, selector_index: int) -> list[str]:
-    """Values shown as chosen in the n-th multi-choice selector."""
-    box = pg.locator("div.choices").nth(selector_index)
-    return [t.rsplit(" (", 1)[0] for t in box.locator(".choices__list--multiple .choices__item").all_inner_texts()]
-
-
 def test_url_round_trip_restores_selections(server, page, real_data, artifacts):
     index = q.build_index(real_data)
     want = q.compute(index, q.Selection(stack=("e4s",), os=("ubuntu22.04",)))
@@ -268,11 +195,8 @@ def test_clicking_a_heatmap_cell_narrows_the_table(server, page, real_data, arti
 def test_panel_serve_app_py_loads_then_shows_everything(browser, real_data, tmp_path, artifacts):
     """`panel serve dashboard/app.py`: the data loads after the page opens (progress
     shown), then the sidebar selectors, numbers and table appear and a URL applies."""
-    import os
-
-    os.environ["SPACK_CACHE_DASHBOARD_CACHE"] = str(tmp_path / "cache")
     port = free_port()
-    proc = start_server(str(REAL_PAGES), port, panel_serve=True)
+    proc = start_server(str(REAL_PAGES), port, panel_serve=True, env={STORE_ENV: str(tmp_path / "cache")})
     try:
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
         pg = ctx.new_page()

@@ -16,7 +16,6 @@ original real page, counting spec records with a hash):
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -13,8 +13,7 @@ import pytest
 
 from conftest import ROOT
 from dashboard import query as q
-from screenshot import free_port
-from test_browser import pick, table_rows, wait_value
+from support import free_port, pick, table_rows, wait_value
 
 pytestmark = pytest.mark.browser
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import nbformat
 from nbclient import NotebookClient
@@ -10,9 +9,9 @@ from nbclient import NotebookClient
 from conftest import ROOT
 
 
-def test_notebook_executes(tmp_path, real_data):
+def test_notebook_executes(tmp_path, real_data, monkeypatch):
     nb = nbformat.read(ROOT / "notebooks" / "explore.ipynb", as_version=4)
-    os.environ.setdefault("SPACK_CACHE_DASHBOARD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SPACK_CACHE_DASHBOARD_CACHE", str(tmp_path / "cache"))  # the kernel inherits it
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors

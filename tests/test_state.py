@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlencode
 
 from dashboard import query as q
-from dashboard.app import DashboardState
+from dashboard.state import DashboardState
 
 
 def test_url_query_round_trip(real_data):

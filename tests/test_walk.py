@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pandas as pd
 import pytest
 
 from dashboard import query as q
-from test_browser import column_texts, number, page, pick, server, table_rows, wait_value  # noqa: F401 (fixtures)
+from support import column_texts, number, pick, table_rows, wait_value
 
 pytestmark = pytest.mark.browser
 
@@ -62,7 +61,6 @@ def check_page(pg, index, sel: q.Selection, server_url: str, csv: bool = False) 
         assert not empty_note.is_visible()
         rows = want.package_stack["package"].nunique()
         wait_value(pg, lambda p: plot(p, TITLES["Package x stack"])["ny"], rows)
-    query = sorted(parse_qsl(urlsplit(pg.url).query))
     state = sorted((k, v) for k, v in _url_pairs(sel))
     wait_value(pg, lambda p: sorted(parse_qsl(urlsplit(p.url).query)), state)
     assert "Traceback" not in pg.content()

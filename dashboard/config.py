@@ -1,0 +1,53 @@
+"""Where things are: the one place for paths and environment variables.
+
+* the data a dashboard shows: ``--data PATH``, else ``$SPACK_CACHE_DASHBOARD_DATA``,
+  else the real pages shipped with the package (:func:`default_data`);
+* the local store of parsed pages: ``$SPACK_CACHE_DASHBOARD_CACHE``, else
+  ``$XDG_CACHE_HOME/spack-cache-dashboard`` (see :func:`dashboard.store.default_store_dir`).
+
+No Panel, no pandas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+DATA_ENV = "SPACK_CACHE_DASHBOARD_DATA"
+STORE_ENV = "SPACK_CACHE_DASHBOARD_CACHE"
+#: The embedded real pages: inside the installed package (a wheel carries them as
+#: ``dashboard/_pages``) or, in a source checkout, ``assets/pages``.
+_PACKAGED = Path(__file__).resolve().parent / "_pages"
+_CHECKOUT = Path(__file__).resolve().parent.parent / "assets" / "pages"
+
+
+def default_data() -> Path:
+    """The real cache.spack.io pages shipped with the dashboard (4 tags, 74 pages).
+
+    Raises:
+        FileNotFoundError: neither the packaged nor the checkout copy exists.
+    """
+    for path in (_PACKAGED, _CHECKOUT):
+        if path.is_dir():
+            return path
+    raise FileNotFoundError(f"the embedded pages are missing (looked in {_PACKAGED} and {_CHECKOUT})")
+
+
+def add_data_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data`` (and ``--no-cache``) to ``parser``, as every command takes them."""
+    parser.add_argument(
+        "--data", default=None,
+        help=f"a specs.md page or a _cache tree (default: ${DATA_ENV}, else the embedded real pages)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the local Parquet store")
+
+
+def data_path(argv: list[str] | None = None) -> str:
+    """The data to show: ``--data PATH`` in ``argv`` (default ``sys.argv[1:]``; other
+    arguments are ignored), else ``$SPACK_CACHE_DASHBOARD_DATA``, else :func:`default_data`."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_data_argument(parser)
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return args.data or os.environ.get(DATA_ENV) or str(default_data())

@@ -1,0 +1,133 @@
+"""The one state object of a dashboard session: what is selected, and the query
+result for it.  Param only (no Panel widgets): the components in
+:mod:`dashboard.components` are bound to it, and the URL is read and written
+through it.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import param
+
+from dashboard import query
+from dashboard.model import CacheData
+from dashboard.terms import LABELS
+
+
+class DashboardState(param.Parameterized):
+    """The single source of truth of one dashboard session.
+
+    Selector parameters hold the selected values; their ``objects`` are the
+    values that exist under the other selections, labelled with spec counts.
+    ``result`` (a :class:`dashboard.query.Result`) is recomputed once per change.
+    """
+
+    tag = param.ListSelector(default=[], objects=[], label=LABELS["tag"])
+    stack = param.ListSelector(default=[], objects=[], label=LABELS["stack"])
+    os = param.ListSelector(default=[], objects=[], label=LABELS["os"])
+    target = param.ListSelector(default=[], objects=[], label=LABELS["target"])
+    version = param.ListSelector(default=[], objects=[], label=LABELS["version"])
+    package = param.String(default="", label="Package name contains")
+    top_n = param.Integer(default=30, bounds=(5, 500), label="Packages on the heatmap (top N by specs)")
+    cell = param.Tuple(default=None, length=2, allow_None=True, doc="(package, stack) clicked on the heatmap")
+    result = param.Parameter(default=None, doc="dashboard.query.Result for the current selection")
+
+    def __init__(self, data: CacheData, **params):
+        self.data = data
+        self.index = query.build_index(data)
+        super().__init__(**params)
+        self.param.watch(self._on_change, ["tag", "stack", "os", "target", "version", "package", "top_n", "cell"])
+        self._recompute()
+
+    @property
+    def selection(self) -> query.Selection:
+        """The current selection as a :class:`dashboard.query.Selection`."""
+        return query.Selection(
+            **{dim: tuple(getattr(self, dim)) for dim in query.DIMENSIONS},
+            package=self.package,
+            cell=tuple(self.cell) if self.cell else None,
+        )
+
+    def _on_change(self, *events):
+        names = {e.name for e in events}
+        if self.cell is not None and "cell" not in names and names - {"top_n"}:
+            with param.discard_events(self):
+                self.cell = None  # a new filter invalidates the clicked cell
+        self._recompute()
+
+    def _recompute(self):
+        result = query.compute(self.index, self.selection, self.top_n)
+        for dim in query.DIMENSIONS:
+            opts = result.options[dim]
+            if dim == "version":  # versions of many packages: say whose they are
+                labels = [f"{v} ({n:,}) {p}" for v, n, p in zip(opts["value"], opts["specs"], opts["packages"])]
+            else:
+                labels = [f"{v} ({n:,})" for v, n in zip(opts["value"], opts["specs"])]
+            # Choices.js renders option labels as HTML: escape text that comes from pages
+            self.param[dim].objects = {html.escape(label): v for label, v in zip(labels, opts["value"])}
+        self.result = result
+
+    def clear(self):
+        """Reset every filter."""
+        self.param.update(tag=[], stack=[], os=[], target=[], version=[], package="", cell=None)
+
+    # -- URL query state ---------------------------------------------------------
+    def url_query(self) -> list[tuple[str, str]]:
+        """The selection as URL query pairs, e.g. ``[("stack", "e4s"), ("os", "ubuntu22.04")]``.
+
+        One pair per selected value (repeated keys), ``package`` for the name
+        search and ``cell=<package>,<stack>`` for a clicked heatmap cell; an
+        unfiltered dashboard gives ``[]``.
+        """
+        pairs = [(dim, value) for dim in query.DIMENSIONS for value in getattr(self, dim)]
+        if self.package:
+            pairs.append(("package", self.package))
+        if self.cell:
+            pairs.append(("cell", ",".join(self.cell)))
+        return pairs
+
+    def apply_url_query(self, args: Mapping[str, Sequence[str | bytes]]) -> list[str]:
+        """Select what a URL query asks for; return one notice per value ignored.
+
+        Args:
+            args: query key -> values, as ``urllib.parse.parse_qs`` or
+                ``pn.state.session_args`` give them (``bytes`` are UTF-8
+                decoded).  Keys are the :data:`dashboard.query.DIMENSIONS`,
+                ``package`` and ``cell``; a dimension's values may also be
+                comma-separated.  Other keys are left alone (Panel and Bokeh
+                use some).
+
+        Returns:
+            Human-readable notices for values that are not in this build cache
+            (those values are ignored, the rest still apply).  Never raises for
+            bad input.
+        """
+
+        def text(values) -> list[str]:
+            return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+
+        update: dict = {}
+        notices: list[str] = []
+        for dim in query.DIMENSIONS:
+            if dim not in args:
+                continue
+            known = set(self.index.categories[dim].astype(str))
+            wanted: list[str] = []
+            for raw in text(args[dim]):
+                wanted += [raw] if raw in known else [v for v in raw.split(",") if v]
+            unknown = [v for v in wanted if v not in known]
+            notices += [f"{LABELS[dim]} '{v}' from the URL is not in this build cache: ignored." for v in unknown]
+            update[dim] = list(dict.fromkeys(v for v in wanted if v in known))
+        if "package" in args:
+            update["package"] = (text(args["package"]) or [""])[-1]
+        if "cell" in args:
+            package, _, stack = (text(args["cell"]) or [""])[-1].partition(",")
+            if package in set(self.index.categories["package"].astype(str)) and stack in set(self.index.categories["stack"].astype(str)):
+                update["cell"] = (package, stack)
+            else:
+                notices.append(f"Heatmap cell '{package},{stack}' from the URL is not in this build cache: ignored.")
+        if update:
+            self.param.update(**update)
+        return notices

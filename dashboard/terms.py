@@ -1,0 +1,55 @@
+"""The dashboard's vocabulary, shared by the served app, the notebook and the export:
+selector dimensions and their labels, the table's columns, the heatmaps, the
+stack order and number formats.  Change a word here and every view follows.
+Pure Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Selector dimensions, in sidebar order (``stack`` is looked up in ``spec_stacks``).
+DIMENSIONS = ("tag", "stack", "os", "target", "version")
+#: What each selector is called.
+LABELS = {"tag": "Tag (mirror)", "stack": "Stack", "os": "OS", "target": "Target", "version": "Version"}
+#: The stack every spec of a tag is in: the tag's top-level mirror, the union of all stacks.
+ROOT_STACK = "root"
+#: What the headline's stack count is called (see :func:`dashboard.query.headline`).
+STACKS_LABEL = "Stacks (excl. root)"
+#: Headline numbers: ``dashboard.query.headline`` key -> title.
+HEADLINE = {"packages": "Packages", "specs": "Specs", "stacks": STACKS_LABEL, "tags": "Tags"}
+#: Columns of the spec table, in order.
+TABLE_COLUMNS = ["hash", "package", "version", "compiler", "os", "target", "variants", "stacks", "size", "tag"]
+#: Number format of counts and sizes in tables (Numbro, as Bokeh and Tabulator use it).
+COUNT_FORMAT = "0,0"
+#: Explains ``root`` wherever stacks are shown.
+ROOT_NOTE = (
+    "root is the tag's top-level mirror: it holds every spec of the tag, so its cells are the "
+    "brightest. The other stacks (e4s, ml-linux-x86_64-cuda, ...) are the per-environment mirrors "
+    "under it; the Stacks number counts those, not root."
+)
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """One heatmap view: its name on the view picker, title, and which result of
+    :func:`dashboard.query.compute` it draws (long frame ``x``, ``y``, ``count``)."""
+
+    name: str
+    title: str
+    result: str
+    x: str
+    y: str
+
+
+#: The heatmap views, in view-picker order.
+HEATMAPS = (
+    Heatmap("Package x stack", "Specs per package and stack", "package_stack", "stack", "package"),
+    Heatmap("OS x target", "Specs per OS and target", "os_target", "target", "os"),
+    Heatmap("Stack x tag", "Specs per stack and tag", "stack_tag", "tag", "stack"),
+)
+
+
+def stack_order(stacks) -> list[str]:
+    """Stacks sorted by name, with :data:`ROOT_STACK` (the union of all stacks) last."""
+    return sorted(set(stacks), key=lambda s: (s == ROOT_STACK, s))

@@ -1,0 +1,106 @@
+"""Helpers shared by the browser tests and ``scripts/screenshot.py``: Debian's
+Chromium, a free port, the dashboard server started and awaited."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+]
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: bool = False, env: dict | None = None) -> subprocess.Popen:
+    """Start the dashboard server and wait until it answers HTTP (raises on timeout).
+
+    ``panel_serve=True`` runs ``panel serve dashboard/app.py`` (data loads after the
+    first page opens) instead of ``spack-cache-dashboard serve`` (data loads first).
+    ``env``: variables set for the server on top of this process's environment.
+    """
+    if panel_serve:
+        app = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+        cmd = [sys.executable, "-m", "panel", "serve", app, "--port", str(port), "--address", "127.0.0.1"]
+        cmd += ["--args", "--data", data] if data else []
+    else:
+        cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), "--address", "127.0.0.1"]
+        cmd += ["--data", data] if data else []
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stdout.read()}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+            return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise TimeoutError(f"server on port {port} did not answer in {timeout} s")
+
+
+# -- reading and driving the served app in Playwright -------------------------------
+
+def number(pg, title: str) -> int:
+    """Value shown by the headline Number indicator titled ``title``."""
+    text = pg.locator(".pn-number, div", has_text=re.compile(rf"^{title}\s*[\d,]+$")).last.inner_text()
+    return int(text.split()[-1].replace(",", ""))
+
+
+def wait_value(pg, read, value, timeout: float = 20):
+    """Poll ``read(pg)`` until it equals ``value`` (the browser updates asynchronously)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = read(pg)
+            if last == value:
+                return
+        except Exception as exc:  # element not rendered yet
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"never showed {value} (last: {last})")
+
+
+def wait_number(pg, title: str, value: int, timeout: float = 20):
+    wait_value(pg, lambda p: number(p, title), value, timeout)
+
+
+def pick(pg, selector_index: int, value: str, within=None):
+    """Choose ``value`` in the n-th multi-choice selector (tag, stack, os, target, version)
+    of the page ``pg``, or of the part of it located by ``within``."""
+    root = within if within is not None else pg
+    box = root.locator("input.choices__input--cloned").nth(selector_index)
+    box.click()
+    root.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first.click()
+    pg.keyboard.press("Escape")
+
+
+def table_rows(pg) -> int:
+    """Row count the app shows above the table."""
+    return int(pg.locator("b.row-count").first.inner_text().replace(",", ""))
+
+
+def column_texts(pg, field: str) -> list[str]:
+    return pg.locator(f"div.tabulator-row div.tabulator-cell[tabulator-field='{field}']").all_inner_texts()
+
+
+def selected(pg, selector_index: int) -> list[str]:
+    """Values shown as chosen in the n-th multi-choice selector."""
+    box = pg.locator("div.choices").nth(selector_index)
+    return [t.rsplit(" (", 1)[0] for t in box.locator(".choices__list--multiple .choices__item").all_inner_texts()]
