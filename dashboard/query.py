@@ -175,12 +175,6 @@ def spec_mask(index: SpecIndex, sel: Selection) -> np.ndarray:
     return combine(dimension_masks(index, sel), index.n)
 
 
-def filter_specs(data: CacheData, sel: Selection, index: SpecIndex | None = None) -> pd.DataFrame:
-    """Spec rows of ``data.specs`` matching ``sel`` (same columns, original index)."""
-    index = index or build_index(data)
-    return data.specs[spec_mask(index, sel)]
-
-
 def _stack_counts(index: SpecIndex, mask: np.ndarray, by: str, stacks=()) -> np.ndarray:
     """Matrix ``[category of by, stack]`` of spec counts over masked specs."""
     keep = mask[index.stack_spec]
