@@ -81,8 +81,9 @@ def _codes(series, key=str, reverse: bool = False) -> tuple[np.ndarray, list[str
     return cat.cat.codes.to_numpy().astype(np.int32), [str(c) for c in cat.cat.categories]
 
 
-def _heatmap(title: str, xlabel: str, ylabel: str, height: int):
-    source = ColumnDataSource(data={"x": [], "y": [], "count": []})
+def _heatmap(title: str, xlabel: str, ylabel: str, height: int, name: str):
+    """A log-colour heatmap figure fed by a source named ``name`` (``x``, ``y``, ``count``)."""
+    source = ColumnDataSource(data={"x": [], "y": [], "count": []}, name=name)
     mapper = LogColorMapper(palette=Viridis256, low=1, high=1)  # log, as the served app's heatmaps
     fig = figure(
         title=title,
@@ -170,7 +171,7 @@ def export_html(
     topn = TextInput(title="Packages on the heatmap (top N)", value="30", name="topn", sizing_mode="stretch_width")
     nums = Div(text="", name="numbers", sizing_mode="stretch_width")
     heights = {"package_stack": 650, "os_target": 360, "stack_tag": 140 + 16 * len(cats["stack"])}
-    (f1, hm1, m1), (f2, hm2, m2), (f3, hm3, m3) = [_heatmap(h.title, h.x, h.y, heights[h.result]) for h in HEATMAPS]
+    (f1, hm1, m1), (f2, hm2, m2), (f3, hm3, m3) = [_heatmap(h.title, h.x, h.y, heights[h.result], h.result) for h in HEATMAPS]
     table_src = ColumnDataSource(data={c: [] for c in TABLE_COLUMNS}, name="table")
     table = DataTable(
         source=table_src,

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from dashboard import query as q
+from dashboard.terms import HEATMAPS
 from support import column_texts, number, pick, table_rows, wait_value
 
 pytestmark = pytest.mark.browser
@@ -236,3 +237,59 @@ def test_no_request_leaves_localhost(server, browser, tmp_path, artifacts):
     assert outside == [], outside
     ctx.close()
     offline.close()
+
+
+READ_EXPORT_JS = """() => {
+  const doc = Bokeh.documents[0], m = (name) => doc.get_model_by_name(name);
+  const cells = (name) => { const d = m(name).data; return d.x.map((x, i) => [String(d.y[i]), String(x), d.count[i]]); };
+  const options = {};
+  for (const dim of ["tag", "stack", "os", "target", "version"]) options[dim] = m(dim).options.map((o) => o[1]);
+  return {numbers: m("numbers").tags, hashes: [...m("table").data.hash], options,
+          package_stack: cells("package_stack"), os_target: cells("os_target"), stack_tag: cells("stack_tag")};
+}"""
+SET_EXPORT_JS = """(sel) => {
+  const doc = Bokeh.documents[0];
+  for (const [name, value] of Object.entries(sel)) doc.get_model_by_name(name).value = value;
+}"""
+
+
+def test_export_javascript_equals_python_queries(browser, real_data, tmp_path, artifacts):
+    """The export's query engine (dashboard/static/export_update.js) against
+    dashboard.query.compute over 40 random selections, several matching nothing:
+    headline numbers, table rows, all three heatmaps and every selector's options."""
+    from dashboard.export import export_html
+
+    out = tmp_path / "export.html"
+    export_html(real_data, out)
+    index = q.build_index(real_data)
+    ctx = browser.new_context(offline=True)
+    pg = ctx.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(out.as_uri())
+    pg.wait_for_function("() => window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].get_model_by_name('numbers').tags.length", timeout=30000)
+    rnd = random.Random(7)
+    values = {dim: [str(v) for v in index.categories[dim]] for dim in q.DIMENSIONS}
+    previous = {dim: [] for dim in q.DIMENSIONS} | {"package": ""}
+    for i in range(40):
+        chosen = {dim: rnd.sample(values[dim], rnd.randint(1, 2)) if rnd.random() < 0.4 else [] for dim in q.DIMENSIONS}
+        chosen["package"] = rnd.choice(["", "", "py-", "A", "lib", f"none-{i}"]) if i % 4 else rnd.choice(["", "py-"])
+        pg.evaluate(SET_EXPORT_JS, {k: v for k, v in chosen.items() if v != previous[k]})
+        previous = chosen
+        sel = q.Selection(**{d: tuple(chosen[d]) for d in q.DIMENSIONS}, package=chosen["package"])
+        want = q.compute(index, sel, top_n=TOP_N)
+        got = pg.evaluate(READ_EXPORT_JS)
+        n = want.numbers
+        assert got["numbers"] == [n["packages"], n["specs"], n["stacks"], n["tags"]], (sel, got["numbers"])
+        assert sorted(got["hashes"]) == sorted(q.table_rows(index, want.mask)["hash"]), sel
+        for h in HEATMAPS:
+            frame = getattr(want, h.result)
+            expected = sorted(zip(frame[h.y].astype(str), frame[h.x].astype(str), frame["count"].astype(int)))
+            assert sorted(map(tuple, got[h.result])) == expected, (sel, h.name)
+        for dim in q.DIMENSIONS:
+            opts = want.options[dim]
+            expected = [f"{v} ({c:,})" for v, c in zip(opts["value"], opts["specs"])]
+            wait_value(pg, lambda p: p.evaluate(READ_EXPORT_JS)["options"][dim], expected, timeout=5)
+    pg.screenshot(path=str(artifacts / "export-equivalence.png"), full_page=True)
+    assert not errors, errors
+    ctx.close()
