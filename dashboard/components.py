@@ -154,6 +154,7 @@ class Heatmaps(Component):
             "stack_tag": pn.pane.HoloViews(st_plot, sizing_mode="stretch_width", name="stack x tag", height=sizes["stack_tag"]["height"] + 10),
         }
         self._package_rows = None
+        self._stale: set[str] = set()  # hidden heatmaps are not redrawn until shown
         # visibility is toggled on a Column around each pane: toggling it on the HoloViews
         # pane itself trips Panel's style sync under the Bootstrap design
         self._views = {
@@ -175,6 +176,12 @@ class Heatmaps(Component):
     def _show(self, *_):
         for name, view in self._views.items():
             view.visible = name == self.picker.value
+        if self._stale:  # the view now shown missed updates while hidden
+            self._update()
+
+    def _shown(self) -> str:
+        """``result`` name of the heatmap on screen."""
+        return next(h.result for h in HEATMAPS if h.name == self.picker.value)
 
     def _tap_cell(self, x=None, y=None):
         if x is not None and y is not None:
@@ -212,9 +219,16 @@ class Heatmaps(Component):
 
     @param.depends("state.result", watch=True)
     def _update(self):
+        """Send the new counts to the heatmap on screen; the others are only marked
+        stale (drawing a heatmap is the costly part of a selection change)."""
         r = self.state.result
         rows = r.package_stack["package"].nunique()
+        shown = self._shown() if self._package_rows is not None else None
         for name, pipe in self._pipes.items():
+            if shown is not None and name != shown:
+                self._stale.add(name)
+                continue
+            self._stale.discard(name)
             if name == "package_stack" and rows != self._package_rows:
                 # the plot's height follows its number of packages: a new plot, which
                 # starts from the pipe's data (no render of the old one first)
@@ -223,7 +237,7 @@ class Heatmaps(Component):
                 self._package_plot(rows)
             else:
                 pipe.send(getattr(r, name))
-        if self._package_rows == rows:
+        if self._package_rows == rows and "package_stack" not in self._stale:
             self._cell_pipe.send(self._cell_frame())
 
     def __panel__(self):

@@ -87,6 +87,9 @@ class CacheData:
     problems: pd.DataFrame
     source: str = ""
     report: LoadReport = field(default_factory=LoadReport)
+    #: Structures derived from this data once and shared by every session that
+    #: shows it (e.g. the query index, see :func:`dashboard.query.index_for`).
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def cache_status(self) -> str:

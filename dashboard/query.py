@@ -124,6 +124,16 @@ def build_index(data: CacheData) -> SpecIndex:
     )
 
 
+def index_for(data: CacheData) -> SpecIndex:
+    """The :class:`SpecIndex` of ``data``, built on first use and kept in
+    ``data.derived``: every session showing the same data shares one index
+    (at 2M spec rows it holds ~100 MB of arrays)."""
+    index = data.derived.get("index")
+    if index is None:
+        index = data.derived["index"] = build_index(data)
+    return index
+
+
 def _lookup(categories: np.ndarray, values) -> np.ndarray:
     """Boolean table over category codes, True for the selected values."""
     table = np.zeros(len(categories), dtype=bool)

@@ -36,7 +36,7 @@ class DashboardState(param.Parameterized):
 
     def __init__(self, data: CacheData, **params):
         self.data = data
-        self.index = query.build_index(data)
+        self.index = query.index_for(data)  # shared by the sessions of one server process
         super().__init__(**params)
         self.param.watch(self._on_change, ["tag", "stack", "os", "target", "version", "package", "top_n", "cell"])
         self._recompute()
