@@ -15,7 +15,9 @@ meaningful even on a shared, noisy box (medians over repeats are reported):
   measured right after it);
 * one selector change (``query.compute`` + the table rows) at 1M and 2M spec rows,
   median and p95 over 60 random selections;
-* peak RSS of a fresh process holding 1M spec rows (loaded and indexed).
+* peak RSS of a fresh process holding 1M spec rows (loaded and indexed);
+* end to end in headless Chromium (:mod:`benchmarks.browser`): first render,
+  selector picks, 20 sessions at once, the server idling and stopping after.
 
 Sizes: ``small`` (default) generates 20 tags x 500 packages; the 1M/2M-row query
 and memory figures then tile the loaded rows (tags renamed per copy).  ``full``
@@ -203,6 +205,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tree", help="use this existing tree instead of generating one")
     parser.add_argument("--baseline-pages", type=int, default=1500, help="pages timed for the naive baseline")
     parser.add_argument("--keep", action="store_true", help="keep the generated tree")
+    parser.add_argument("--no-browser", action="store_true", help="skip the end-to-end browser figures (benchmarks.browser)")
+    parser.add_argument("--picks", type=int, default=30, help="selector picks timed in the browser")
+    parser.add_argument("--sessions", type=int, default=20, help="browser sessions open at once")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="scd-bench-"))
     report: list[tuple[str, str, str]] = []
@@ -302,6 +307,13 @@ def main(argv=None) -> int:
         if n_rows >= 1_500_000:
             held, rss = peak_rss([tree], cache_dir)
             line("peak RSS, full tree from the cache", f"{rss:,.0f} MB ({held:,} rows)")
+
+        if not args.no_browser:
+            from benchmarks.browser import measure, report_lines
+
+            figures = measure(tree, work / "browser-store", picks=args.picks, sessions=args.sessions)
+            for metric, value, target in report_lines(figures):
+                line(metric, value, target)
 
         print("\n| metric | measured | target |\n|---|---|---|")
         for metric, value, target in report:

@@ -66,8 +66,10 @@ class CacheDashboard(pn.viewable.Viewer):
         super().__init__(state=DashboardState(data), **params)
         self.selectors = Selectors(state=self.state)
         self.headline = Headline(state=self.state)
-        self.heatmaps = Heatmaps(state=self.state)
+        # created (so updated) before the heatmaps: the table and its row count reach
+        # the browser first, the slower heatmap redraw follows
         self.specs = SpecTable(state=self.state)
+        self.heatmaps = Heatmaps(state=self.state)
         self.problems = Problems(state=self.state)
 
     @classmethod

@@ -198,8 +198,14 @@ class Heatmaps(Component):
             return pd.DataFrame({"stack": [cell[1]], "package": [cell[0]]})
         return pd.DataFrame({"stack": pd.Series([], dtype=str), "package": pd.Series([], dtype=str)})
 
+    def _rows_bucket(self, rows: int) -> int:
+        """Rows the package x stack plot is sized for: the smallest of 5, 10, 20 and
+        top N that holds ``rows``.  Rebuilding the plot costs ~0.3 s, so it happens
+        only when a selection crosses a bucket, not at every change of row count."""
+        return next((b for b in (5, 10, 20) if rows <= b < self.state.top_n), max(self.state.top_n, rows))
+
     def _package_plot(self, rows: int) -> None:
-        """(Re)build the package x stack DynamicMap for ``rows`` packages (its height)."""
+        """(Re)build the package x stack DynamicMap sized for ``rows`` packages (its height)."""
         h, cats = HEATMAPS[0], self.state.index.categories
         height = views.heatmap_height(rows, views.longest(cats[h.x]))
         min_width = views.heatmap_min_width(len(cats[h.x]), views.longest(cats[h.y]))
@@ -222,7 +228,7 @@ class Heatmaps(Component):
         """Send the new counts to the heatmap on screen; the others are only marked
         stale (drawing a heatmap is the costly part of a selection change)."""
         r = self.state.result
-        rows = r.package_stack["package"].nunique()
+        rows = self._rows_bucket(r.package_stack["package"].nunique())
         shown = self._shown() if self._package_rows is not None else None
         for name, pipe in self._pipes.items():
             if shown is not None and name != shown:

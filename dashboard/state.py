@@ -37,6 +37,7 @@ class DashboardState(param.Parameterized):
     def __init__(self, data: CacheData, **params):
         self.data = data
         self.index = query.index_for(data)  # shared by the sessions of one server process
+        self._options: dict[str, dict] = {}  # option labels last sent, per dimension
         super().__init__(**params)
         self.param.watch(self._on_change, ["tag", "stack", "os", "target", "version", "package", "top_n", "cell"])
         self._recompute()
@@ -66,7 +67,10 @@ class DashboardState(param.Parameterized):
             else:
                 labels = [f"{v} ({n:,})" for v, n in zip(opts["value"], opts["specs"])]
             # Choices.js renders option labels as HTML: escape text that comes from pages
-            self.param[dim].objects = {html.escape(label): v for label, v in zip(labels, opts["value"])}
+            objects = {html.escape(label): v for label, v in zip(labels, opts["value"])}
+            if objects != self._options.get(dim):  # re-rendering a long option list is slow in the browser
+                self._options[dim] = objects
+                self.param[dim].objects = objects
         self.result = result
 
     def clear(self):
