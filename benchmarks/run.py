@@ -303,7 +303,7 @@ def main(argv=None) -> int:
             held, rss_cold = peak_rss([tree / t for t in tags], sub_cache)
             held, rss = peak_rss([tree / t for t in tags], sub_cache)
             line(f"peak RSS, fresh process, {held / 1e6:.2f}M rows ({len(tags)} tags) from the cache", f"{rss:,.0f} MB", "< 600 MB")
-            line(f"peak RSS, same, first load parsing the pages", f"{rss_cold:,.0f} MB")
+            line("peak RSS, same, first load parsing the pages", f"{rss_cold:,.0f} MB")
         if n_rows >= 1_500_000:
             held, rss = peak_rss([tree], cache_dir)
             line("peak RSS, full tree from the cache", f"{rss:,.0f} MB ({held:,} rows)")

@@ -66,10 +66,10 @@ class CacheDashboard(pn.viewable.Viewer):
         super().__init__(state=DashboardState(data), **params)
         self.selectors = Selectors(state=self.state)
         self.headline = Headline(state=self.state)
-        # created (so updated) before the heatmaps: the table and its row count reach
-        # the browser first, the slower heatmap redraw follows
-        self.specs = SpecTable(state=self.state)
+        # (created, so updated, after the table the heatmaps broke the URL's update
+        # in the browser after a package x stack rebuild: keep this order)
         self.heatmaps = Heatmaps(state=self.state)
+        self.specs = SpecTable(state=self.state)
         self.problems = Problems(state=self.state)
 
     @classmethod

@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,6 +30,9 @@ def free_port() -> int:
 def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: bool = False, env: dict | None = None) -> subprocess.Popen:
     """Start the dashboard server and wait until it answers HTTP (raises on timeout).
 
+    Its output goes to a log file, ``proc.log`` (a pipe nobody reads would fill
+    and stall the server once it has logged 64 KiB).
+
     ``panel_serve=True`` runs ``panel serve dashboard/app.py`` (data loads after the
     first page opens) instead of ``spack-cache-dashboard serve`` (data loads first).
     ``env``: variables set for the server on top of this process's environment.
@@ -40,11 +44,14 @@ def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: 
     else:
         cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), "--address", "127.0.0.1"]
         cmd += ["--data", data] if data else []
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+    log = Path(tempfile.mkstemp(prefix=f"dashboard-server-{port}-", suffix=".log")[1])
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+    proc.log = log
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stdout.read()}")
+            raise RuntimeError(f"server exited: {log.read_text()[-5000:]}")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
             return proc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -161,3 +162,48 @@ def test_compiler_spellings_count_as_one(real_data):
     assert not any("@=" in c for c in counts.index)
     assert counts["gcc@11.4.0"] == raw["gcc@=11.4.0"] + raw["gcc@11.4.0"]
     assert counts.sum() == sum(raw.values())
+
+
+def test_what_the_scan_skips_is_a_problem_row(pages_copy, tmp_path, monkeypatch):
+    """Hidden folders, symbolic links (broken, looping, to a folder), names that are not
+    UTF-8, a broken specs.md link and a folder that cannot be listed: each one problem
+    row naming it, every real page still loads, cold and warm alike."""
+    import dashboard.sources.pages as pages_source
+
+    tree = pages_copy
+    some_page = tree / "develop" / "py-build"
+    shutil.copytree(some_page, tree / ".hidden" / "py-build")
+    (tree / "broken").symlink_to(tmp_path / "nowhere")
+    (tree / "loop").symlink_to(tree)
+    undecodable = os.fsdecode(b"\xff\xfe-tag")
+    shutil.copytree(some_page, tree / undecodable / "py-build")
+    (tree / "brokenpage").mkdir()
+    (tree / "brokenpage" / "specs.md").symlink_to(tmp_path / "missing.md")
+    shutil.copytree(some_page, tree / "locked" / "py-build")
+    locked = str(tree / "locked")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # as root, chmod cannot make a folder unlistable: refuse it here
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real_scandir(path)
+
+    monkeypatch.setattr(pages_source.os, "scandir", scandir)
+    expected = {
+        ".hidden": "hidden folder",
+        "broken": "broken or looping symbolic link",
+        "loop": "symbolic link to a folder",
+        "\\xff\\xfe-tag": "not valid UTF-8",
+        "specs.md": "not a readable file",
+        "locked": "cannot list this folder",
+    }
+    store = tmp_path / "store"
+    for run in ("cold", "warm"):
+        data = load(tree, cache_dir=store)
+        assert data.cache_status.startswith(run), data.cache_status
+        assert len(data.specs) == 473  # the real pages only
+        skipped = data.problems[data.problems["tag"].isna()]
+        names = {Path(p).name: text for p, text in zip(skipped["path"], skipped["problem"])}
+        assert len(skipped) == len(expected), names
+        for name, reason in expected.items():
+            assert reason in names[name], (name, names)
