@@ -40,7 +40,7 @@ from bokeh.plotting import figure
 from bokeh.resources import Resources
 
 from .model import CacheData
-from .query import Selection
+from .query import Selection, index_for
 from .spack import version_key
 from .terms import COUNT_FORMAT, DIMENSIONS, HEATMAPS, LABELS, ROOT_NOTE, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS
 
@@ -138,8 +138,9 @@ def export_html(
     keep = np.ones(len(specs), dtype=bool) if mask is None else np.asarray(mask, dtype=bool).copy()
     if tag:
         keep &= specs["tag"].isin(tag).to_numpy()
-    sub = specs[keep]
-    old_ids = np.flatnonzero(keep)
+    order = index_for(data).table_order  # the spec table's order: package, then version newest first
+    old_ids = order[keep[order]]
+    sub = specs.iloc[old_ids]
     new_id = np.full(len(specs), -1, dtype=np.int64)
     new_id[old_ids] = np.arange(len(old_ids))
     ss = data.spec_stacks
