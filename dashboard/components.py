@@ -243,8 +243,10 @@ class Heatmaps(Component):
                 self._package_plot(rows)
             else:
                 pipe.send(getattr(r, name))
-        if self._package_rows == rows and "package_stack" not in self._stale:
-            self._cell_pipe.send(self._cell_frame())
+        cells = self._cell_frame()
+        if self._package_rows == rows and "package_stack" not in self._stale and not cells.equals(self._cell_pipe.data):
+            # only when the outline moves: every send redraws the whole overlay, heatmap included
+            self._cell_pipe.send(cells)
 
     def __panel__(self):
         return self._layout
