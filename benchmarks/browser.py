@@ -55,33 +55,44 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _pick(pg, dim: str, value: str, specs: int, timeout_s: float = 60) -> float:
+def _pick(pg, dim: str, value: str, result: "query.Result", timeout_s: float = 60) -> float:
     """Open ``dim``'s dropdown, then time (seconds) from the click on ``value`` until
-    the page shows ``specs`` specs (the dropdown's opening is not the app's time)."""
+    the page shows ``result`` (the dropdown's opening is not the app's time)."""
     box = pg.locator("input.choices__input--cloned").nth(list(DIMENSIONS).index(dim))
     box.click()
     option = pg.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first
     option.wait_for()
     t0 = time.perf_counter()
     option.click()
-    _wait_ready(pg, specs, timeout_s)
+    _wait_ready(pg, result, timeout_s)
     elapsed = time.perf_counter() - t0
     pg.keyboard.press("Escape")
     return elapsed
 
 
-def _wait_ready(pg, specs: int, timeout_s: float = 60) -> None:
-    """Poll (every ~10 ms) until the row count and the Specs number both show ``specs``
-    (Panel renders into shadow roots: Playwright's locators reach them, page JS does not)."""
+#: Packages drawn on the package x stack heatmap (its y factors), from the live Bokeh view.
+HEATMAP_ROWS_JS = """() => {
+  const views = Array.from(Bokeh.index.query(v => v.model.type === "Figure" && v.model.title
+    && v.model.title.text.startsWith("Specs per package and stack") && v.model.inner_height > 0));
+  return views.length ? views[0].model.y_range.factors.length : -1;
+}"""
+
+
+def _wait_ready(pg, result: "query.Result", timeout_s: float = 60) -> None:
+    """Poll (every ~10 ms) until the page shows ``result``: the row count and the Specs
+    number, and the package x stack heatmap with its packages (the heatmap is drawn
+    last).  Panel renders into shadow roots: Playwright's locators reach them."""
+    specs = result.numbers["specs"]
+    rows = result.package_stack["package"].nunique() or 1  # an empty plot keeps one placeholder factor
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if table_rows(pg) == specs and number(pg, "Specs") == specs:
+            if table_rows(pg) == specs and number(pg, "Specs") == specs and pg.evaluate(HEATMAP_ROWS_JS) in (rows, 0 if specs == 0 else rows):
                 return
         except Exception:  # not rendered yet
             pass
         time.sleep(0.01)
-    raise TimeoutError(f"the page never showed {specs:,} specs")
+    raise TimeoutError(f"the page never showed {specs:,} specs on {rows} heatmap rows")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -110,8 +121,7 @@ def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: 
                 pg = ctx.new_page()
                 t0 = time.perf_counter()
                 pg.goto(url)
-                _wait_ready(pg, everything.numbers["specs"])
-                pg.wait_for_selector("canvas")
+                _wait_ready(pg, everything)
                 first.append(time.perf_counter() - t0)
                 ctx.close()
             out["first_render_ms"] = 1000 * statistics.median(first)
@@ -119,7 +129,7 @@ def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: 
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
             pg = ctx.new_page()
             pg.goto(url)
-            _wait_ready(pg, everything.numbers["specs"])
+            _wait_ready(pg, everything)
             sel, latencies = query.Selection(), []
             for _ in range(picks):
                 options = query.compute(index, sel, TOP_N).options
@@ -129,12 +139,11 @@ def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: 
                 if not free or len(sel.values(dim)) >= 2:  # start over now and then: a long walk narrows to nothing
                     pg.get_by_role("button", name="Clear all filters").first.click()
                     sel = query.Selection()
-                    _wait_ready(pg, everything.numbers["specs"])
+                    _wait_ready(pg, everything)
                     continue
                 value = rnd.choice(free)
                 sel = query.Selection(**{**{d: sel.values(d) for d in DIMENSIONS}, dim: (*sel.values(dim), value)})
-                want = query.compute(index, sel, TOP_N).numbers["specs"]
-                latencies.append(_pick(pg, dim, value, want))
+                latencies.append(_pick(pg, dim, value, query.compute(index, sel, TOP_N)))
             ctx.close()
             out["pick_median_ms"] = 1000 * statistics.median(latencies)
             out["pick_p95_ms"] = 1000 * _percentile(latencies, 0.95)
@@ -147,14 +156,13 @@ def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: 
                 cp.goto(url)
                 contexts.append((c, cp))
             for _, cp in contexts:
-                _wait_ready(cp, everything.numbers["specs"], timeout_s=300)
+                _wait_ready(cp, everything, timeout_s=300)
             out["rss_sessions_mb"] = _rss_mb(server.pid)
             tags = [str(v) for v in index.categories["tag"]]
             each = []
             for _, cp in contexts:
                 tag = rnd.choice(tags)
-                want = query.compute(index, query.Selection(tag=(tag,)), TOP_N).numbers["specs"]
-                each.append(_pick(cp, "tag", tag, want, timeout_s=120))
+                each.append(_pick(cp, "tag", tag, query.compute(index, query.Selection(tag=(tag,)), TOP_N), timeout_s=120))
             out["sessions"] = sessions
             out["session_pick_max_ms"] = 1000 * max(each)
             out["session_pick_median_ms"] = 1000 * statistics.median(each)
