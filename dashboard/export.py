@@ -61,7 +61,8 @@ class _BokehInline(Resources):
     def __init__(self, components=None):
         super().__init__(mode="inline", components=components)
 
-    def clone(self, *, components=None) -> "_BokehInline":  # Bokeh's clone would drop this class
+    def clone(self, *, components=None) -> "_BokehInline":
+        """A copy with other components (Bokeh's own ``clone`` would drop this class)."""
         return _BokehInline(components=components if components is not None else list(self.components))
 
     def _collect_external_resources(self, resource_attr: str) -> list[str]:

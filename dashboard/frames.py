@@ -40,10 +40,14 @@ DICT_COLUMNS = {
 
 
 def empty_tables() -> dict[str, pa.Table]:
+    """One empty table per name in :data:`TABLES`, with its schema (a load of nothing)."""
     return {name: SCHEMAS[name].empty_table() for name in TABLES}
 
 
 def concat_tables(parts: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
+    """Concatenate parse results (``{table name: pa.Table}`` per part, see
+    :data:`TABLES`); parts from the store carry dictionary columns, freshly
+    parsed ones are cast to match.  No parts: :func:`empty_tables`."""
     parts = [p for p in parts if p] or [empty_tables()]
     out = {}
     for name in TABLES:

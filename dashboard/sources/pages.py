@@ -125,6 +125,7 @@ class _Scan:
         self.folder_notes: list[str] = []
 
     def add_page(self, path: str, size: int, mtime_ns: int) -> None:
+        """Record a page found: its path, size (bytes) and mtime (ns)."""
         self.paths.append(path)
         self.sizes.append(size)
         self.mtimes.append(mtime_ns)
@@ -364,6 +365,11 @@ def find_pages(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[
 
 
 def parse_all(items: list[tuple[int, str]], workers: int | None, progress: ProgressFn | None) -> dict[str, pa.Table]:
+    """Parse ``(page_id, path)`` pages (see :func:`dashboard.parse.parse_pages`) in
+    chunks of :data:`CHUNK_PAGES`: in this process below :data:`PARALLEL_MIN_PAGES`
+    pages, else in ``workers`` processes (default: one per core; forked when the
+    caller has no threads, spawned in a server).  ``progress(done, total)`` is
+    called after each chunk.  Returns the concatenated tables."""
     total = len(items)
     if progress:
         progress(0, total)
