@@ -155,7 +155,6 @@ class Heatmaps(Component):
         }
         self._package_rows = None
         self._stale: set[str] = set()  # hidden heatmaps are not redrawn until shown
-        self._redraw_pending = False
         # visibility is toggled on a Column around each pane: toggling it on the HoloViews
         # pane itself trips Panel's style sync under the Bootstrap design
         self._views = {
@@ -226,20 +225,14 @@ class Heatmaps(Component):
 
     @param.depends("state.result", watch=True)
     def _update(self):
-        """Redraw on the server's next tick (at once outside a server, e.g. in a
-        notebook): the numbers, table and URL of a selection change reach the
-        browser first, the heatmap (the slow part) follows; several changes in
-        one tick are drawn once."""
-        if self._package_rows is None:  # the first drawing, while the layout is built
-            self._redraw()
-        elif not self._redraw_pending:
-            self._redraw_pending = True
-            pn.state.execute(self._redraw, schedule=True)
+        """Redraw for the new result.  (Deferring this to the server's next tick sent
+        the table first, but a selection typed in the search box then sometimes
+        never reached the table: the random-walk browser test caught it.)"""
+        self._redraw()
 
     def _redraw(self):
         """Send the new counts to the heatmap on screen; the others are only marked
         stale (drawing a heatmap is the costly part of a selection change)."""
-        self._redraw_pending = False
         r = self.state.result
         rows = self._rows_bucket(r.package_stack["package"].nunique())
         shown = self._shown() if self._package_rows is not None else None

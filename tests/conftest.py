@@ -91,6 +91,11 @@ def server(tmp_path_factory):
     yield f"http://127.0.0.1:{port}/"
     proc.terminate()
     proc.wait(timeout=10)
+    # no callback may have failed in the server during the module's tests (a page
+    # closed while the server writes to it is Tornado's noise, not a failure)
+    blocks = proc.log.read_text().split("Traceback (most recent call last):")[1:]
+    failures = [b for b in blocks if "WebSocketClosedError" not in b and "StreamClosedError" not in b]
+    assert not failures, failures[0][-3000:]
 
 
 @pytest.fixture
