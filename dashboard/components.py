@@ -171,7 +171,7 @@ class Heatmaps(Component):
             pn.pane.HTML(f"<small>{html.escape(ROOT_NOTE)}</small>", sizing_mode="stretch_width", css_classes=["root-note"]),
             sizing_mode="stretch_width",
         )
-        self._update()
+        self._redraw()
 
     def _show(self, *_):
         for name, view in self._views.items():
@@ -224,12 +224,6 @@ class Heatmaps(Component):
         self._package_rows = rows
 
     @param.depends("state.result", watch=True)
-    def _update(self):
-        """Redraw for the new result.  (Deferring this to the server's next tick sent
-        the table first, but a selection typed in the search box then sometimes
-        never reached the table: the random-walk browser test caught it.)"""
-        self._redraw()
-
     def _redraw(self):
         """Send the new counts to the heatmap on screen; the others are only marked
         stale (drawing a heatmap is the costly part of a selection change)."""
