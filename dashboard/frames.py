@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .parse import META_STACK_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA
+from .parse import DEPENDENCIES_SCHEMA, META_STACK_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA
 from .spack import version_key
 
-TABLES = ("specs", "spec_stacks", "pages", "meta_stacks", "problems")
+TABLES = ("specs", "spec_stacks", "pages", "meta_stacks", "problems", "dependencies")
 
 
 SCHEMAS = {
@@ -24,18 +24,20 @@ SCHEMAS = {
     "pages": PAGE_SCHEMA,
     "meta_stacks": META_STACK_SCHEMA,
     "problems": PROBLEM_SCHEMA,
+    "dependencies": DEPENDENCIES_SCHEMA,
 }
 
 
 #: Columns read back from the cache as Arrow dictionaries (-> pandas categoricals, no re-hashing).
 #: Columns of ``specs`` converted as they are (``page_id``, ``tag``, ``package`` are derived).
-SPEC_VALUE_COLUMNS = ["hash", "version", "compiler", "os", "platform", "target", "variants", "stacks", "size"]
+SPEC_VALUE_COLUMNS = ["hash", "version", "compiler", "os", "platform", "target", "variants", "stacks", "size", "n_deps"]
 
 
 DICT_COLUMNS = {
     "specs": ["version", "compiler", "os", "platform", "target", "variants", "stacks"],
     "spec_stacks": ["stack"],
     "meta_stacks": ["stack"],
+    "dependencies": ["dep_name", "deptypes", "virtuals"],
 }
 
 
@@ -103,4 +105,7 @@ def to_frames(tables: dict[str, pa.Table], next_id: int) -> dict[str, pd.DataFra
     meta_stacks = tables["meta_stacks"].to_pandas()
     meta_stacks["stack"] = sorted_categorical(meta_stacks["stack"])
     problems = tables["problems"].to_pandas()
-    return {"specs": specs, "spec_stacks": spec_stacks, "pages": pages, "meta_stacks": meta_stacks, "problems": problems}
+    dependencies = tables["dependencies"].to_pandas()
+    for col in DICT_COLUMNS["dependencies"]:
+        dependencies[col] = sorted_categorical(dependencies[col])
+    return {"specs": specs, "spec_stacks": spec_stacks, "pages": pages, "meta_stacks": meta_stacks, "problems": problems, "dependencies": dependencies}

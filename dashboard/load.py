@@ -31,7 +31,8 @@ import pyarrow as pa
 from .frames import concat_tables, empty_tables, to_frames
 from .model import CacheData, LoadReport
 from .sources.pages import PARALLEL_MIN_PAGES, ProgressFn, find_pages, parse_all, scan_pages, scan_problems, scan_tree
-from .store import CorruptStore, Store, default_store_dir, open_store, save_store
+from .sources.mirror import looks_like_mirror, read_mirrors, resolve
+from .store import CorruptStore, Store, default_store_dir, open_store, save_store, store_base
 
 __all__ = ["CacheData", "LoadReport", "find_pages", "load", "scan_pages"]
 
@@ -71,15 +72,25 @@ def load(
     cache_dir: str | os.PathLike | None = None,
     workers: int | None = None,
     progress: ProgressFn | None = None,
+    sizes: bool = False,
 ) -> CacheData:
-    """Load build-cache pages into a :class:`CacheData`.
+    """Load build-cache pages or Spack mirrors into a :class:`CacheData`.
 
     Args:
-        source: a ``specs.md`` page, a folder searched at any depth, or a list.
-        cache: read and write the Parquet cache (default ``True``).
-        cache_dir: cache folder; default :func:`default_store_dir`.
+        source: a ``specs.md`` page, a folder searched at any depth, or a list
+            of them; or mirrors (see :func:`dashboard.sources.mirror.resolve`):
+            a mirror folder or URL (``file://``, ``http(s)://``, ``s3://``), a
+            ``cache_spack_io_index.json`` or a mirror-set YAML file.
+        cache: read and write the local store (default ``True``).
+        cache_dir: store folder; default :func:`default_store_dir` (pages) or
+            :func:`dashboard.store.store_base` (mirrors).
         workers: parser processes (default: one per core; big trees only).
-        progress: called as ``progress(pages_done, pages_to_parse)``.
+        progress: called as ``progress(pages_done, pages_to_parse)`` for pages,
+            ``progress(done, total, unit)`` for mirrors (``unit``: ``"mirror"``,
+            ``"B"`` downloaded, ``"manifest"`` read for sizes; ``total`` may be
+            ``None``).
+        sizes: mirrors only: read each binary's size from its v3 spec manifest
+            (one request per spec, cached).
 
     Returns:
         The loaded data; bad pages are rows of ``problems`` and never stop
@@ -89,7 +100,11 @@ def load(
 
     Raises:
         FileNotFoundError: ``source`` names a path that does not exist.
+        dashboard.sources.mirror.MirrorError: a mirror list that cannot be
+            read (a single failed mirror is a problem row instead).
     """
+    if isinstance(source, (str, os.PathLike)) and looks_like_mirror(str(source)):
+        return load_mirrors(str(source), cache=cache, cache_dir=cache_dir, progress=progress, sizes=sizes)
     t0 = time.perf_counter()
     if isinstance(source, (str, os.PathLike)):
         label = str(source)
@@ -155,6 +170,52 @@ def load(
         problems=problems,
         source=label,
         report=report,
+        dependencies=frames["dependencies"],
+    )
+
+
+def load_mirrors(
+    source: str,
+    *,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    sizes: bool = False,
+) -> CacheData:
+    """Load Spack mirrors (see :func:`load`; :mod:`dashboard.sources.mirror`).
+
+    Each mirror's index is fetched only when it changed (one small request per
+    mirror otherwise) and kept, parsed, under ``cache_dir``; unreachable
+    mirrors are shown from there with a warning; failed mirrors are ``error``
+    rows of ``problems`` with ``path`` = the mirror URL.
+
+    Raises:
+        dashboard.sources.mirror.MirrorError: the mirror list cannot be read.
+    """
+    t0 = time.perf_counter()
+    mirrors = resolve(source)
+    root = (Path(cache_dir) if cache_dir is not None else store_base()) if cache else None
+    step = (lambda what, done, total: progress(done, total, {"mirrors": "mirror", "bytes": "B", "sizes": "manifest"}[what])) if progress else None
+    tables, mirror_problems, fetched = read_mirrors(mirrors, root, sizes=sizes, progress=step)
+    t_fetch = time.perf_counter()
+    frames = to_frames(tables, tables["pages"].num_rows)
+    problems = mirror_problems.to_pandas()
+    problems.insert(2, "package", pd.Series([None] * len(problems), dtype=object))
+    del tables
+    pa.default_memory_pool().release_unused()
+    t_end = time.perf_counter()
+    report = LoadReport(store="warm" if fetched.unchanged and not fetched.fetched else "cold", reason="" if fetched.unchanged else "mirrors fetched",
+                        pages=len(frames["pages"]), parsed=fetched.fetched, from_store=fetched.unchanged + fetched.offline, mirrors=fetched)
+    report.timings = {"fetch_s": t_fetch - t0, "frames_s": t_end - t_fetch, "total_s": t_end - t0}
+    return CacheData(
+        specs=frames["specs"],
+        spec_stacks=frames["spec_stacks"],
+        pages=frames["pages"],
+        meta_stacks=frames["meta_stacks"],
+        problems=problems[["path", "tag", "package", "severity", "problem"]],
+        source=source,
+        report=report,
+        dependencies=frames["dependencies"],
     )
 
 

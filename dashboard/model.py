@@ -40,10 +40,23 @@ class LoadReport:
     removed: int = 0
     store_note: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    #: For a mirror source: what fetching did (a
+    #: :class:`dashboard.sources.mirror.MirrorLoad`: mirrors, fetched,
+    #: unchanged, offline, failed, bytes, sizes_fetched, notes); ``None`` for pages.
+    mirrors: object | None = None
 
     def __str__(self) -> str:
-        """One line, e.g. ``"warm: 74 pages from cache, 1 re-parsed, 0 removed"``
-        or ``"cold (no cache): 74 pages parsed"``."""
+        """One line, e.g. ``"warm: 74 pages from cache, 1 re-parsed, 0 removed"``,
+        ``"cold (no cache): 74 pages parsed"`` or, for mirrors, ``"mirrors: 12
+        (2 downloaded, 10 unchanged in the local cache, 0 offline, 0 failed),
+        1.2 MB downloaded"``."""
+        m = self.mirrors
+        if m is not None:
+            text = (f"mirrors: {m.mirrors} ({m.fetched} downloaded, {m.unchanged} unchanged in the local cache, "
+                    f"{m.offline} offline, {m.failed} failed), {m.bytes / 1e6:.1f} MB downloaded")
+            if m.sizes_fetched:
+                text += f", {m.sizes_fetched} spec manifests read for sizes"
+            return text + "".join(f"; {note}" for note in m.notes)
         if self.store == "warm":
             text = f"warm: {self.from_store} pages from cache, {self.parsed} re-parsed, {self.removed} removed"
         else:
@@ -60,8 +73,9 @@ class CacheData:
             Columns: ``tag``, ``package``, ``version``, ``compiler``, ``os``,
             ``platform``, ``target``, ``variants`` (space-separated), ``stacks``
             (comma-separated, for display) - all ``category``; ``hash`` (``str``),
-            ``size`` (``Int64``, bytes, ``<NA>`` where the page says ``"-"``),
-            ``page_id`` (``int32``).  The index is the spec id ``0..n-1``.
+            ``size`` (``Int64``, bytes, ``<NA>`` where the page says ``"-"`` or a
+            mirror's sizes were not read), ``n_deps`` (``Int64``, direct
+            dependencies; ``<NA>`` for pages), ``page_id`` (``int32``).  The index is the spec id ``0..n-1``.
         spec_stacks: one row per spec per stack: ``spec`` (``int32``, a position in
             ``specs``), ``stack`` (``category``).  Counting by stack is a groupby.
         pages: one row per page, also pages that failed: ``page_id``,
@@ -78,6 +92,10 @@ class CacheData:
             ``problem`` (text).
         source: what was loaded (path or description).
         report: what the load did (:class:`LoadReport`).
+        dependencies: one row per dependency edge of a binary (mirror sources;
+            empty for pages): ``page_id`` (``int32``), ``hash``, ``dep_hash``
+            (``str``), ``dep_name``, ``deptypes``, ``virtuals`` (``category``,
+            comma-separated).  A dependency need not be a binary itself.
     """
 
     specs: pd.DataFrame
@@ -87,6 +105,9 @@ class CacheData:
     problems: pd.DataFrame
     source: str = ""
     report: LoadReport = field(default_factory=LoadReport)
+    dependencies: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        {"page_id": pd.Series(dtype="int32"), **{c: pd.Series(dtype="str") for c in ("hash", "dep_hash")},
+         **{c: pd.Series(dtype="category") for c in ("dep_name", "deptypes", "virtuals")}}))
     #: Structures derived from this data once and shared by every session that
     #: shows it (e.g. the query index, see :func:`dashboard.query.index_for`).
     derived: dict = field(default_factory=dict, repr=False, compare=False)

@@ -55,6 +55,7 @@ SPEC_SCHEMA = pa.schema(
         ("stacks", pa.string()),
         ("n_stacks", pa.int16()),
         ("size", pa.int64()),
+        ("n_deps", pa.int64()),  # direct dependencies: known for mirror sources only (pages: null)
     ]
 )
 #: One row per spec per stack, in spec order (``n_stacks`` rows per spec).
@@ -74,6 +75,18 @@ PAGE_SCHEMA = pa.schema(
 )
 #: ``meta.num_specs_by_stack`` as a long table.
 META_STACK_SCHEMA = pa.schema([("page_id", pa.int32()), ("stack", pa.string()), ("num_specs", pa.int64())])
+#: One row per dependency edge of a binary (mirror sources only): ``hash`` depends on
+#: ``dep_hash`` named ``dep_name``; ``deptypes``, ``virtuals`` comma-separated.
+DEPENDENCIES_SCHEMA = pa.schema(
+    [
+        ("page_id", pa.int32()),
+        ("hash", pa.string()),
+        ("dep_hash", pa.string()),
+        ("dep_name", pa.string()),
+        ("deptypes", pa.string()),
+        ("virtuals", pa.string()),
+    ]
+)
 #: One row per problem found while reading a page.
 PROBLEM_SCHEMA = pa.schema(
     [("page_id", pa.int32()), ("path", pa.string()), ("severity", pa.string()), ("problem", pa.string())]
@@ -234,9 +247,10 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
         items: ``(page_id, path)`` pairs.
 
     Returns:
-        ``{"specs", "spec_stacks", "pages", "meta_stacks", "problems"}`` tables with
-        :data:`SPEC_SCHEMA`, :data:`STACK_SCHEMA`, :data:`PAGE_SCHEMA`,
-        :data:`META_STACK_SCHEMA` and :data:`PROBLEM_SCHEMA`.  A page that fails is
+        ``{"specs", "spec_stacks", "pages", "meta_stacks", "problems", "dependencies"}``
+        tables with :data:`SPEC_SCHEMA`, :data:`STACK_SCHEMA`, :data:`PAGE_SCHEMA`,
+        :data:`META_STACK_SCHEMA`, :data:`PROBLEM_SCHEMA` and
+        :data:`DEPENDENCIES_SCHEMA` (empty: pages name no dependencies).  A page that fails is
         a ``pages`` row with ``error`` set plus a ``problems`` row; it never
         raises for bad input.  A page that loads but whose ``meta`` disagrees
         with its ``spec_details`` (:func:`meta_disagreements`) gets ``warning``
@@ -315,7 +329,8 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
     page_ids = np.asarray(spec_page, dtype=np.int32)
     specs = pa.table(
         [pa.array(np.repeat(page_ids, spec_count))]
-        + [pa.array(col, type=f.type) for col, f in zip(spec_cols, list(SPEC_SCHEMA)[1:])],
+        + [pa.array(col, type=f.type) for col, f in zip(spec_cols, list(SPEC_SCHEMA)[1:])]
+        + [pa.nulls(len(spec_cols[0]), pa.int64())],  # n_deps: pages do not say
         schema=SPEC_SCHEMA,
     )
     spec_stacks = pa.table(
@@ -328,4 +343,5 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
         "pages": pa.table(pages, schema=PAGE_SCHEMA),
         "meta_stacks": pa.table(meta_stacks, schema=META_STACK_SCHEMA),
         "problems": pa.table(problems, schema=PROBLEM_SCHEMA),
+        "dependencies": DEPENDENCIES_SCHEMA.empty_table(),
     }

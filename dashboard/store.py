@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from .config import STORE_ENV
 from .frames import DICT_COLUMNS, SCHEMAS, TABLES, concat_tables
 
-STORE_FORMAT = 7
+STORE_FORMAT = 8
 
 
 #: The cache is rewritten whole when it would have more segments than this ...
@@ -57,11 +57,14 @@ def default_store_dir(source_label: str) -> Path:
     ``$SPACK_CACHE_DASHBOARD_CACHE`` or ``$XDG_CACHE_HOME/spack-cache-dashboard``
     (default ``~/.cache/...``), in a sub-folder named by a hash of the source.
     """
-    base = os.environ.get(STORE_ENV) or Path(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "spack-cache-dashboard"
-    )
     key = hashlib.sha256(source_label.encode()).hexdigest()[:16]
-    return Path(base) / key
+    return store_base() / key
+
+
+def store_base() -> Path:
+    """The folder holding every store: ``$SPACK_CACHE_DASHBOARD_CACHE``, else
+    ``$XDG_CACHE_HOME/spack-cache-dashboard`` (default ``~/.cache/...``)."""
+    return Path(os.environ.get(STORE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "spack-cache-dashboard"))
 
 
 class CorruptStore(Exception):

@@ -1,0 +1,162 @@
+"""Read files of a mirror wherever it is: a local folder, ``file://``, ``http(s)://``
+or ``s3://``, through fsspec (its http implementation uses aiohttp, s3 uses s3fs).
+
+Every failure becomes a :class:`FetchError` naming the URL and one of a few
+kinds a user can act on.  S3 uses the user's credentials when boto finds any
+(environment, ``~/.aws``), else anonymous access; ``$AWS_ENDPOINT_URL`` points it
+at an S3-compatible server.  No pandas, no Panel.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import fsspec
+
+#: Bytes read per request when downloading with progress.
+CHUNK_BYTES = 8 * 2**20
+#: Spec manifests fetched per batch (fsspec runs a batch's requests concurrently).
+BATCH = 128
+
+
+class FetchError(OSError):
+    """A file of a mirror could not be read.
+
+    Attributes:
+        url: what was asked for.
+        kind: ``"missing"`` (404 / no such file), ``"forbidden"`` (401/403),
+            ``"unreachable"`` (no connection, DNS, timeout) or ``"error"``.
+    """
+
+    def __init__(self, url: str, kind: str, detail: str):
+        super().__init__(f"{url}: {kind} ({detail})" if detail else f"{url}: {kind}")
+        self.url, self.kind, self.detail = url, kind, detail
+
+
+def is_url(text: str) -> bool:
+    """``True`` for ``scheme://...`` (http, https, s3, file, ...)."""
+    return "://" in text[:16]
+
+
+def join(base: str, *parts: str) -> str:
+    """``base`` and ``parts`` joined by ``/`` (a URL or a local path)."""
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def _options(url: str) -> dict:
+    if url.startswith("s3://"):
+        import botocore.session  # s3fs's own dependency
+
+        options: dict = {}
+        if botocore.session.Session().get_credentials() is None:
+            options["anon"] = True
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            options["client_kwargs"] = {"endpoint_url": endpoint}
+        return options
+    return {}
+
+
+def _fs(url: str):
+    """``(filesystem, path)`` for ``url`` (instances are cached by fsspec)."""
+    return fsspec.core.url_to_fs(url, **_options(url))
+
+
+def _kind(exc: BaseException) -> str:
+    """The :class:`FetchError` kind of an exception raised by fsspec/aiohttp/botocore."""
+    status = getattr(exc, "status", None) or getattr(exc, "code", None)
+    name = type(exc).__name__
+    if isinstance(exc, FileNotFoundError) or status == 404 or name == "NoSuchKey":
+        return "missing"
+    if isinstance(exc, PermissionError) or status in (401, 403):
+        return "forbidden"
+    if isinstance(exc, (ConnectionError, TimeoutError)) or any(
+        word in name for word in ("Connect", "Timeout", "EndpointConnection", "ServerDisconnected")
+    ):
+        return "unreachable"
+    text = str(exc).lower()
+    if any(word in text for word in ("cannot connect", "connection refused", "name or service", "timed out")):
+        return "unreachable"
+    return "error"
+
+
+def _error(url: str, exc: BaseException) -> FetchError:
+    if isinstance(exc, FetchError):
+        return exc
+    detail = str(exc).strip() or type(exc).__name__
+    return FetchError(url, _kind(exc), detail[:200])
+
+
+def read(url: str, progress: Callable[[int, int | None], None] | None = None) -> bytes:
+    """All bytes of ``url``; with ``progress``, read in :data:`CHUNK_BYTES` pieces,
+    calling ``progress(bytes_read, total_or_None)`` after each.
+
+    Raises:
+        FetchError: the file cannot be read (see its ``kind``).
+    """
+    try:
+        fs, path = _fs(url)
+        if progress is None:
+            return fs.cat_file(path)
+        with fs.open(path, "rb", block_size=CHUNK_BYTES) as handle:
+            total = getattr(handle, "size", None)
+            parts, done = [], 0
+            while chunk := handle.read(CHUNK_BYTES):
+                parts.append(chunk)
+                done += len(chunk)
+                progress(done, total)
+            return b"".join(parts)
+    except Exception as exc:  # noqa: BLE001 - every failure is named with its URL
+        raise _error(url, exc) from None
+
+
+def stat_key(url: str) -> str:
+    """A short text that changes when the file at ``url`` changes: size and mtime
+    (local files, S3) or size and ETag (HTTP); ``""`` when the server gives only
+    a size (then the caller must download to know).
+
+    Raises:
+        FetchError: the file cannot be reached.
+    """
+    try:
+        fs, path = _fs(url)
+        info = fs.info(path)
+    except Exception as exc:  # noqa: BLE001
+        raise _error(url, exc) from None
+    stamp = info.get("mtime") or info.get("LastModified") or info.get("ETag") or info.get("created")
+    return f"{info.get('size')}:{stamp}" if stamp else ""
+
+
+def exists(url: str) -> bool:
+    """Whether ``url`` names an existing file or folder (errors count as no)."""
+    try:
+        fs, path = _fs(url)
+        return fs.exists(path)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def read_many(urls: list[str]) -> dict[str, bytes | FetchError]:
+    """Read many small files concurrently, :data:`BATCH` at a time; a file that
+    fails maps to its :class:`FetchError` instead of raising."""
+    out: dict[str, bytes | FetchError] = {}
+    if not urls:
+        return out
+    try:
+        fs, _ = _fs(urls[0])
+        paths = [fsspec.core.url_to_fs(u, **_options(u))[1] for u in urls]
+    except Exception as exc:  # noqa: BLE001
+        return {u: _error(u, exc) for u in urls}
+    for start in range(0, len(urls), BATCH):
+        chunk, chunk_paths = urls[start:start + BATCH], paths[start:start + BATCH]
+        try:
+            got = fs.cat(chunk_paths, on_error="return")
+        except Exception as exc:  # noqa: BLE001
+            got = {p: exc for p in chunk_paths}
+        if not isinstance(got, dict):
+            got = {chunk_paths[0]: got}
+        for url, path in zip(chunk, chunk_paths):
+            value = got.get(path, got.get(fs._strip_protocol(path)) if hasattr(fs, "_strip_protocol") else None)
+            out[url] = value if isinstance(value, bytes) else _error(url, value if isinstance(value, BaseException) else FileNotFoundError(path))
+    return out

@@ -1,0 +1,388 @@
+"""Parse a Spack build-cache index (``index.json``, database versions 6 to 9) and
+v3 manifests into Arrow tables.  Pure Python/pyarrow: no pandas, no Panel, no I/O.
+
+Source format (Spack's ``file_formats/database.rst`` and ``specfile.rst``)::
+
+    {"database": {"version": "8", "installs": {
+        "<hash>": {"spec": {"name": "libelf", "version": "0.8.13",
+                            "arch": {"platform": "linux", "platform_os": "ubuntu22.04",
+                                     "target": {"name": "zen3", ...} | "zen3"},
+                            "compiler": {"name": "gcc", "version": "11.4.0"},   # spec v4 and older
+                            "parameters": {"shared": true, "build_system": "cmake",
+                                           "patches": ["<sha256>", ...], "cflags": [], ...},
+                            "dependencies": [{"name": "gcc", "hash": "<hash>",
+                                              "parameters": {"deptypes": ["build"],
+                                                             "virtuals": ["c"]}}],
+                            "annotations": {"compiler": "gcc@=10.2.1"},
+                            "hash": "<hash>"},                                  # "_hash" in v6
+                   "in_buildcache": true, "ref_count": 1}, ...}}}
+
+The index is decoded by ``msgspec`` into typed records that skip every field
+not read here (fast, little memory); an index that does not fit those types
+(an odd record) is decoded again as plain JSON and read record by record, the
+records that cannot be read being counted, never stopping the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Union
+
+import msgspec
+import pyarrow as pa
+
+from ..spack import normalize_compiler
+
+#: Database versions this reader understands.
+DB_VERSIONS = (6, 7, 8, 9)
+#: Compiler flags Spack keeps in ``parameters``: shown only when not empty.
+FLAG_NAMES = frozenset({"cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs"})
+#: Virtuals that name a spec's compiler (spec format v5, Spack 1.x), in order of preference.
+COMPILER_VIRTUALS = ("c", "cxx", "fortran")
+
+#: One row per record of an index (binaries and the records they depend on).
+RECORD_SCHEMA = pa.schema(
+    [
+        ("hash", pa.string()),
+        ("package", pa.string()),
+        ("version", pa.string()),
+        ("compiler", pa.string()),
+        ("os", pa.string()),
+        ("platform", pa.string()),
+        ("target", pa.string()),
+        ("variants", pa.string()),
+        ("n_deps", pa.int64()),
+        ("in_buildcache", pa.bool_()),
+    ]
+)
+#: One row per dependency edge: ``hash`` depends on ``dep_hash`` (named ``dep_name``);
+#: ``deptypes`` and ``virtuals`` comma-separated.
+DEPENDENCY_SCHEMA = pa.schema(
+    [
+        ("hash", pa.string()),
+        ("dep_hash", pa.string()),
+        ("dep_name", pa.string()),
+        ("deptypes", pa.string()),
+        ("virtuals", pa.string()),
+    ]
+)
+
+
+class IndexError_(ValueError):
+    """The bytes are not a build-cache index this reader understands (the message
+    says why: not JSON, truncated, no ``database.installs``, unknown version)."""
+
+
+# --- typed records: only the fields read here are decoded -------------------------------
+
+
+class _Target(msgspec.Struct):
+    name: str = ""
+
+
+class _Arch(msgspec.Struct):
+    platform: str = ""
+    platform_os: str = ""
+    target: Union[str, _Target] = ""
+
+
+class _Compiler(msgspec.Struct):
+    name: str = ""
+    version: str = ""
+
+
+class _DepParameters(msgspec.Struct):
+    deptypes: list[str] = []
+    virtuals: list[str] = []
+
+
+class _Dep(msgspec.Struct):
+    name: str = ""
+    hash: str = ""
+    parameters: Union[_DepParameters, None] = None
+    type: Union[list[str], None] = None  # spec format v2/v3
+
+
+class _Spec(msgspec.Struct):
+    name: str = ""
+    version: Union[str, None] = None
+    arch: Union[_Arch, None] = None
+    compiler: Union[_Compiler, None] = None
+    parameters: dict[str, Any] = {}
+    dependencies: Union[list[_Dep], dict[str, Any], None] = None
+    annotations: Union[dict[str, Any], None] = None
+    hash: Union[str, None] = None
+    legacy_hash: Union[str, None] = msgspec.field(default=None, name="_hash")
+
+
+class _Record(msgspec.Struct):
+    spec: _Spec
+    in_buildcache: bool = True
+
+
+class _Database(msgspec.Struct):
+    installs: dict[str, _Record]
+    version: Union[str, int, None] = None
+
+
+class _Index(msgspec.Struct):
+    database: _Database
+
+
+_typed = msgspec.json.Decoder(_Index)
+_plain = msgspec.json.Decoder()
+
+
+def strip_armour(text: bytes) -> tuple[bytes, bool]:
+    """``(message, was_signed)`` of a possibly PGP clear-signed text (dash-escaping
+    undone).  The signature is **not** verified: say so to the user."""
+    head = b"-----BEGIN PGP SIGNED MESSAGE-----"
+    if not text.lstrip().startswith(head):
+        return text, False
+    body = text.lstrip()[len(head):]
+    start = body.find(b"\n\n")
+    start = body.find(b"\r\n\r\n") + 4 if start < 0 else start + 2
+    end = body.find(b"-----BEGIN PGP SIGNATURE-----")
+    message = body[start: end if end >= 0 else len(body)]
+    lines = [line[2:] if line.startswith(b"- ") else line for line in message.split(b"\n")]
+    return b"\n".join(lines), True
+
+
+def render_variants(parameters: dict) -> str:
+    """A spec's ``parameters`` as Spack prints its variants, sorted by name:
+    ``+shared ~pic build_system=cmake patches:=0f6940d,3e6448a``.
+
+    Booleans are ``+name``/``~name``; lists (multi-valued variants) ``name:=a,b``
+    (``patches`` shortened to 7 characters each, as Spack prints them); other
+    values ``name=value``; compiler flags only when not empty
+    (``cflags="-O3 -g"``).
+    """
+    out = []
+    for name in sorted(parameters):
+        value = parameters[name]
+        if name in FLAG_NAMES:
+            if value:
+                out.append(f'{name}="{" ".join(map(str, value)) if isinstance(value, list) else value}"')
+        elif value is True:
+            out.append(f"+{name}")
+        elif value is False:
+            out.append(f"~{name}")
+        elif isinstance(value, list):
+            values = [str(v)[:7] for v in value] if name == "patches" else [str(v) for v in value]
+            out.append(f"{name}:={','.join(values)}")
+        elif value is not None:
+            out.append(f"{name}={value}")
+    return " ".join(out)
+
+
+def _deps(spec) -> list[tuple[str, str, str, str]]:
+    """``(dep_hash, dep_name, deptypes, virtuals)`` of a typed or plain spec."""
+    deps = spec.dependencies if isinstance(spec, _Spec) else spec.get("dependencies")
+    out = []
+    if isinstance(deps, dict):  # spec format v2/v3: {name: {"hash": ..., "type": [...]}}
+        for name, edge in deps.items():
+            if isinstance(edge, dict):
+                out.append((str(edge.get("hash", "")), str(name), ",".join(map(str, edge.get("type") or [])), ""))
+        return out
+    for dep in deps or []:
+        if isinstance(dep, _Dep):
+            params = dep.parameters
+            types = params.deptypes if params is not None else (dep.type or [])
+            virtuals = params.virtuals if params is not None else []
+            out.append((dep.hash, dep.name, ",".join(types), ",".join(virtuals)))
+        elif isinstance(dep, dict):
+            params = dep.get("parameters") if isinstance(dep.get("parameters"), dict) else {}
+            types = params.get("deptypes", dep.get("type")) or []
+            out.append((str(dep.get("hash", "")), str(dep.get("name", "")), ",".join(map(str, types)), ",".join(map(str, params.get("virtuals") or []))))
+    return out
+
+
+def _compiler(compiler, deps, annotations, versions: dict[str, str]) -> str:
+    """The spec's compiler as ``name@version`` (see :func:`records`), ``"none"`` if it has none."""
+    if compiler is not None:
+        name, version = (compiler.name, compiler.version) if isinstance(compiler, _Compiler) else (compiler.get("name"), compiler.get("version"))
+        if name:
+            return normalize_compiler(f"{name}@{version}" if version else str(name))
+    for virtual in COMPILER_VIRTUALS:
+        for dep_hash, dep_name, _, virtuals in deps:
+            if virtual in virtuals.split(","):
+                version = versions.get(dep_hash)
+                return f"{dep_name}@{version}" if version else dep_name
+    if isinstance(annotations, dict) and annotations.get("compiler"):
+        return normalize_compiler(str(annotations["compiler"]))
+    return "none"
+
+
+def db_version(raw) -> int:
+    """The database version as an int.
+
+    Raises:
+        IndexError_: missing or not one of :data:`DB_VERSIONS`.
+    """
+    try:
+        version = int(str(raw))
+    except ValueError:
+        raise IndexError_(f"database version {raw!r} is not a number") from None
+    if version not in DB_VERSIONS:
+        raise IndexError_(f"unknown database version {version} (this dashboard reads {DB_VERSIONS[0]} to {DB_VERSIONS[-1]})")
+    return version
+
+
+def _columns():
+    return {name: [] for name in RECORD_SCHEMA.names}, {name: [] for name in DEPENDENCY_SCHEMA.names}
+
+
+def _typed_rows(installs: dict[str, _Record]):
+    """Columns from typed records (the fast path)."""
+    rows, edges = _columns()
+    versions = {h: r.spec.version or "" for h, r in installs.items()}
+    for key, record in installs.items():
+        spec = record.spec
+        spec_hash = spec.hash or spec.legacy_hash or key
+        deps = _deps(spec)
+        arch = spec.arch or _Arch()
+        target = arch.target if isinstance(arch.target, str) else arch.target.name
+        rows["hash"].append(spec_hash)
+        rows["package"].append(spec.name)
+        rows["version"].append(spec.version or "")
+        rows["compiler"].append(_compiler(spec.compiler, deps, spec.annotations, versions))
+        rows["os"].append(arch.platform_os)
+        rows["platform"].append(arch.platform)
+        rows["target"].append(target)
+        rows["variants"].append(render_variants(spec.parameters))
+        rows["n_deps"].append(len(deps))
+        rows["in_buildcache"].append(record.in_buildcache)
+        for dep in deps:
+            edges["hash"].append(spec_hash)
+            for name, value in zip(DEPENDENCY_SCHEMA.names[1:], dep):
+                edges[name].append(value)
+    return rows, edges, 0
+
+
+def _text(value) -> str:
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)
+
+
+def _plain_rows(installs: dict):
+    """Columns from plain JSON records, one by one; returns the count of records skipped."""
+    rows, edges = _columns()
+    specs = {k: r.get("spec") for k, r in installs.items() if isinstance(r, dict) and isinstance(r.get("spec"), dict)}
+    versions = {k: _text(s.get("version")) for k, s in specs.items()}
+    skipped = len(installs) - len(specs)
+    for key, spec in specs.items():
+        try:
+            spec_hash = _text(spec.get("hash") or spec.get("_hash")) or str(key)
+            deps = _deps(spec)
+            arch = spec.get("arch") if isinstance(spec.get("arch"), dict) else {}
+            target = arch.get("target")
+            target = target.get("name", "") if isinstance(target, dict) else _text(target)
+            params = spec.get("parameters") if isinstance(spec.get("parameters"), dict) else {}
+            compiler = spec.get("compiler") if isinstance(spec.get("compiler"), dict) else None
+            row = (
+                spec_hash, _text(spec.get("name")), _text(spec.get("version")),
+                _compiler(compiler, deps, spec.get("annotations"), versions),
+                _text(arch.get("platform_os")), _text(arch.get("platform")), _text(target),
+                render_variants(params), len(deps), installs[key].get("in_buildcache", True) is not False,
+            )
+        except Exception:  # noqa: BLE001 - one odd record never stops the others
+            skipped += 1
+            continue
+        for name, value in zip(RECORD_SCHEMA.names, row):
+            rows[name].append(value)
+        for dep in deps:
+            edges["hash"].append(spec_hash)
+            for name, value in zip(DEPENDENCY_SCHEMA.names[1:], dep):
+                edges[name].append(value)
+    return rows, edges, skipped
+
+
+def parse_index(data: bytes) -> tuple[pa.Table, pa.Table, dict]:
+    """Parse the bytes of a build-cache index (``index.json`` or a v3 index blob).
+
+    Returns:
+        ``(records, dependencies, info)``: ``records`` with :data:`RECORD_SCHEMA`
+        (one row per record; ``in_buildcache`` false for records that are not
+        binaries, e.g. externals a binary was built with), ``dependencies``
+        with :data:`DEPENDENCY_SCHEMA`, and ``info`` =
+        ``{"db_version": int, "records": int, "skipped": int}`` (records
+        that could not be read).
+
+    Raises:
+        IndexError_: not JSON, truncated, no ``database.installs`` mapping, or
+            a database version outside :data:`DB_VERSIONS`.
+    """
+    try:
+        index = _typed.decode(data)
+        db_version(index.database.version)
+        rows, edges, skipped = _typed_rows(index.database.installs)
+    except msgspec.ValidationError:
+        try:
+            index = _plain.decode(data)
+        except msgspec.DecodeError as exc:
+            raise IndexError_(f"not valid JSON ({exc})") from None
+        database = index.get("database") if isinstance(index, dict) else None
+        if not isinstance(database, dict) or not isinstance(database.get("installs"), dict):
+            raise IndexError_("not a build-cache index: no database.installs mapping") from None
+        db_version(database.get("version"))
+        rows, edges, skipped = _plain_rows(database["installs"])
+    except msgspec.DecodeError as exc:
+        what = "truncated" if "truncated" in str(exc).lower() or "unexpected end" in str(exc).lower() else "not valid JSON"
+        raise IndexError_(f"{what} ({exc})") from None
+    records = pa.table(rows, schema=RECORD_SCHEMA)
+    info = {"db_version": db_version(index.database.version if isinstance(index, _Index) else index["database"].get("version")),
+            "records": records.num_rows, "skipped": skipped}
+    return records, pa.table(edges, schema=DEPENDENCY_SCHEMA), info
+
+
+def parse_manifest(data: bytes) -> tuple[list[dict], bool]:
+    """Parse a v3 manifest (``{"version": 3, "data": [{contentLength, mediaType,
+    compression, checksumAlgorithm, checksum}, ...]}``), clear-signed or not.
+
+    Returns:
+        ``(entries, signed)``: the ``data`` entries and whether the manifest was
+        PGP clear-signed (the signature is not verified).
+
+    Raises:
+        IndexError_: not JSON or no ``data`` list.
+    """
+    text, signed = strip_armour(data)
+    try:
+        manifest = json.loads(text)
+    except ValueError as exc:
+        raise IndexError_(f"manifest is not valid JSON ({exc})") from None
+    entries = manifest.get("data") if isinstance(manifest, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise IndexError_("manifest has no data list")
+    return entries, signed
+
+
+def index_entry(entries: list[dict]) -> dict:
+    """The index blob entry of an index manifest: the newest
+    ``application/vnd.spack.db.v<N>+json`` this reader understands.
+
+    Raises:
+        IndexError_: no database entry, or only unknown database versions.
+    """
+    found = []
+    for entry in entries:
+        media = str(entry.get("mediaType", ""))
+        if media.startswith("application/vnd.spack.db.v"):
+            try:
+                found.append((int(media.removeprefix("application/vnd.spack.db.v").split("+")[0]), entry))
+            except ValueError:
+                continue
+    known = [(v, e) for v, e in found if v in DB_VERSIONS]
+    if not known:
+        listed = ", ".join(str(v) for v, _ in found) or "none"
+        raise IndexError_(f"no index blob of a known database version in the manifest (listed: {listed})")
+    return max(known, key=lambda item: item[0])[1]
+
+
+def tarball_size(entries: list[dict]) -> int | None:
+    """Bytes of the binary (``application/vnd.spack.install.*`` entry's
+    ``contentLength``) in a spec manifest's entries; ``None`` if absent."""
+    for entry in entries:
+        if str(entry.get("mediaType", "")).startswith("application/vnd.spack.install"):
+            size = entry.get("contentLength")
+            return size if type(size) is int and size >= 0 else None
+    return None
