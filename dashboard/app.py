@@ -24,7 +24,7 @@ import panel as pn
 import param
 
 from dashboard.components import Headline, Heatmaps, Problems, Selectors, SpecTable
-from dashboard.config import data_path
+from dashboard.config import data_path, wants_sizes
 from dashboard.load import CacheData, load
 from dashboard.state import DashboardState
 
@@ -35,20 +35,21 @@ TITLE = "Spack build cache"
 EXTENSIONS = ("tabulator",)
 
 
-def shared_data(path: str, progress=None) -> CacheData:
+def shared_data(path: str, progress=None, sizes: bool = False) -> CacheData:
     """Load ``path`` once per process (Panel's cache shared by all sessions); sessions
     arriving during the load wait for it.  ``progress`` is only called by the
-    session that started the load."""
-    return pn.state.as_cached(_cache_key(path), lambda: load(path, progress=progress))
+    session that started the load; ``sizes``: see :func:`dashboard.load.load`."""
+    return pn.state.as_cached(_cache_key(path, sizes), lambda: load(path, progress=progress, sizes=sizes))
 
 
-def _cache_key(path: str) -> str:
-    return f"spack-cache-dashboard:{os.path.abspath(path)}"
+def _cache_key(path: str, sizes: bool = False) -> str:
+    where = path if "://" in path else os.path.abspath(path)
+    return f"spack-cache-dashboard:{where}:{'sizes' if sizes else ''}"
 
 
-def is_loaded(path: str) -> bool:
+def is_loaded(path: str, sizes: bool = False) -> bool:
     """Whether :func:`shared_data` holds ``path`` already (no wait for a new session)."""
-    return (_cache_key(path),) in pn.state.cache
+    return (_cache_key(path, sizes),) in pn.state.cache
 
 
 class CacheDashboard(pn.viewable.Viewer):
@@ -105,7 +106,7 @@ class CacheDashboard(pn.viewable.Viewer):
         )
 
 
-def served_page(path: str | None = None) -> pn.template.BootstrapTemplate:
+def served_page(path: str | None = None, sizes: bool | None = None) -> pn.template.BootstrapTemplate:
     """A page for ``panel serve``: the template shows load progress, then the dashboard.
 
     Loading runs in a thread so the progress bar updates; the data set is loaded
@@ -114,12 +115,13 @@ def served_page(path: str | None = None) -> pn.template.BootstrapTemplate:
     unknown values are ignored and listed in a warning at the top.
     """
     path = path or data_path()
+    sizes = wants_sizes() if sizes is None else sizes
     pn.extension(*EXTENSIONS, sizing_mode="stretch_width")
     # Bootstrap, not Fast: the Fast design always fetches a web font from the internet, and
     # the page must load nothing from outside the machine (air-gapped sites)
     template = pn.template.BootstrapTemplate(title=TITLE, sidebar_width=330, header_background="#0f5b97")
-    bar = pn.indicators.Progress(name="Loading pages", value=-1, max=100, sizing_mode="stretch_width")
-    text = pn.pane.Str(f"Loading build-cache pages from {path} ...")
+    bar = pn.indicators.Progress(name="Loading", value=-1, max=100, sizing_mode="stretch_width")
+    text = pn.pane.Str(f"Loading the build cache {path} ...")
     template.main.append(pn.Column(text, bar))
     # the template's own sidebar/main lists are fixed once rendered: fill Columns inside them
     sidebar = pn.Column(pn.pane.Markdown("Loading ..."), sizing_mode="stretch_width")
@@ -127,13 +129,14 @@ def served_page(path: str | None = None) -> pn.template.BootstrapTemplate:
     # captured here: the load thread has no current session
     location, args = pn.state.location, dict(pn.state.session_args)
 
-    def progress(done: int, total: int):
-        bar.param.update(value=int(100 * done / max(total, 1)))
-        text.object = f"Parsing pages: {done:,} / {total:,}"
+    def progress(done: int, total: int | None, unit: str = "page"):
+        bar.param.update(value=int(100 * done / max(total, 1)) if total else -1)
+        what = {"page": "Parsing pages", "mirror": "Checking mirrors", "B": "Downloading an index (bytes)", "manifest": "Reading spec manifests for sizes"}[unit]
+        text.object = f"{what}: {done:,}" + (f" / {total:,}" if total else "")
 
     def fill() -> CacheDashboard | None:
         try:
-            dashboard = CacheDashboard(shared_data(path, progress=progress))
+            dashboard = CacheDashboard(shared_data(path, progress=progress, sizes=sizes))
         except Exception as exc:  # show it, never an error page
             logging.getLogger(__name__).exception("loading %s failed", path)
             text.object = f"Could not load {path}: {type(exc).__name__}: {exc}"
@@ -159,7 +162,7 @@ def served_page(path: str | None = None) -> pn.template.BootstrapTemplate:
 
     # The URL is rewritten only once the browser has rendered the page and
     # reported its own URL, which would otherwise overwrite ours.
-    if is_loaded(path):
+    if is_loaded(path, sizes):
         dashboard = fill()
         pn.state.onload(lambda: follow(dashboard))
     else:

@@ -9,6 +9,7 @@ import webbrowser
 from contextlib import contextmanager
 
 from .config import add_data_argument, data_path
+from .sources.mirror import MirrorError
 
 PAGE_NAME = "specs.md"
 
@@ -19,12 +20,18 @@ def _progress_bar():
     stderr; the bar appears with the first call and is closed on exit."""
     from tqdm import tqdm
 
-    bar = None
+    bar, bar_unit = None, None
+    labels = {"page": "Parsing pages", "mirror": "Checking mirrors", "B": "Downloading index", "manifest": "Reading spec manifests"}
 
-    def progress(done: int, total: int):
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="page", desc="Parsing pages", file=sys.stderr, disable=None)
+    def progress(done: int, total: int | None, unit: str = "page"):
+        nonlocal bar, bar_unit
+        if bar is None or unit != bar_unit:
+            if bar is not None:
+                bar.close()
+            bar_unit = unit
+            bar = tqdm(total=total, unit=unit, unit_scale=unit == "B", desc=labels[unit], file=sys.stderr, disable=None)
+        if done < bar.n:  # a new download
+            bar.reset(total=total)
         bar.update(done - bar.n)
 
     try:
@@ -34,12 +41,12 @@ def _progress_bar():
             bar.close()
 
 
-def _load_with_bar(path: str, cache: bool = True):
+def _load_with_bar(path: str, cache: bool = True, sizes: bool = False):
     """Load ``path`` with a progress bar (see :func:`_progress_bar`)."""
     from .load import load
 
     with _progress_bar() as progress:
-        return load(path, cache=cache, progress=progress)
+        return load(path, cache=cache, progress=progress, sizes=sizes)
 
 
 def cmd_summary(args) -> int:
@@ -47,8 +54,13 @@ def cmd_summary(args) -> int:
     import pandas as pd
 
     t0 = time.perf_counter()
-    data = _load_with_bar(args.data, cache=not args.no_cache)
+    data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
     elapsed = time.perf_counter() - t0
+    if data.pages.empty and data.report.mirrors is not None:
+        for row in data.problems.itertuples():
+            print(f"  [{row.severity}] {row.problem}", file=sys.stderr)
+        print(f"error: no binaries loaded from {args.data} (see above)", file=sys.stderr)
+        return 1
     if data.pages.empty:
         print(f"error: no {PAGE_NAME} pages found under {args.data} (expected _cache/<tag>/<package>/{PAGE_NAME})", file=sys.stderr)
         return 1
@@ -75,7 +87,7 @@ def cmd_serve(args) -> int:
 
     if not args.lazy:
         with _progress_bar() as progress:  # load before the first visitor arrives
-            app.shared_data(args.data, progress=progress)
+            app.shared_data(args.data, progress=progress, sizes=args.sizes)
     url = f"http://{args.address}:{args.port}/"
     print(f"Serving the dashboard of {args.data} at {url}", flush=True)
     show = args.show
@@ -86,7 +98,7 @@ def cmd_serve(args) -> int:
             print(f"--show: no web browser found on this machine; open {url} yourself", file=sys.stderr, flush=True)
             show = False
     pn.serve(
-        {"/": lambda: app.served_page(args.data)},
+        {"/": lambda: app.served_page(args.data, sizes=args.sizes)},
         port=args.port,
         address=args.address,
         show=show,
@@ -100,7 +112,7 @@ def cmd_export(args) -> int:
     """Write a standalone HTML file (inline JS/CSS, data embedded, no server needed)."""
     from .export import export_html
 
-    data = _load_with_bar(args.data, cache=not args.no_cache)
+    data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
     if data.specs.empty:
         print(f"error: no specs loaded from {args.data}: nothing to export", file=sys.stderr)
         return 1
@@ -155,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.data = data_path(["--data", args.data] if args.data else [])
         return args.func(args)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, MirrorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

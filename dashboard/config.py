@@ -39,9 +39,21 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--data`` (and ``--no-cache``) to ``parser``, as every command takes them."""
     parser.add_argument(
         "--data", default=None,
-        help=f"a specs.md page or a _cache tree (default: ${DATA_ENV}, else the embedded real pages)",
+        help="a specs.md page or a _cache tree of pages; or a Spack mirror (folder, file://, http(s)://, s3://), "
+        f"a cache_spack_io_index.json or a mirror-set YAML (default: ${DATA_ENV}, else the embedded real pages)",
     )
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the local Parquet store")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the local store")
+    parser.add_argument(
+        "--sizes", action="store_true",
+        help="mirrors: read each binary's size from its v3 spec manifest (one request per binary, cached)",
+    )
+
+
+def wants_sizes(argv: list[str] | None = None) -> bool:
+    """Whether ``--sizes`` is in ``argv`` (default ``sys.argv[1:]``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_data_argument(parser)
+    return parser.parse_known_args(sys.argv[1:] if argv is None else argv)[0].sizes
 
 
 def data_path(argv: list[str] | None = None) -> str:

@@ -193,8 +193,8 @@ def load_mirrors(
         dashboard.sources.mirror.MirrorError: the mirror list cannot be read.
     """
     t0 = time.perf_counter()
-    mirrors = resolve(source)
     root = (Path(cache_dir) if cache_dir is not None else store_base()) if cache else None
+    mirrors = resolve(source, root)
     step = (lambda what, done, total: progress(done, total, {"mirrors": "mirror", "bytes": "B", "sizes": "manifest"}[what])) if progress else None
     tables, mirror_problems, fetched = read_mirrors(mirrors, root, sizes=sizes, progress=step)
     t_fetch = time.perf_counter()

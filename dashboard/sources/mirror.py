@@ -138,17 +138,29 @@ def looks_like_mirror(source: str) -> bool:
     )
 
 
-def resolve(source: str) -> list[Mirror]:
-    """The mirrors ``source`` names (see the module docstring).
+def resolve(source: str, cache_root: Path | None = None) -> list[Mirror]:
+    """The mirrors ``source`` names (see the module docstring).  A remote mirror
+    list is kept under ``cache_root`` and used from there when unreachable.
 
     Raises:
         MirrorError: a mirror list that cannot be read or is malformed.
     """
-    if source.endswith((".json", ".yaml", ".yml")) and not source.endswith("index.json"):
+    if source.endswith((".json", ".yaml", ".yml")) and _name(source) != "index.json":
+        copy = _cache_dir(cache_root, source).with_suffix(".list") if cache_root is not None else None
         try:
-            return _set_from_text(source, read(source))
+            text = read(source)
         except FetchError as exc:
-            raise MirrorError(f"mirror list {source}: {exc.kind} ({exc.detail})") from None
+            if exc.kind != "unreachable" or copy is None or not copy.is_file():
+                raise MirrorError(f"mirror list {source}: {exc.kind} ({exc.detail})") from None
+            text = copy.read_bytes()  # offline: the list as last read (the mirrors say so one by one)
+        mirrors = _set_from_text(source, text)
+        if copy is not None and is_url(source):
+            try:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                copy.write_bytes(text)
+            except OSError:
+                pass
+        return mirrors
     for name in (SET_INDEX, *SET_YAML):
         candidate = join(source, name)
         if (Path(candidate).is_file() if not is_url(source) else False):
@@ -315,10 +327,13 @@ def _spec_manifest_url(url: str, name: str, version: str, spec_hash: str) -> str
     return join(url, "v3/manifests/spec", name, f"{name}-{version}-{spec_hash}.spec.manifest.json")
 
 
-def fetch_sizes(got: _Fetched, records: pa.Table) -> tuple[dict[str, int | None], int]:
+def fetch_sizes(got: _Fetched, records: pa.Table, known: dict[str, int | None] | None = None) -> tuple[dict[str, int | None], int]:
     """Binary sizes (bytes) of ``records`` (binaries of one v3 mirror) from their
     spec manifests, fetched concurrently in bounded batches and cached in the
     mirror's folder after each batch, so an interrupted run resumes.
+
+    ``known`` sizes (of the same binaries in other mirrors of this load) are
+    not fetched again.
 
     Returns:
         ``({hash: bytes or None}, manifests fetched now)``; ``None`` where the
@@ -332,8 +347,10 @@ def fetch_sizes(got: _Fetched, records: pa.Table) -> tuple[dict[str, int | None]
     wanted = [
         (h, _spec_manifest_url(got.mirror.url, n, v, h))
         for h, n, v in zip(*(records.column(c).to_pylist() for c in ("hash", "package", "version")))
-        if h not in sizes
+        if h not in sizes and (known is None or known.get(h) is None)
     ]
+    if known:
+        sizes.update({h: known[h] for h in records.column("hash").to_pylist() if h not in sizes and known.get(h) is not None})
     fetched = 0
     for start in range(0, len(wanted), 512):
         chunk = wanted[start:start + 512]
@@ -515,7 +532,7 @@ def read_mirrors(
                 problems.append((mirror.url, mirror.tag, "error", str(got)))
                 continue
             results.append(got)
-    parts = []
+    parts, known_sizes = [], {}
     for got in results:
         report.fetched += got.status == "fetched"
         report.unchanged += got.status == "unchanged"
@@ -536,7 +553,8 @@ def read_mirrors(
             continue
         spec_sizes = None
         if sizes and got.state.get("layout") == "v3" and cache_root is not None:
-            spec_sizes, fetched = fetch_sizes(got, records.filter(records.column("in_buildcache")))
+            spec_sizes, fetched = fetch_sizes(got, records.filter(records.column("in_buildcache")), known_sizes)
+            known_sizes.update(spec_sizes)
             report.sizes_fetched += fetched
             if progress:
                 progress("sizes", report.sizes_fetched, None)

@@ -10,14 +10,15 @@ at an S3-compatible server.  No pandas, no Panel.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import fsspec
 
 #: Bytes read per request when downloading with progress.
 CHUNK_BYTES = 8 * 2**20
-#: Spec manifests fetched per batch (fsspec runs a batch's requests concurrently).
-BATCH = 128
+#: Requests in flight at once when reading many small files.
+CONCURRENCY = 16
 
 
 class FetchError(OSError):
@@ -137,26 +138,16 @@ def exists(url: str) -> bool:
         return False
 
 
-def read_many(urls: list[str]) -> dict[str, bytes | FetchError]:
-    """Read many small files concurrently, :data:`BATCH` at a time; a file that
-    fails maps to its :class:`FetchError` instead of raising."""
-    out: dict[str, bytes | FetchError] = {}
-    if not urls:
-        return out
-    try:
-        fs, _ = _fs(urls[0])
-        paths = [fsspec.core.url_to_fs(u, **_options(u))[1] for u in urls]
-    except Exception as exc:  # noqa: BLE001
-        return {u: _error(u, exc) for u in urls}
-    for start in range(0, len(urls), BATCH):
-        chunk, chunk_paths = urls[start:start + BATCH], paths[start:start + BATCH]
+def read_many(urls: list[str], workers: int = CONCURRENCY) -> dict[str, bytes | FetchError]:
+    """Read many small files, ``workers`` requests at a time (bounded: a small
+    server's listen queue overflows with hundreds at once); a file that fails
+    maps to its :class:`FetchError` instead of raising."""
+
+    def one(url: str) -> bytes | FetchError:
         try:
-            got = fs.cat(chunk_paths, on_error="return")
-        except Exception as exc:  # noqa: BLE001
-            got = {p: exc for p in chunk_paths}
-        if not isinstance(got, dict):
-            got = {chunk_paths[0]: got}
-        for url, path in zip(chunk, chunk_paths):
-            value = got.get(path, got.get(fs._strip_protocol(path)) if hasattr(fs, "_strip_protocol") else None)
-            out[url] = value if isinstance(value, bytes) else _error(url, value if isinstance(value, BaseException) else FileNotFoundError(path))
-    return out
+            return read(url)
+        except FetchError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(urls)))) as pool:
+        return dict(zip(urls, pool.map(one, urls)))
