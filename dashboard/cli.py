@@ -1,4 +1,4 @@
-"""Command line: ``spack-cache-dashboard {serve,export,summary}``."""
+"""Command line: ``spack-cache-dashboard {serve,export,summary,diff,runs-here,match}``."""
 
 from __future__ import annotations
 
@@ -125,6 +125,120 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_diff(args) -> int:
+    """Print what changed from tag (or stack) A to B; ``--csv`` writes the rows."""
+    from .diff import diff
+
+    data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
+    column = "stack" if args.stacks else "tag"
+    present = sorted({str(v) for v in data.spec_stacks["stack"].unique()}) if args.stacks else data.tags
+    for name in (args.a, args.b):
+        if name not in present:
+            print(f"error: no {column} {name!r} in {args.data} (present: {', '.join(present)})", file=sys.stderr)
+            return 2
+
+    def side(name):
+        if not args.stacks:
+            return data.specs[data.specs["tag"] == name]
+        ids = data.spec_stacks.loc[data.spec_stacks["stack"] == name, "spec"].to_numpy()
+        return data.specs.iloc[ids]
+
+    result = diff(side(args.a), side(args.b))
+    for kind, n in result.counts.items():
+        print(f"{kind} {n}")
+    for kind, names in (("added", result.packages_added), ("removed", result.packages_removed)):
+        if names:
+            print(f"\npackages {kind}: {', '.join(names)}")
+    if len(result.rows):
+        print()
+        with _wide():
+            print(result.by_stack.to_string(index=False))
+            print()
+            print(result.rows[["change", "package", "version_a", "version_b", "hash_a", "hash_b", "compiler", "os", "target"]].to_string(index=False))
+    if args.csv:
+        result.rows.to_csv(args.csv, index=False)
+        print(f"\nwrote {len(result.rows)} rows to {args.csv}")
+    return 0
+
+
+def cmd_runs_here(args) -> int:
+    """Print how many specs run on the detected or given host, then per package."""
+    from .compat import UnknownTarget, detect_host, parse_host, summary
+
+    try:
+        host = parse_host(args.host) if args.host else detect_host()
+    except (UnknownTarget, ValueError) as exc:
+        print(f"error: --host: {exc}", file=sys.stderr)
+        return 2
+    data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
+    specs = data.specs[data.specs["tag"].isin(args.tag)] if args.tag else data.specs
+    result = summary(specs, host)
+    print(f"host {result['host']}" + ("" if args.host else " (detected)"))
+    print(f"specs that run here {result['runs']} of {result['total']}")
+    if result["why"]:
+        print("\nwhy the others do not:")
+        for reason, n in result["why"].items():
+            print(f"  {n:>8,}  {reason}")
+    if result["unknown_targets"]:
+        print(f"\ntargets archspec does not know (counted as not running): {', '.join(result['unknown_targets'])}")
+    from .compat import runs_here
+
+    runs = specs[runs_here(specs, host)["runs"].to_numpy()]
+    if len(runs):
+        per = runs.groupby(runs["package"].astype(str)).agg(specs=("hash", "size"), versions=("version", lambda v: ", ".join(sorted(set(map(str, v))))))
+        print()
+        with _wide():
+            print(per.to_string())
+    return 0
+
+
+def cmd_match(args) -> int:
+    """Print exact hits and the nearest binaries for a spec, hash, spec.json or spack.lock."""
+    from pathlib import Path
+
+    from .match import LockFile, MatchInputError, lock_coverage, match, parse_input
+
+    text = " ".join(args.spec)
+    if len(args.spec) == 1 and Path(text).is_file():
+        text = Path(text).read_text()
+    try:
+        query = parse_input(text)
+    except MatchInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
+    with _wide():
+        if isinstance(query, LockFile):
+            cov = lock_coverage(data.specs, query)
+            print(f"concrete specs in the cache {cov['cached']} of {cov['total']}")
+            print(f"missing {cov['missing']}")
+            print(f"download size {cov['bytes']:,} bytes" + (f" ({cov['unknown_sizes']} sizes unknown)" if cov["unknown_sizes"] else ""))
+            print()
+            print(cov["rows"].to_string(index=False))
+            return 0
+        result = match(data.specs, query, data.dependencies, limit=args.limit)
+        cols = ["hash", "package", "version", "compiler", "os", "target", "tag", "stacks"]
+        print(f"query {result['query']}")
+        print(f"exact hits {len(result['exact'])}")
+        if len(result["exact"]):
+            print(result["exact"][cols].to_string(index=False))
+        if len(result["nearest"]):
+            print(f"\nnearest of {result['candidates']} (fields that agree / asked, then what differs):")
+            near = result["nearest"]
+            print(near.assign(agree=near["agree"].astype(str) + "/" + near["of"].astype(str))[["agree", *cols[:3], "tag", "differs"]].to_string(index=False))
+        elif not len(result["exact"]):
+            print(f"no binary of {query.name or 'that hash'} in {args.data}")
+    return 0
+
+
+@contextmanager
+def _wide():
+    import pandas as pd
+
+    with pd.option_context("display.width", 250, "display.max_rows", 2000, "display.max_colwidth", 80):
+        yield
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``spack-cache-dashboard`` argument parser."""
     parser = argparse.ArgumentParser(prog="spack-cache-dashboard", description="See what is inside Spack binary build caches.")
@@ -158,6 +272,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="print what a tree holds and its problems")
     data_arg(p)
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("diff", help="what changed between two tags (or two stacks)")
+    data_arg(p)
+    p.add_argument("a", metavar="TAG_A", help="the older tag (or stack, with --stacks)")
+    p.add_argument("b", metavar="TAG_B", help="the newer tag (or stack)")
+    p.add_argument("--stacks", action="store_true", help="compare two stacks (over all tags) instead of two tags")
+    p.add_argument("--csv", metavar="FILE", help="write the added, removed and changed specs as CSV")
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("runs-here", help="which binaries run on this machine (or --host)")
+    data_arg(p)
+    p.add_argument("--host", metavar="TARGET|SPACK_ARCH", help="a target (zen3; platform and OS not checked) or spack arch output (linux-ubuntu22.04-zen3); default: this machine")
+    p.add_argument("--tag", action="append", help="only these tags (repeatable)")
+    p.set_defaults(func=cmd_runs_here)
+
+    p = sub.add_parser("match", help="exact and nearest binaries for a spec, /hash, spec.json or spack.lock")
+    data_arg(p)
+    p.add_argument("spec", nargs="+", metavar="SPEC_OR_HASH_OR_FILE", help="e.g. hdf5@1.14 +mpi %%gcc@11 target=zen3, /abc123, or a spec.json / spack.lock file")
+    p.add_argument("--limit", type=int, default=10, help="nearest binaries shown (default 10)")
+    p.set_defaults(func=cmd_match)
     return parser
 
 

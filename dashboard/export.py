@@ -42,7 +42,7 @@ from bokeh.resources import Resources
 from .model import CacheData
 from .query import Selection, index_for
 from .spack import version_key
-from .terms import COUNT_FORMAT, DIMENSIONS, HEATMAPS, LABELS, ROOT_NOTE, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS
+from .terms import COUNT_FORMAT, DIMENSIONS, HEATMAPS, LABELS, NUMBER_COLUMNS, NUMBER_TITLES, ROOT_NOTE, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS
 
 
 
@@ -151,7 +151,8 @@ def export_html(
     for col in ("tag", "package", "version", "compiler", "os", "target", "variants", "stacks"):
         raw[col], cats[col] = _codes(sub[col], version_key, True) if col == "version" else _codes(sub[col])
     raw["hash"] = sub["hash"].astype(str).tolist()
-    raw["size"] = sub["size"].fillna(-1).to_numpy(dtype=np.float64)
+    for col in NUMBER_COLUMNS:  # -1: unknown
+        raw[col] = sub[col].fillna(-1).to_numpy(dtype=np.float64)
     stack_codes, cats["stack"] = _codes(ss["stack"][in_sub])
     raw_src = ColumnDataSource(data=raw, name="raw")
     stk_src = ColumnDataSource(data={"spec": ss_new[in_sub].astype(np.int32), "stack": stack_codes}, name="stk")
@@ -179,8 +180,8 @@ def export_html(
         source=table_src,
         columns=[
             TableColumn(field=c, title=c)
-            if c != "size"
-            else TableColumn(field=c, title="bytes", formatter=NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right"))
+            if c not in NUMBER_COLUMNS
+            else TableColumn(field=c, title=NUMBER_TITLES[c], formatter=NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right"))
             for c in TABLE_COLUMNS
         ],
         sortable=True,
@@ -194,7 +195,7 @@ def export_html(
     update = CustomJS(
         args=dict(
             raw=raw_src, stk=stk_src, cats=cats, w=widgets, nums=nums, hm1=hm1, f1=f1, m1=m1, hm2=hm2, f2=f2, m2=m2, hm3=hm3, f3=f3, m3=m3,
-            table=table_src, tcols=TABLE_COLUMNS, tfilter=tfilter, topnBox=topn, rootStack=ROOT_STACK, stacksLabel=STACKS_LABEL,
+            table=table_src, tcols=TABLE_COLUMNS, ncols=list(NUMBER_COLUMNS), tfilter=tfilter, topnBox=topn, rootStack=ROOT_STACK, stacksLabel=STACKS_LABEL,
         ),
         code=_static("export_update.js"),
     )

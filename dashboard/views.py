@@ -18,7 +18,7 @@ from bokeh.models import PrintfTickFormatter
 from bokeh.models.widgets.tables import NumberFormatter
 import panel as pn
 
-from .terms import COUNT_FORMAT, TABLE_COLUMNS
+from .terms import COUNT_FORMAT, NUMBER_COLUMNS, NUMBER_TITLES, TABLE_COLUMNS
 
 HEATMAP_CMAP = "viridis"
 ROW_PX = 16  # vertical pixels per heatmap row, keeps package labels readable
@@ -191,14 +191,14 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20) -> VersionSortedTabulato
         disabled=True,
         selectable=False,
         layout="fit_columns",  # every column in view at 1400 px; narrower windows scroll sideways
-        header_filters={c: text_filter for c in TABLE_COLUMNS if c != "size"},
-        # pages write "-" for an unknown size: show it the same way, not as NaN
-        formatters={"size": NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right")},
-        titles={"size": "bytes"},
+        header_filters={c: text_filter for c in TABLE_COLUMNS if c not in NUMBER_COLUMNS},
+        # pages write "-" for an unknown size (and name no dependencies): show "-", not NaN
+        formatters={c: NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right") for c in NUMBER_COLUMNS},
+        titles=NUMBER_TITLES,
         widths={
             # 90% in all: the row expander column takes the rest
-            "hash": "10%", "package": "10%", "version": "8%", "compiler": "9%", "os": "9%", "target": "8%",
-            "variants": "11%", "stacks": "9%", "size": "7%", "tag": "9%",
+            "hash": "9%", "package": "10%", "version": "7%", "compiler": "9%", "os": "8%", "target": "8%",
+            "variants": "11%", "stacks": "9%", "size": "7%", "n_deps": "4%", "tag": "8%",
         },
         configuration={"columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72}},
         row_content=spec_detail,

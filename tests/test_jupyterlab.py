@@ -70,7 +70,11 @@ def test_notebook_runs_in_jupyterlab(jupyterlab, browser, real_data, artifacts):
     except Exception:
         pass
     # the app renders in the output area: selectors, numbers, heatmap and spec table
-    pg.wait_for_selector(".jp-OutputArea .tabulator-row", timeout=120000)
+    try:
+        pg.wait_for_selector(".jp-OutputArea .tabulator-row", timeout=120000)
+    except Exception:
+        pg.screenshot(path=str(artifacts / "jupyterlab-failed.png"), full_page=True)
+        raise AssertionError(f"no table rendered; page errors: {errors}")
     out = pg.locator(".jp-OutputArea").filter(has=pg.locator(".tabulator"))
     assert out.locator("input.choices__input--cloned").count() == 5
     assert out.locator("canvas").count() >= 1

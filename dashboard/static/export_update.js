@@ -114,7 +114,7 @@ for (let i = 0; i < n; i++) {
   if (!mask[i]) continue;
   const rec = {};
   for (const c of tcols) {
-    const v = c === "hash" ? R.hash[i] : c === "size" ? (R.size[i] < 0 ? null : R.size[i]) : cats[c][R[c][i]];
+    const v = c === "hash" ? R.hash[i] : ncols.includes(c) ? (R[c][i] < 0 ? null : R[c][i]) : cats[c][R[c][i]];
     rec[c] = v;
   }
   if (q && !tcols.some((c) => rec[c] !== null && String(rec[c]).toLowerCase().includes(q))) continue;
