@@ -24,9 +24,11 @@ import panel as pn
 import param
 
 from dashboard.components import Headline, Heatmaps, Problems, Selectors, SpecTable
+from dashboard.questions import CompareView, FindView, HostFilter, RunsHereView
 from dashboard.config import data_path, wants_sizes
 from dashboard.load import CacheData, load
 from dashboard.state import DashboardState
+from dashboard.terms import VIEWS
 
 TITLE = "Spack build cache"
 
@@ -72,6 +74,19 @@ class CacheDashboard(pn.viewable.Viewer):
         self.heatmaps = Heatmaps(state=self.state)
         self.specs = SpecTable(state=self.state)
         self.problems = Problems(state=self.state)
+        self.host = HostFilter(state=self.state)
+        self.questions = {
+            "runs-here": RunsHereView(state=self.state),
+            "compare": CompareView(state=self.state),
+            "find": FindView(state=self.state),
+        }
+        overview = pn.Column(self.headline, self.heatmaps, self.specs, self.problems, sizing_mode="stretch_width")
+        views = {"overview": overview, **self.questions}
+        # one tab per question; only the shown tab is rendered (dynamic)
+        self.tabs = pn.Tabs(*[(VIEWS[name], views[name]) for name in VIEWS], dynamic=True, sizing_mode="stretch_width", name="views")
+        self.tabs.active = list(VIEWS).index(self.state.view)
+        self.tabs.param.watch(lambda e: setattr(self.state, "view", list(VIEWS)[e.new]), "active")
+        self.state.param.watch(lambda e: setattr(self.tabs, "active", list(VIEWS).index(e.new)), "view")
 
     @classmethod
     def from_path(cls, path: str | os.PathLike, **load_kwargs) -> "CacheDashboard":
@@ -87,16 +102,17 @@ class CacheDashboard(pn.viewable.Viewer):
             pairs = self.state.url_query()
             location.search = f"?{urlencode(pairs)}" if pairs else ""
 
-        self.state.param.watch(write, "result")
+        self.state.param.watch(write, ["result", "view", "tag_a", "tag_b", "find"])
         write()
 
     def sidebar(self) -> list:
-        """Sidebar components: selectors, search, top-N slider, reset."""
-        return [self.selectors]
+        """Sidebar components: selectors, search, top-N slider, reset, host filter."""
+        return [self.selectors, self.host]
 
     def main(self) -> list:
-        """Main-area components: numbers, heatmaps, spec table, problems."""
-        return [self.headline, self.heatmaps, self.specs, self.problems]
+        """Main-area components: one tab per view (:data:`dashboard.terms.VIEWS`):
+        the overview (numbers, heatmaps, spec table, problems), then the questions."""
+        return [self.tabs]
 
     def __panel__(self):
         return pn.Row(

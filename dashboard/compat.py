@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import archspec.cpu
+import numpy as np
 import pandas as pd
 
 
@@ -150,6 +151,30 @@ def runs_here(specs: pd.DataFrame, host: Host) -> pd.DataFrame:
     return pd.DataFrame({"runs": why == "", "why": why}, index=specs.index)
 
 
+def runs_mask(specs: pd.DataFrame, host: Host) -> np.ndarray:
+    """Boolean array over ``specs`` rows: ``True`` where the binary runs on ``host``.
+
+    Decided once per distinct (platform, OS, target) through the columns'
+    categorical codes, so it costs one array lookup per row.
+    """
+    cols = [specs[c] if isinstance(specs[c].dtype, pd.CategoricalDtype) else specs[c].astype("category") for c in ("platform", "os", "target")]
+    codes = [c.cat.codes.to_numpy().astype(np.int64) for c in cols]
+    sizes = [len(c.cat.categories) + 1 for c in cols]
+    key = (codes[0] + 1) * sizes[1] * sizes[2] + (codes[1] + 1) * sizes[2] + (codes[2] + 1)
+    unique, inverse = np.unique(key, return_inverse=True)
+    verdict = np.zeros(len(unique), dtype=bool)
+    for i, k in enumerate(unique):
+        p, rest = divmod(int(k), sizes[1] * sizes[2])
+        o, t = divmod(rest, sizes[2])
+        names = [str(c.cat.categories[j - 1]) if j else "" for c, j in zip(cols, (p, o, t))]
+        verdict[i] = (
+            (not host.platform or names[0] == host.platform)
+            and (not host.os or names[1] == host.os)
+            and target_runs_on(names[2], host.target)
+        )
+    return verdict[inverse.ravel()]
+
+
 def unknown_targets(specs: pd.DataFrame) -> list[str]:
     """Targets in ``specs`` that archspec does not know (sorted): reported, never fatal."""
     return sorted(t for t in map(str, pd.unique(specs["target"].astype(str))) if t not in archspec.cpu.TARGETS)
@@ -179,4 +204,4 @@ def ancestors(target: str) -> list[str]:
     return [micro.name] + [a.name for a in micro.ancestors]
 
 
-__all__ = ["Host", "UnknownTarget", "ancestors", "detect_host", "parse_host", "runs_here", "summary", "target_runs_on", "unknown_targets", "why_not"]
+__all__ = ["Host", "UnknownTarget", "ancestors", "detect_host", "parse_host", "runs_here", "runs_mask", "summary", "target_runs_on", "unknown_targets", "why_not"]

@@ -19,7 +19,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboard import query, views
+from dashboard import compat, howto, query, views
 from dashboard.export import export_html
 from dashboard.state import DashboardState
 from dashboard.terms import DIMENSIONS, HEADLINE, HEATMAPS, LABELS, ROOT_NOTE, stack_order
@@ -252,6 +252,24 @@ class Heatmaps(Component):
         return self._layout
 
 
+def detail_for(state) -> callable:
+    """The spec table's row detail for ``state``'s data: :func:`dashboard.views.spec_detail`
+    with the install commands for the spec's stack (the chosen one if it is in
+    it), the target's ancestors and, for mirror sources, the dependencies."""
+    data = state.data
+    binaries = set(data.specs["hash"].astype(str)) if len(data.dependencies) else set()
+
+    def detail(row: pd.Series):
+        commands = howto.install_commands(data.mirrors, str(row["tag"]), str(row["stacks"]), str(row["hash"]), state.stack)
+        deps = None
+        if len(data.dependencies):
+            deps = data.dependencies[data.dependencies["hash"] == str(row["hash"])][["dep_name", "dep_hash", "deptypes"]]
+            deps = deps.drop_duplicates("dep_hash").assign(cached=lambda d: d["dep_hash"].isin(binaries))
+        return views.spec_detail(row, commands=commands, ancestors=compat.ancestors(str(row["target"])), dependencies=deps)
+
+    return detail
+
+
 class SpecTable(Component):
     """The spec table with its row count, clicked-cell note, *Download CSV* (exactly
     the rows shown, filtered and sorted) and *Export HTML* (the selection, offline)."""
@@ -259,7 +277,9 @@ class SpecTable(Component):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
-        self.table = views.spec_table(query.table_rows(s.index, s.result.mask))
+        self.table = views.spec_table(query.table_rows(s.index, s.result.mask), row_content=detail_for(s))
+        if s.data.dependencies.empty:  # pages name no dependencies: no column of dashes
+            self.table.hidden_columns = ["n_deps"]
         self.download = pn.widgets.FileDownload(
             callback=self._csv, filename="specs.csv", label="Download CSV (filtered rows)", button_type="primary", embed=False, width=220
         )

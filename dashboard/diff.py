@@ -71,13 +71,17 @@ def diff(a: pd.DataFrame, b: pd.DataFrame) -> Diff:
         spec with the k-th new one.
     """
     a, b = _plain(a), _plain(b)
-    gone = a[~a["hash"].isin(b["hash"])].copy()
-    new = b[~b["hash"].isin(a["hash"])].copy()
-    for frame in (gone, new):
-        frame["_key"] = frame[CONFIGURATION].agg("\x00".join, axis=1) if len(frame) else pd.Series(dtype=str)
-        frame["_vkey"] = frame["version"].map(version_key) if len(frame) else pd.Series(dtype=object)
-        frame.sort_values(["_key", "_vkey", "hash"], inplace=True, kind="stable")
-        frame["_n"] = frame.groupby("_key").cumcount() if len(frame) else pd.Series(dtype=int)
+    gone = a[~a["hash"].isin(b["hash"])]
+    new = b[~b["hash"].isin(a["hash"])]
+    def numbered(frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with its configuration key and its rank within it (by version)."""
+        frame = frame.assign(
+            _key=frame[CONFIGURATION].agg("\x00".join, axis=1) if len(frame) else pd.Series(dtype=str),
+            _vkey=frame["version"].map(version_key) if len(frame) else pd.Series(dtype=object),
+        ).sort_values(["_key", "_vkey", "hash"], kind="stable")
+        return frame.assign(_n=frame.groupby("_key").cumcount() if len(frame) else pd.Series(dtype=int))
+
+    gone, new = numbered(gone), numbered(new)
     pairs = gone.merge(new, on=["_key", "_n"], suffixes=("_a", "_b"))
     changed_a, changed_b = set(pairs["hash_a"]), set(pairs["hash_b"])
     added = new[~new["hash"].isin(changed_b)]

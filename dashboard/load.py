@@ -196,7 +196,7 @@ def load_mirrors(
     root = (Path(cache_dir) if cache_dir is not None else store_base()) if cache else None
     mirrors = resolve(source, root)
     step = (lambda what, done, total: progress(done, total, {"mirrors": "mirror", "bytes": "B", "sizes": "manifest"}[what])) if progress else None
-    tables, mirror_problems, fetched = read_mirrors(mirrors, root, sizes=sizes, progress=step)
+    tables, mirror_problems, fetched = read_mirrors(mirrors, root, label=source, sizes=sizes, progress=step)
     t_fetch = time.perf_counter()
     frames = to_frames(tables, tables["pages"].num_rows)
     problems = mirror_problems.to_pandas()
@@ -216,6 +216,7 @@ def load_mirrors(
         source=source,
         report=report,
         dependencies=frames["dependencies"],
+        mirrors=pd.DataFrame([(m.tag, m.stack, m.url) for m in mirrors], columns=["tag", "stack", "url"]),
     )
 
 

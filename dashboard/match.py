@@ -308,8 +308,9 @@ def lock_coverage(specs: pd.DataFrame, lock: LockFile) -> dict:
         (``hash``, ``package``, ``version``, ``cached`` bool, ``size`` Int64,
         ``tags`` comma-separated), missing first.
     """
-    by_hash = specs.assign(hash=specs["hash"].astype(str)).groupby("hash").agg(
-        size=("size", "max"), tags=("tag", lambda t: ", ".join(sorted(set(map(str, t))))))
+    plain = pd.DataFrame({"hash": specs["hash"].astype(str).to_numpy(), "tag": specs["tag"].astype(str).to_numpy(),
+                          "size": specs["size"].astype("Float64").to_numpy()})
+    by_hash = plain.groupby("hash").agg(size=("size", "max"), tags=("tag", lambda t: ", ".join(sorted(set(t)))))
     rows = pd.DataFrame(
         [(h, name, version) for h, (name, version) in lock.specs.items()], columns=["hash", "package", "version"]
     )

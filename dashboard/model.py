@@ -96,6 +96,8 @@ class CacheData:
             empty for pages): ``page_id`` (``int32``), ``hash``, ``dep_hash``
             (``str``), ``dep_name``, ``deptypes``, ``virtuals`` (``category``,
             comma-separated).  A dependency need not be a binary itself.
+        mirrors: the mirrors a mirror source read: ``tag``, ``stack``, ``url``
+            (``str``); empty for pages.
     """
 
     specs: pd.DataFrame
@@ -108,6 +110,7 @@ class CacheData:
     dependencies: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         {"page_id": pd.Series(dtype="int32"), **{c: pd.Series(dtype="str") for c in ("hash", "dep_hash")},
          **{c: pd.Series(dtype="category") for c in ("dep_name", "deptypes", "virtuals")}}))
+    mirrors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({c: pd.Series(dtype="str") for c in ("tag", "stack", "url")}))
     #: Structures derived from this data once and shared by every session that
     #: shows it (e.g. the query index, see :func:`dashboard.query.index_for`).
     derived: dict = field(default_factory=dict, repr=False, compare=False)

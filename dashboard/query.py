@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .model import CacheData
+from . import compat
 from .terms import DIMENSIONS, LABELS, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS  # noqa: F401  (the query's vocabulary)
 
 
@@ -31,6 +32,10 @@ class Selection:
         tag, stack, os, target, version: selected values (OR within a dimension).
         package: case-insensitive substring of the package name ("" = all).
         cell: ``(package, stack)`` of a clicked heatmap cell, or ``None``.
+        host: only binaries that run on this host (``spack arch`` output such
+            as ``linux-ubuntu22.04-zen3``, or a target name; see
+            :mod:`dashboard.compat`); ``""`` = no filter.  A host that cannot
+            be read filters nothing (the caller reports it).
     """
 
     tag: tuple[str, ...] = ()
@@ -40,14 +45,15 @@ class Selection:
     version: tuple[str, ...] = ()
     package: str = ""
     cell: tuple[str, str] | None = None
+    host: str = ""
 
     def values(self, dim: str) -> tuple[str, ...]:
         """Selected values of one of :data:`DIMENSIONS`."""
         return getattr(self, dim)
 
     def without(self, *dims: str) -> "Selection":
-        """A copy with the given dimensions (or ``"package"``/``"cell"``) cleared."""
-        return replace(self, **{d: ("" if d == "package" else None if d == "cell" else ()) for d in dims})
+        """A copy with the given dimensions (or ``"package"``/``"cell"``/``"host"``) cleared."""
+        return replace(self, **{d: ("" if d in ("package", "host") else None if d == "cell" else ()) for d in dims})
 
 
 @dataclass
@@ -72,6 +78,8 @@ class SpecIndex:
             sorted by version then package (names the packages of a version).
         table_order: spec ids in the spec table's order: package (by name),
             then version newest first (Spack's order), then tag.
+        host_masks: host text -> ``bool`` array of the specs that run there
+            (filled by :func:`host_mask`, at most 65 hosts).
     """
 
     data: CacheData
@@ -88,6 +96,7 @@ class SpecIndex:
     pair_version: np.ndarray | None = None
     pair_package: np.ndarray | None = None
     table_order: np.ndarray | None = None
+    host_masks: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def build_index(data: CacheData) -> SpecIndex:
@@ -168,7 +177,26 @@ def dimension_masks(index: SpecIndex, sel: Selection) -> dict[str, np.ndarray]:
     if sel.cell is not None:
         package, stack = sel.cell
         masks["cell"] = _lookup(index.categories["package"], [package])[index.codes["package"]] & _stack_mask(index, [stack])
+    if sel.host.strip():
+        host = host_mask(index, sel.host)
+        if host is not None:
+            masks["host"] = host
     return masks
+
+
+def host_mask(index: SpecIndex, host: str) -> np.ndarray | None:
+    """Specs that run on ``host`` (see :func:`dashboard.compat.runs_mask`), kept per
+    host text on the index (shared by sessions); ``None`` if ``host`` cannot be read."""
+    text = host.strip()
+    if text not in index.host_masks:
+        try:
+            parsed = compat.parse_host(text)
+        except ValueError:
+            return None
+        if len(index.host_masks) > 64:  # a bounded memo: hosts typed by many users
+            index.host_masks.clear()
+        index.host_masks[text] = compat.runs_mask(index.data.specs, parsed)
+    return index.host_masks[text]
 
 
 def combine(masks: dict[str, np.ndarray], n: int, exclude: tuple[str, ...] = ()) -> np.ndarray:

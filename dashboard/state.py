@@ -11,9 +11,12 @@ from collections.abc import Mapping, Sequence
 
 import param
 
-from dashboard import query
+from dashboard import compat, query
 from dashboard.model import CacheData
-from dashboard.terms import LABELS
+from dashboard.terms import LABELS, VIEWS
+
+#: Longest *Find a spec* text kept in the URL (a pasted spack.lock is not).
+MAX_URL_FIND = 400
 
 
 class DashboardState(param.Parameterized):
@@ -32,14 +35,20 @@ class DashboardState(param.Parameterized):
     package = param.String(default="", label="Package name contains")
     top_n = param.Integer(default=30, bounds=(5, 500), label="Packages on the heatmap (top N by specs)")
     cell = param.Tuple(default=None, length=2, allow_None=True, doc="(package, stack) clicked on the heatmap")
+    host = param.String(default="", label="Runs on host", doc="only specs that run on this host (spack arch output or a target); '' = all")
     result = param.Parameter(default=None, doc="dashboard.query.Result for the current selection")
+    # the question views (dashboard.questions): not part of the selection, but of the URL
+    view = param.Selector(default="overview", objects=list(VIEWS), doc="the view shown: " + ", ".join(VIEWS))
+    tag_a = param.String(default="", label="Older tag (A)")
+    tag_b = param.String(default="", label="Newer tag (B)")
+    find = param.String(default="", doc="what the Find a spec view matches: a spec, /hash, spec.json or spack.lock")
 
     def __init__(self, data: CacheData, **params):
         self.data = data
         self.index = query.index_for(data)  # shared by the sessions of one server process
         self._options: dict[str, dict] = {}  # option labels last sent, per dimension
         super().__init__(**params)
-        self.param.watch(self._on_change, ["tag", "stack", "os", "target", "version", "package", "top_n", "cell"])
+        self.param.watch(self._on_change, ["tag", "stack", "os", "target", "version", "package", "top_n", "cell", "host"])
         self._recompute()
 
     @property
@@ -49,6 +58,7 @@ class DashboardState(param.Parameterized):
             **{dim: tuple(getattr(self, dim)) for dim in query.DIMENSIONS},
             package=self.package,
             cell=tuple(self.cell) if self.cell else None,
+            host=self.host,
         )
 
     def _on_change(self, *events):
@@ -75,7 +85,7 @@ class DashboardState(param.Parameterized):
 
     def clear(self):
         """Reset every filter."""
-        self.param.update(tag=[], stack=[], os=[], target=[], version=[], package="", cell=None)
+        self.param.update(tag=[], stack=[], os=[], target=[], version=[], package="", cell=None, host="")
 
     # -- URL query state ---------------------------------------------------------
     def url_query(self) -> list[tuple[str, str]]:
@@ -90,6 +100,14 @@ class DashboardState(param.Parameterized):
             pairs.append(("package", self.package))
         if self.cell:
             pairs.append(("cell", ",".join(self.cell)))
+        if self.host:
+            pairs.append(("host", self.host))
+        if self.view != "overview":
+            pairs.append(("view", self.view))
+        if self.view == "compare":
+            pairs += [(key, value) for key, value in (("a", self.tag_a), ("b", self.tag_b)) if value]
+        if self.view == "find" and self.find and len(self.find) <= MAX_URL_FIND:
+            pairs.append(("q", self.find))
         return pairs
 
     def apply_url_query(self, args: Mapping[str, Sequence[str | bytes]]) -> list[str]:
@@ -99,8 +117,10 @@ class DashboardState(param.Parameterized):
             args: query key -> values, as ``urllib.parse.parse_qs`` or
                 ``pn.state.session_args`` give them (``bytes`` are UTF-8
                 decoded).  Keys are the :data:`dashboard.query.DIMENSIONS`,
-                ``package`` and ``cell``; a dimension's values may also be
-                comma-separated.  Other keys are left alone (Panel and Bokeh
+                ``package``, ``cell``, ``host``, ``view`` (one of
+                :data:`dashboard.terms.VIEWS`), ``a``/``b`` (the tags compared)
+                and ``q`` (the *Find a spec* text); a dimension's values may
+                also be comma-separated.  Other keys are left alone (Panel and Bokeh
                 use some).
 
         Returns:
@@ -132,6 +152,30 @@ class DashboardState(param.Parameterized):
                 update["cell"] = (package, stack)
             else:
                 notices.append(f"Heatmap cell '{package},{stack}' from the URL is not in this build cache: ignored.")
+        if "host" in args:
+            host = (text(args["host"]) or [""])[-1].strip()
+            try:
+                if host:
+                    compat.parse_host(host)
+                update["host"] = host
+            except ValueError as exc:
+                notices.append(f"Host '{host}' from the URL: {exc}; ignored.")
+        if "view" in args:
+            view = (text(args["view"]) or [""])[-1]
+            if view in VIEWS:
+                update["view"] = view
+            else:
+                notices.append(f"View '{view}' from the URL is not one of {', '.join(VIEWS)}: ignored.")
+        tags = set(self.index.categories["tag"].astype(str))
+        for key, name in (("a", "tag_a"), ("b", "tag_b")):
+            if key in args:
+                tag = (text(args[key]) or [""])[-1]
+                if tag in tags:
+                    update[name] = tag
+                else:
+                    notices.append(f"Tag '{tag}' from the URL is not in this build cache: ignored.")
+        if "q" in args:
+            update["find"] = (text(args["q"]) or [""])[-1][:MAX_URL_FIND]
         if update:
             self.param.update(**update)
         return notices

@@ -19,7 +19,11 @@ STACKS_LABEL = "Stacks (excl. root)"
 #: Headline numbers: ``dashboard.query.headline`` key -> title.
 HEADLINE = {"packages": "Packages", "specs": "Specs", "stacks": STACKS_LABEL, "tags": "Tags"}
 #: Columns of the spec table, in order.
-TABLE_COLUMNS = ["hash", "package", "version", "compiler", "os", "target", "variants", "stacks", "size", "tag"]
+TABLE_COLUMNS = ["hash", "package", "version", "compiler", "os", "target", "variants", "stacks", "size", "n_deps", "tag"]
+#: Columns of :data:`TABLE_COLUMNS` that hold numbers (right-aligned, "-" when unknown).
+NUMBER_COLUMNS = ("size", "n_deps")
+#: Table titles of :data:`NUMBER_COLUMNS`.
+NUMBER_TITLES = {"size": "bytes", "n_deps": "deps"}
 #: Number format of counts and sizes in tables (Numbro, as Bokeh and Tabulator use it).
 COUNT_FORMAT = "0,0"
 #: Explains ``root`` wherever stacks are shown.
@@ -53,3 +57,7 @@ HEATMAPS = (
 def stack_order(stacks) -> list[str]:
     """Stacks sorted by name, with :data:`ROOT_STACK` (the union of all stacks) last."""
     return sorted(set(stacks), key=lambda s: (s == ROOT_STACK, s))
+
+
+#: The views of the main area (URL ``view=``) and their tab titles.
+VIEWS = {"overview": "Overview", "runs-here": "Runs here?", "compare": "What changed?", "find": "Find my spec"}

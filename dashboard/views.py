@@ -145,30 +145,60 @@ class VersionSortedTabulator(pn.widgets.Tabulator):
         return df.sort_values(fields, ascending=ascending, kind="mergesort", key=key) if fields else df
 
 
-def spec_detail(row: pd.Series) -> pn.pane.HTML:
+def copy_button(text: str) -> str:
+    """HTML of a *copy* button putting ``text`` on the clipboard (escaped)."""
+    return (f'<button class="copy-cmd" data-cmd="{html.escape(text, quote=True)}" '
+            'onclick="navigator.clipboard.writeText(this.dataset.cmd);this.textContent=\'copied\'" '
+            'style="font-size:11px;margin-left:6px;padding:0 6px">copy</button>')
+
+
+def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies: pd.DataFrame | None = None) -> pn.pane.HTML:
     """The expanded view of one spec-table row: the full hash (one click selects
-    it for copying), every variant, and the command that installs the binary."""
+    it for copying), every variant, the target's ancestors, the commands that
+    install the binary (each with a *copy* button) and, where the source names
+    them (mirrors), its dependencies with whether each is a binary here.
+
+    Args:
+        row: a spec row (:data:`dashboard.terms.TABLE_COLUMNS`).
+        commands: shell commands (see :func:`dashboard.howto.install_commands`).
+        ancestors: the target and its ancestors (:func:`dashboard.compat.ancestors`).
+        dependencies: ``dep_name``, ``dep_hash``, ``deptypes``, ``cached`` (bool).
+    """
     def cell(name: str) -> str:
         value = row.get(name)
         return "-" if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA else html.escape(str(value))
 
     size = row.get("size")
     size_text = "size unknown" if size is None or pd.isna(size) else f"{int(size):,} bytes"
+    lines = [
+        f'<div><b>hash</b> <code class="spec-hash" style="user-select:all">{cell("hash")}</code></div>',
+        f'<div><b>{cell("package")}@{cell("version")}</b> %{cell("compiler")} os={cell("os")} target={cell("target")} ({size_text})</div>',
+        f'<div><b>variants</b> <span class="spec-variants">{cell("variants") or "(none)"}</span></div>',
+        f'<div><b>stacks</b> {cell("stacks")} &middot; <b>tag</b> {cell("tag")}</div>',
+    ]
+    if len(ancestors) > 1:
+        lines.append(f'<div><b>runs on</b> {html.escape(ancestors[0])} and every descendant of it '
+                     f'(its ancestors: {html.escape(", ".join(ancestors[1:]))})</div>')
+    for command in commands or [f"spack install --use-buildcache only /{row.get('hash')}"]:
+        lines.append(f'<div><code class="install-cmd" style="user-select:all">{html.escape(command)}</code>{copy_button(command)}</div>')
+    if dependencies is not None and len(dependencies):
+        items = ", ".join(
+            f'{html.escape(str(d.dep_name))}/<code>{html.escape(str(d.dep_hash)[:7])}</code>'
+            f'{"" if d.cached else " <i>(not a binary here)</i>"} <small>{html.escape(str(d.deptypes))}</small>'
+            for d in dependencies.itertuples()
+        )
+        lines.append(f'<div class="spec-deps"><b>dependencies ({len(dependencies)})</b> {items}</div>')
+    height = 34 + 24 * len(lines) + (18 * (len(dependencies) // 4) if dependencies is not None else 0)
     return pn.pane.HTML(
-        f"""<div class="spec-detail" style="color:#212529;background:#f8f9fa;font-size:13px;line-height:1.7;padding:4px 8px">
-<div><b>hash</b> <code class="spec-hash" style="user-select:all">{cell("hash")}</code></div>
-<div><b>{cell("package")}@{cell("version")}</b> %{cell("compiler")} os={cell("os")} target={cell("target")} ({size_text})</div>
-<div><b>variants</b> <span class="spec-variants">{cell("variants") or "(none)"}</span></div>
-<div><b>stacks</b> {cell("stacks")} &middot; <b>tag</b> {cell("tag")}</div>
-<div><b>install</b> <code style="user-select:all">spack install --use-buildcache only /{cell("hash")}</code></div>
-</div>""",
+        '<div class="spec-detail" style="color:#212529;background:#f8f9fa;font-size:13px;line-height:1.7;padding:4px 8px">'
+        + "\n".join(lines) + "</div>",
         sizing_mode="stretch_width",
-        height=150,
+        height=height,
         margin=(4, 12),
     )
 
 
-def spec_table(rows: pd.DataFrame, page_size: int = 20) -> VersionSortedTabulator:
+def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail) -> VersionSortedTabulator:
     """The filterable spec table (server-side pagination).
 
     Args:
@@ -180,7 +210,8 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20) -> VersionSortedTabulato
         the visible page is sent to the browser, so millions of rows stay
         responsive), every column fitted to the width with its full text as
         a tooltip, and a row expander (click a row's arrow) showing
-        :func:`spec_detail`: the full hash, ready to copy, and all variants.
+        ``row_content`` (default :func:`spec_detail`): the full hash, ready to
+        copy, all variants, the install commands.
     """
     text_filter = {"type": "input", "func": "like", "placeholder": "filter"}
     return VersionSortedTabulator(
@@ -201,7 +232,7 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20) -> VersionSortedTabulato
             "variants": "11%", "stacks": "9%", "size": "7%", "n_deps": "4%", "tag": "8%",
         },
         configuration={"columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72}},
-        row_content=spec_detail,
+        row_content=row_content,
         embed_content=False,
         sizing_mode="stretch_width",
         name="specs",

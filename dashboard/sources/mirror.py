@@ -23,13 +23,9 @@ mirror that fails never stops the others: it becomes an ``error`` problem row.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
-import shutil
-import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,30 +36,16 @@ import pyarrow.compute as pc
 import yaml
 
 from ..parse import DEPENDENCIES_SCHEMA, META_STACK_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA
-from .remote import FetchError, is_url, join, read, read_many, stat_key
-from .spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA, IndexError_, index_entry, parse_index, parse_manifest, tarball_size
+from .mirror_fetch import Mirror, MirrorError, read_arrow, swap_in, write_arrow, fetch, fetch_sizes, tables
+from .remote import FetchError, is_url, join, read
+from .spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA
 
 SET_INDEX = "cache_spack_io_index.json"
 SET_YAML = ("mirrors.yaml", "mirrors.yml")
-V3_MANIFEST = "v3/manifests/index/index.manifest.json"
-V2_INDEX = "build_cache/index.json"
 #: Mirrors checked at once (each check is one small request).
 CHECK_THREADS = 8
-#: Format of the per-mirror cache folders; another value is re-fetched.
-MIRROR_CACHE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class Mirror:
-    """One build cache: ``url`` (local path or URL), shown as ``tag`` / ``stack``."""
-
-    tag: str
-    stack: str
-    url: str
-
-
-class MirrorError(Exception):
-    """A mirror cannot be used (message names the mirror, the URL and why)."""
+#: Tables of a combined mirror set (see :func:`combine`).
+COMBINED_TABLES = ("specs", "spec_stacks", "pages", "meta_stacks", "problems", "dependencies")
 
 
 @dataclass
@@ -127,6 +109,11 @@ def _set_from_text(path: str, text: bytes) -> list[Mirror]:
     return mirrors
 
 
+def _list_copy(cache_root: Path, source: str) -> Path:
+    """Where a remote mirror list is kept (used when it cannot be reached)."""
+    return cache_root / "mirror-lists" / hashlib.sha256(source.encode()).hexdigest()[:24]
+
+
 def looks_like_mirror(source: str) -> bool:
     """Whether ``source`` names mirrors rather than pages: a URL, a ``.json``/``.yaml``
     file, or a folder holding a mirror layout or a mirror list."""
@@ -146,7 +133,7 @@ def resolve(source: str, cache_root: Path | None = None) -> list[Mirror]:
         MirrorError: a mirror list that cannot be read or is malformed.
     """
     if source.endswith((".json", ".yaml", ".yml")) and _name(source) != "index.json":
-        copy = _cache_dir(cache_root, source).with_suffix(".list") if cache_root is not None else None
+        copy = _list_copy(cache_root, source).with_suffix(".list") if cache_root is not None else None
         try:
             text = read(source)
         except FetchError as exc:
@@ -166,207 +153,6 @@ def resolve(source: str, cache_root: Path | None = None) -> list[Mirror]:
         if (Path(candidate).is_file() if not is_url(source) else False):
             return _set_from_text(candidate, read(candidate))
     return [Mirror(_name(source), "root", source)]
-
-
-# --- one mirror: freshness, download, cache ------------------------------------------------
-
-
-def _cache_dir(cache_root: Path, url: str) -> Path:
-    return cache_root / "mirrors" / hashlib.sha256(url.encode()).hexdigest()[:24]
-
-
-def _read_state(folder: Path) -> dict:
-    try:
-        state = json.loads((folder / "state.json").read_text())
-        return state if state.get("format") == MIRROR_CACHE_FORMAT and (folder / "records.arrow").is_file() else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_arrow(table: pa.Table, path: Path) -> None:
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-
-
-def _read_arrow(path: Path) -> pa.Table:
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_file(source).read_all()
-
-
-def _save(folder: Path, state: dict, records: pa.Table, deps: pa.Table) -> None:
-    """Write a mirror's cache folder atomically (a new folder swapped in)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-    try:
-        _write_arrow(records, tmp / "records.arrow")
-        _write_arrow(deps, tmp / "deps.arrow")
-        if (folder / "sizes.json").is_file():  # a hash names one binary: sizes stay valid
-            shutil.copy(folder / "sizes.json", tmp / "sizes.json")
-        (tmp / "state.json").write_text(json.dumps({**state, "format": MIRROR_CACHE_FORMAT}))
-        old = folder.with_name(folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-@dataclass
-class _Fetched:
-    mirror: Mirror
-    folder: Path
-    state: dict
-    status: str  # "fetched", "unchanged", "offline"
-    records: pa.Table | None = None
-    deps: pa.Table | None = None
-    note: str = ""
-    nbytes: int = 0
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _check(mirror: Mirror, folder: Path, state: dict, progress) -> _Fetched:
-    """Fetch ``mirror``'s index unless the cached one (``state``) is current."""
-    url = mirror.url
-    order = ("v2", "v3") if state.get("layout") == "v2" else ("v3", "v2")
-    signed, stamp = False, ""
-    for layout in order:
-        if layout == "v3":
-            try:
-                entries, signed = parse_manifest(read(join(url, V3_MANIFEST)))
-            except FetchError as exc:
-                if exc.kind == "missing":
-                    continue
-                raise
-            entry = index_entry(entries)
-            key = str(entry.get("checksum", ""))
-            if state.get("key") == key:
-                return _Fetched(mirror, folder, state, "unchanged")
-            blob_url = join(url, "blobs", "sha256", key[:2], key)
-            data = read(blob_url, progress)
-            if _sha256(data) != key:
-                raise MirrorError(f"checksum mismatch: {blob_url} does not hash to the manifest's sha256 {key}")
-            nbytes = len(data)
-            if str(entry.get("compression", "none")) == "gzip":
-                data = gzip.decompress(data)
-            break
-        try:
-            expected = read(join(url, V2_INDEX + ".hash")).decode(errors="replace").strip()
-        except FetchError as exc:
-            if exc.kind != "missing":
-                raise
-            expected = ""
-        if expected and state.get("key") == expected:
-            return _Fetched(mirror, folder, state, "unchanged")
-        try:
-            stamp = "" if expected else stat_key(join(url, V2_INDEX))  # no .hash: size and mtime/ETag
-            if stamp and state.get("stamp") == stamp:
-                return _Fetched(mirror, folder, state, "unchanged")
-            data = read(join(url, V2_INDEX), progress)
-        except FetchError as exc:
-            if exc.kind == "missing":
-                continue
-            raise
-        key = _sha256(data)
-        if expected and key != expected:
-            raise MirrorError(f"checksum mismatch: {join(url, V2_INDEX)} hashes to {key}, index.json.hash says {expected}")
-        nbytes = len(data)
-        break
-    else:
-        raise MirrorError(f"not a build cache: neither {V3_MANIFEST} nor {V2_INDEX} found")
-    records, deps, info = parse_index(data)
-    del data
-    new_state = {"url": url, "layout": layout, "key": key, "fetched_at": time.time(), "signed": signed,
-                 "db_version": info["db_version"], "records": info["records"], "skipped": info["skipped"], "bytes": nbytes, "stamp": stamp}
-    return _Fetched(mirror, folder, new_state, "fetched", records, deps, nbytes=nbytes)
-
-
-def fetch(mirror: Mirror, cache_root: Path | None, progress: Callable[[int, int | None], None] | None = None) -> _Fetched:
-    """Bring one mirror's parsed index up to date (see the module docstring).
-
-    Raises:
-        MirrorError: the mirror cannot be used and no cached copy exists; the
-            message names the mirror, the URL and the reason (unreachable,
-            403/404, not a build cache, unknown database version, corrupt
-            JSON, checksum mismatch).
-    """
-    folder = _cache_dir(cache_root, mirror.url) if cache_root is not None else Path(os.devnull)
-    state = _read_state(folder) if cache_root is not None else {}
-    where = f"mirror {mirror.tag}/{mirror.stack} ({mirror.url})"
-    try:
-        got = _check(mirror, folder, state, progress)
-    except FetchError as exc:
-        if exc.kind == "unreachable" and state:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(state.get("fetched_at", 0)))
-            return _Fetched(mirror, folder, state, "offline", note=f"{where} is unreachable ({exc.detail[:120]}): showing the copy fetched {when}")
-        raise MirrorError(f"{where}: {exc.url} {exc.kind} ({exc.detail})") from None
-    except (IndexError_, MirrorError) as exc:
-        raise MirrorError(f"{where}: {exc}") from None
-    if got.status == "fetched" and cache_root is not None:
-        try:
-            _save(folder, got.state, got.records, got.deps)
-        except OSError as exc:
-            got.note = f"{where}: not cached ({exc})"
-    return got
-
-
-def _tables(got: _Fetched) -> tuple[pa.Table, pa.Table]:
-    if got.records is None:
-        got.records, got.deps = _read_arrow(got.folder / "records.arrow"), _read_arrow(got.folder / "deps.arrow")
-    return got.records, got.deps
-
-
-# --- sizes from v3 spec manifests ----------------------------------------------------------
-
-
-def _spec_manifest_url(url: str, name: str, version: str, spec_hash: str) -> str:
-    return join(url, "v3/manifests/spec", name, f"{name}-{version}-{spec_hash}.spec.manifest.json")
-
-
-def fetch_sizes(got: _Fetched, records: pa.Table, known: dict[str, int | None] | None = None) -> tuple[dict[str, int | None], int]:
-    """Binary sizes (bytes) of ``records`` (binaries of one v3 mirror) from their
-    spec manifests, fetched concurrently in bounded batches and cached in the
-    mirror's folder after each batch, so an interrupted run resumes.
-
-    ``known`` sizes (of the same binaries in other mirrors of this load) are
-    not fetched again.
-
-    Returns:
-        ``({hash: bytes or None}, manifests fetched now)``; ``None`` where the
-        manifest is missing or has no tarball entry.
-    """
-    path = got.folder / "sizes.json"
-    try:
-        sizes = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        sizes = {}
-    wanted = [
-        (h, _spec_manifest_url(got.mirror.url, n, v, h))
-        for h, n, v in zip(*(records.column(c).to_pylist() for c in ("hash", "package", "version")))
-        if h not in sizes and (known is None or known.get(h) is None)
-    ]
-    if known:
-        sizes.update({h: known[h] for h in records.column("hash").to_pylist() if h not in sizes and known.get(h) is not None})
-    fetched = 0
-    for start in range(0, len(wanted), 512):
-        chunk = wanted[start:start + 512]
-        got_bytes = read_many([u for _, u in chunk])
-        for spec_hash, url in chunk:
-            value = got_bytes[url]
-            try:
-                sizes[spec_hash] = tarball_size(parse_manifest(value)[0]) if isinstance(value, bytes) else None
-            except IndexError_:
-                sizes[spec_hash] = None
-        fetched += len(chunk)
-        try:
-            path.write_text(json.dumps(sizes))
-        except OSError:
-            pass
-    return sizes, fetched
 
 
 # --- a set of mirrors -> the dashboard's tables ------------------------------------------
@@ -492,6 +278,7 @@ def read_mirrors(
     mirrors: list[Mirror],
     cache_root: Path | None,
     *,
+    label: str = "",
     sizes: bool = False,
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> tuple[dict[str, pa.Table], pa.Table, MirrorLoad]:
@@ -500,6 +287,8 @@ def read_mirrors(
     Args:
         mirrors: from :func:`resolve`.
         cache_root: the store folder (``None``: nothing cached).
+        label: names the set (the ``--data`` text): its combined tables are
+            stored under it, and read back whole while no index changed.
         sizes: also read each binary's size from its v3 spec manifest.
         progress: called as ``progress(what, done, total)`` with ``what`` one
             of ``"mirrors"`` (mirrors checked), ``"bytes"`` (index bytes
@@ -522,8 +311,10 @@ def read_mirrors(
             return exc
 
     results = []
-    with ThreadPoolExecutor(max_workers=min(CHECK_THREADS, max(len(mirrors), 1))) as pool:
-        for mirror, got in zip(mirrors, pool.map(one, mirrors)):
+    # remote checks wait on the network: several at once; local ones are a stat each
+    remote = any(is_url(m.url) and not m.url.startswith("file://") for m in mirrors)
+    with ThreadPoolExecutor(max_workers=min(CHECK_THREADS, max(len(mirrors), 1)) if remote else 1) as pool:
+        for mirror, got in zip(mirrors, pool.map(one, mirrors) if remote else map(one, mirrors)):
             done += 1
             if progress:
                 progress("mirrors", done, len(mirrors))
@@ -532,6 +323,10 @@ def read_mirrors(
                 problems.append((mirror.url, mirror.tag, "error", str(got)))
                 continue
             results.append(got)
+    set_key = hashlib.sha256(json.dumps(
+        [[g.mirror.tag, g.mirror.stack, g.mirror.url, g.state.get("key"), g.state.get("stamp")] for g in results] + [sizes]
+    ).encode()).hexdigest()
+    combined = _read_set(cache_root, label, set_key) if cache_root is not None and all(g.status != "fetched" for g in results) else None
     parts, known_sizes = [], {}
     for got in results:
         report.fetched += got.status == "fetched"
@@ -545,8 +340,10 @@ def read_mirrors(
             problems.append((got.mirror.url, got.mirror.tag, "warning", f"{where}: {got.state['skipped']} index record(s) could not be read and were skipped"))
         if got.state.get("signed") and not any("signature" in n for n in report.notes):
             report.notes.append("index manifests are PGP-signed; signatures were not checked")
+        if combined is not None:
+            continue  # the combined tables of exactly these indexes are in the store
         try:
-            records, deps = _tables(got)
+            records, deps = tables(got)
         except (OSError, pa.ArrowInvalid) as exc:
             report.failed += 1
             problems.append((got.mirror.url, got.mirror.tag, "error", f"{where}: cached copy unreadable ({exc})"))
@@ -565,4 +362,38 @@ def read_mirrors(
         parts.append((got.mirror, records, deps, spec_sizes))
     if report.offline:
         report.notes.append(f"offline: {report.offline} mirror(s) unreachable, shown from the local cache")
-    return combine(parts), _problem_rows(problems), report
+    if combined is None:
+        combined = combine(parts)
+        if cache_root is not None and not report.failed:
+            _write_set(cache_root, label, set_key, combined)
+    return combined, _problem_rows(problems), report
+
+
+def _set_dir(cache_root: Path, label: str) -> Path:
+    return cache_root / "mirror-sets" / hashlib.sha256(label.encode()).hexdigest()[:24]
+
+
+def _read_set(cache_root: Path, label: str, key: str) -> dict[str, pa.Table] | None:
+    """The combined tables of a mirror set, if stored for exactly ``key`` (its
+    mirrors' index checksums); ``None`` otherwise or when unreadable."""
+    folder = _set_dir(cache_root, label)
+    try:
+        if json.loads((folder / "key.json").read_text()).get("key") != key:
+            return None
+        return {name: read_arrow(folder / f"{name}.arrow") for name in COMBINED_TABLES}
+    except (OSError, ValueError, pa.ArrowInvalid):
+        return None
+
+
+def _write_set(cache_root: Path, label: str, key: str, tables: dict[str, pa.Table]) -> None:
+    """Store a mirror set's combined tables (the next unchanged load reads only them)."""
+
+    def write(tmp: Path) -> None:
+        for name in COMBINED_TABLES:
+            write_arrow(tables[name], tmp / f"{name}.arrow")
+        (tmp / "key.json").write_text(json.dumps({"key": key}))
+
+    try:
+        swap_in(_set_dir(cache_root, label), write)
+    except OSError:
+        pass  # only slower next time

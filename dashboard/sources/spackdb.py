@@ -106,9 +106,10 @@ class _Dep(msgspec.Struct):
 class _Spec(msgspec.Struct):
     name: str = ""
     version: Union[str, None] = None
-    arch: Union[_Arch, None] = None
+    # kept raw: most specs share their arch and parameters, decoded once per distinct text
+    arch: msgspec.Raw = msgspec.Raw(b"null")
     compiler: Union[_Compiler, None] = None
-    parameters: dict[str, Any] = {}
+    parameters: msgspec.Raw = msgspec.Raw(b"{}")
     dependencies: Union[list[_Dep], dict[str, Any], None] = None
     annotations: Union[dict[str, Any], None] = None
     hash: Union[str, None] = None
@@ -131,6 +132,8 @@ class _Index(msgspec.Struct):
 
 _typed = msgspec.json.Decoder(_Index)
 _plain = msgspec.json.Decoder()
+_arch_decoder = msgspec.json.Decoder(Union[_Arch, None])
+_params_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
 def strip_armour(text: bytes) -> tuple[bytes, bool]:
@@ -236,20 +239,30 @@ def _typed_rows(installs: dict[str, _Record]):
     """Columns from typed records (the fast path)."""
     rows, edges = _columns()
     versions = {h: r.spec.version or "" for h, r in installs.items()}
+    arches: dict[bytes, tuple[str, str, str]] = {}
+    variants: dict[bytes, str] = {}
     for key, record in installs.items():
         spec = record.spec
         spec_hash = spec.hash or spec.legacy_hash or key
         deps = _deps(spec)
-        arch = spec.arch or _Arch()
-        target = arch.target if isinstance(arch.target, str) else arch.target.name
+        raw_arch = bytes(spec.arch)
+        arch = arches.get(raw_arch)
+        if arch is None:
+            decoded = _arch_decoder.decode(raw_arch) or _Arch()
+            target = decoded.target if isinstance(decoded.target, str) else decoded.target.name
+            arch = arches[raw_arch] = (decoded.platform_os, decoded.platform, target)
+        raw_params = bytes(spec.parameters)
+        rendered = variants.get(raw_params)
+        if rendered is None:
+            rendered = variants[raw_params] = render_variants(_params_decoder.decode(raw_params))
         rows["hash"].append(spec_hash)
         rows["package"].append(spec.name)
         rows["version"].append(spec.version or "")
         rows["compiler"].append(_compiler(spec.compiler, deps, spec.annotations, versions))
-        rows["os"].append(arch.platform_os)
-        rows["platform"].append(arch.platform)
-        rows["target"].append(target)
-        rows["variants"].append(render_variants(spec.parameters))
+        rows["os"].append(arch[0])
+        rows["platform"].append(arch[1])
+        rows["target"].append(arch[2])
+        rows["variants"].append(rendered)
         rows["n_deps"].append(len(deps))
         rows["in_buildcache"].append(record.in_buildcache)
         for dep in deps:
@@ -315,7 +328,7 @@ def parse_index(data: bytes) -> tuple[pa.Table, pa.Table, dict]:
         index = _typed.decode(data)
         db_version(index.database.version)
         rows, edges, skipped = _typed_rows(index.database.installs)
-    except msgspec.ValidationError:
+    except msgspec.ValidationError:  # an odd record (also in a raw arch or parameters): read one by one
         try:
             index = _plain.decode(data)
         except msgspec.DecodeError as exc:

@@ -1,0 +1,58 @@
+"""How do I use it?  The Spack commands that install a cached binary.  Pure Python/pandas.
+
+For a mirror source the URLs are the mirrors that were read; for cache.spack.io
+pages they follow binaries.spack.io's layout: ``https://binaries.spack.io/<tag>``
+is a tag's ``root`` mirror, ``https://binaries.spack.io/<tag>/<stack>`` one of
+its stack mirrors.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from .terms import ROOT_STACK
+
+#: Where cache.spack.io's binaries live (its pages name no URL).
+BINARIES_URL = "https://binaries.spack.io"
+
+
+def mirror_url(mirrors: pd.DataFrame, tag: str, stack: str) -> str:
+    """The URL of ``tag``'s ``stack`` mirror: from ``mirrors`` (``tag``, ``stack``,
+    ``url``; a mirror source's :attr:`dashboard.model.CacheData.mirrors`) when it
+    lists it, else binaries.spack.io's layout."""
+    if len(mirrors):
+        hit = mirrors[(mirrors["tag"] == tag) & (mirrors["stack"] == stack)]
+        if len(hit):
+            return str(hit["url"].iloc[0])
+    return f"{BINARIES_URL}/{tag}" if stack == ROOT_STACK else f"{BINARIES_URL}/{tag}/{stack}"
+
+
+def mirror_name(tag: str, stack: str) -> str:
+    """A name for ``spack mirror add``: ``<stack>-<tag>`` (``<tag>`` for root), safe characters only."""
+    name = tag if stack == ROOT_STACK else f"{stack}-{tag}"
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
+
+
+def best_stack(stacks: str, chosen=()) -> str:
+    """The stack to install from: one of ``chosen`` the spec is in, else its first
+    named stack, else root.  ``stacks`` is the comma-separated column."""
+    names = [s for s in str(stacks).split(", ") if s]
+    for stack in chosen:
+        if stack in names:
+            return stack
+    named = [s for s in names if s != ROOT_STACK]
+    return named[0] if named else ROOT_STACK
+
+
+def install_commands(mirrors: pd.DataFrame, tag: str, stacks: str, spec_hash: str, chosen=()) -> list[str]:
+    """The three commands that install one cached binary:
+    ``spack mirror add <name> <url>``, ``spack buildcache keys --install --trust``,
+    ``spack install --use-buildcache only /<hash>``."""
+    stack = best_stack(stacks, chosen)
+    return [
+        f"spack mirror add {mirror_name(tag, stack)} {mirror_url(mirrors, tag, stack)}",
+        "spack buildcache keys --install --trust",
+        f"spack install --use-buildcache only /{spec_hash}",
+    ]

@@ -1,0 +1,253 @@
+"""The views that answer users' questions, each a Panel Viewer bound to the one
+:class:`~dashboard.state.DashboardState` (like :mod:`dashboard.components`):
+
+* :class:`HostFilter` (sidebar): "only what runs on this host";
+* :class:`RunsHereView`: how many selected specs run on a host, why the others do not;
+* :class:`CompareView`: what changed between two tags, and tags over time;
+* :class:`FindView`: exact and nearest binaries for a spec, hash, spec.json or spack.lock;
+
+The computing is in :mod:`dashboard.compat`, :mod:`dashboard.diff`,
+:mod:`dashboard.match`; nothing here computes.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+
+import pandas as pd
+import panel as pn
+import param
+
+import hvplot.pandas  # noqa: F401  (the .hvplot accessor)
+
+from dashboard import compat, query
+from dashboard.components import Component
+from dashboard.diff import diff, package_versions, tag_order, timeline
+from dashboard.match import LockFile, MatchInputError, lock_coverage, match, parse_input
+
+_NOTE = {"background": "#f8f9fa", "padding": "6px 10px", "border-radius": "4px"}
+
+
+def _table(frame: pd.DataFrame, name: str, page_size: int = 15, wrap=()) -> pn.widgets.Tabulator:
+    """A read-only, paginated table; ``wrap`` columns wrap their text (long reasons)."""
+    return pn.widgets.Tabulator(
+        frame, pagination="local", page_size=page_size, show_index=False, disabled=True, selectable=False,
+        layout="fit_data_table", sizing_mode="stretch_width", name=name,
+        formatters={c: {"type": "textarea"} for c in wrap}, widths={c: 380 for c in wrap},
+        configuration={"columnDefaults": {"tooltip": True, "maxWidth": 420}},
+    )
+
+
+def _number(value: int, label: str, css: str) -> str:
+    return f'<span style="margin-right:2em"><b class="{css}" style="font-size:22pt">{value:,}</b> {html.escape(label)}</span>'
+
+
+class HostFilter(Component):
+    """Sidebar box: keep only specs that run on a host (typed, pasted ``spack arch``
+    output, or this machine); an unreadable host says why and filters nothing."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.input = pn.widgets.TextInput(
+            name="Runs on host", value=self.state.host, placeholder="zen3 or linux-ubuntu22.04-zen3",
+            description="Only binaries that run there: same platform and OS (when given) and a target the host runs (archspec)",
+        )
+        self.input.param.watch(self._typed, "value")
+        self.detect = pn.widgets.Button(name="This machine", button_type="light", width=120, on_click=self._detect)
+        self.message = pn.pane.HTML("", css_classes=["host-message"], sizing_mode="stretch_width", margin=(0, 10))
+        self._layout = pn.Column(self.input, self.detect, self.message, sizing_mode="stretch_width")
+        self._show()
+
+    def _typed(self, event):
+        text = (event.new or "").strip()
+        try:
+            if text:
+                compat.parse_host(text)
+        except ValueError as exc:
+            self.message.object = f'<span style="color:#b02a37">{html.escape(str(exc))}: not applied</span>'
+            return
+        self.state.host = text
+
+    def _detect(self, _):
+        self.input.value = str(compat.detect_host()).replace("*", "").strip("-")
+
+    @param.depends("state.host", watch=True)
+    def _show(self):
+        if self.input.value.strip() != self.state.host:
+            self.input.value = self.state.host
+        self.message.object = f"<small>filtering: runs on <code>{html.escape(self.state.host)}</code></small>" if self.state.host else ""
+
+    def __panel__(self):
+        return self._layout
+
+
+class RunsHereView(Component):
+    """How many specs of the selection run on the host, and why the others do not."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.summary = pn.pane.HTML("", sizing_mode="stretch_width", name="runs-here-summary")
+        self.reasons = _table(pd.DataFrame({"reason": [], "specs": []}), "why-not")
+        self._layout = pn.Column(
+            pn.pane.Markdown("### Will it run here?\nType a host in the sidebar (**Runs on host**) or click **This machine**. "
+                             "A binary runs when its platform and OS are the host's and its target is the host's "
+                             "microarchitecture or one of its ancestors (archspec)."),
+            self.summary, pn.pane.Markdown("#### Why the other specs of the selection do not run there"), self.reasons,
+            sizing_mode="stretch_width",
+        )
+        self._update()
+
+    @param.depends("state.result", "state.view", watch=True)
+    def _update(self):
+        if self.state.view != "runs-here":
+            return
+        s = self.state
+        if not s.host:
+            self.summary.object = "<i>No host given: type one in the sidebar.</i>"
+            self.reasons.value = pd.DataFrame({"reason": [], "specs": []})
+            return
+        host = compat.parse_host(s.host)
+        mask = query.spec_mask(s.index, s.selection.without("host"))
+        result = compat.summary(s.data.specs[mask], host)
+        unknown = (f"<div>Targets archspec does not know (counted as not running): {html.escape(', '.join(result['unknown_targets']))}</div>"
+                   if result["unknown_targets"] else "")
+        label = f"of {result['total']:,} selected specs run on {result['host']}"
+        self.summary.object = (
+            f'<div style="padding:6px 0">{_number(result["runs"], label, "runs-here-count")}'
+            f'{_number(result["packages"], "packages", "runs-here-packages")}</div>'
+            f'<div><small>host target {html.escape(host.target)} runs binaries built for: '
+            f'{html.escape(", ".join(compat.ancestors(host.target)))}</small></div>{unknown}'
+        )
+        self.reasons.value = pd.DataFrame({"reason": list(result["why"]), "specs": list(result["why"].values())})
+
+    def __panel__(self):
+        return self._layout
+
+
+class CompareView(Component):
+    """Two tags side by side: packages and specs added, removed and changed (of the
+    selection's other filters), per stack, as a table and CSV; tags over time."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.state
+        tags = tag_order(s.index.categories["tag"].astype(str))
+        if not s.tag_a and len(tags) >= 2:
+            s.param.update(tag_a=tags[-3] if len(tags) > 2 and tags[-1] == "develop" else tags[-2],
+                           tag_b=tags[-2] if len(tags) > 2 and tags[-1] == "develop" else tags[-1])
+        self.a = pn.widgets.Select.from_param(s.param.tag_a, options=tags, name="Older tag (A)", width=260)
+        self.b = pn.widgets.Select.from_param(s.param.tag_b, options=tags, name="Newer tag (B)", width=260)
+        self.numbers = pn.pane.HTML("", sizing_mode="stretch_width", name="diff-numbers")
+        self.by_stack = _table(pd.DataFrame(), "diff-by-stack", page_size=10)
+        self.by_stack.layout = "fit_columns"
+        self.rows = _table(pd.DataFrame(), "diff-rows")
+        self.download = pn.widgets.FileDownload(callback=self._csv, filename="changes.csv", label="Download CSV (all changes)",
+                                                button_type="primary", embed=False, width=230)
+        line = timeline(s.data.specs, s.data.spec_stacks)
+        top = line.groupby("stack")["specs"].sum().nlargest(8).index
+        plot_frame = line[line["stack"].isin(top)].assign(tag=lambda d: d["tag"].astype(str))
+        self.timeline = pn.pane.HoloViews(
+            plot_frame.hvplot.line(x="tag", y="specs", by="stack", height=340, responsive=True, title="Specs per stack and tag (8 largest stacks)",
+                                   hover_cols=["packages"], legend="right").opts(xrotation=30),
+            sizing_mode="stretch_width", name="timeline",
+        ) if len(plot_frame) else pn.pane.HTML("<i>No tags</i>")
+        self.versions = pn.pane.HTML("", sizing_mode="stretch_width", name="package-versions")
+        self._result = None
+        self._layout = pn.Column(
+            pn.pane.Markdown("### What changed between two tags?\nThe specs of the selection (every filter but the tag). "
+                             "*Changed*: the same package, variants, compiler, OS and target with a new version or hash."),
+            pn.Row(self.a, self.b), self.numbers,
+            pn.FlexBox(pn.Column(pn.pane.Markdown("#### Per stack"), self.by_stack, width=560), pn.Column(self.timeline, min_width=420, sizing_mode="stretch_width"),
+                       sizing_mode="stretch_width"),
+            pn.Row(pn.pane.Markdown("#### Specs added, removed and changed"), self.download), self.rows, self.versions,
+            sizing_mode="stretch_width",
+        )
+        self._update()
+
+    def _csv(self):
+        return io.StringIO(self._result.rows.to_csv(index=False) if self._result is not None else "")
+
+    @param.depends("state.result", "state.tag_a", "state.tag_b", "state.view", watch=True)
+    def _update(self):
+        s = self.state
+        if s.view != "compare" or not s.tag_a or not s.tag_b:
+            return
+        mask = query.spec_mask(s.index, s.selection.without("tag"))
+        specs = s.data.specs[mask]
+        tags = specs["tag"].astype(str)
+        self._result = result = diff(specs[tags == s.tag_a], specs[tags == s.tag_b])
+        self.numbers.object = "".join(
+            _number(n, kind, "diff-" + kind.replace(" ", "-")) for kind, n in result.counts.items()
+        )
+        self.by_stack.value = result.by_stack
+        self.rows.value = result.rows
+        if s.package.strip() and (specs["package"].astype(str) == s.package.strip()).any():
+            versions = package_versions(specs, s.package.strip())
+            text = "; ".join(f"{t}: {', '.join(g['version'])}" for t, g in versions.groupby("tag", observed=True))
+            self.versions.object = f"<b>{html.escape(s.package.strip())}</b> versions per tag: {html.escape(text)}"
+        else:
+            self.versions.object = "<small>Type a full package name in the sidebar search to see its versions per tag.</small>"
+
+    def __panel__(self):
+        return self._layout
+
+
+class FindView(Component):
+    """Paste a spec, a /hash, a spec.json or a spack.lock: exact hits, else the
+    nearest binaries with what differs; for a lock file, how much of it is cached."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.input = pn.widgets.TextAreaInput(
+            value=self.state.find, placeholder="hdf5@1.14 +mpi %gcc@11 target=zen3 os=ubuntu22.04   |   /abc123   |   a spec.json or spack.lock",
+            height=90, sizing_mode="stretch_width", name="Spec, /hash, spec.json or spack.lock", css_classes=["find-input"],
+        )
+        self.go = pn.widgets.Button(name="Find", button_type="primary", width=100, on_click=lambda e: setattr(self.state, "find", self.input.value))
+        self.message = pn.pane.HTML("", sizing_mode="stretch_width", name="find-message")
+        self.exact = _table(pd.DataFrame(), "find-exact", page_size=10)
+        self.nearest = _table(pd.DataFrame(columns=["agree", "differs"]), "find-nearest", page_size=10, wrap=("differs",))
+        self._layout = pn.Column(
+            pn.pane.Markdown("### Why is there no binary for my spec?\nThe selection's filters apply (clear them to search everything)."),
+            self.input, self.go, self.message, pn.pane.Markdown("#### Exact hits"), self.exact,
+            pn.pane.Markdown("#### Nearest binaries (fields that agree, then what differs)"), self.nearest,
+            sizing_mode="stretch_width",
+        )
+        self._update()
+
+    @param.depends("state.find", "state.result", "state.view", watch=True)
+    def _update(self):
+        s = self.state
+        if s.view != "find":
+            return
+        if self.input.value != s.find:
+            self.input.value = s.find
+        if not s.find.strip():
+            self.message.object = "<i>Paste something to look for.</i>"
+            self.exact.value = self.nearest.value = pd.DataFrame()
+            return
+        try:
+            parsed = parse_input(s.find)
+        except MatchInputError as exc:
+            self.message.object = f'<span class="find-error" style="color:#b02a37">{html.escape(str(exc))}</span>'
+            self.exact.value = self.nearest.value = pd.DataFrame()
+            return
+        specs = s.data.specs[query.spec_mask(s.index, s.selection)]
+        cols = ["hash", "package", "version", "compiler", "os", "target", "variants", "tag", "stacks", "size"]
+        if isinstance(parsed, LockFile):
+            cov = lock_coverage(specs, parsed)
+            unknown = f" ({cov['unknown_sizes']} sizes unknown)" if cov["unknown_sizes"] else ""
+            self.message.object = (_number(cov["cached"], f"of {cov['total']} concrete specs are in the cache", "lock-cached")
+                                   + _number(cov["missing"], "missing", "lock-missing") + f"<span>download {cov['bytes']:,} bytes{unknown}</span>")
+            self.exact.value = cov["rows"]
+            self.nearest.value = pd.DataFrame()
+            return
+        result = match(specs, parsed, s.data.dependencies)
+        self.message.object = (_number(len(result["exact"]), f"exact hits for {result['query']}", "find-exact-count")
+                               + f"<span>{result['candidates']:,} binaries of that package in the selection</span>")
+        self.exact.value = result["exact"][cols]
+        near = result["nearest"]
+        self.nearest.value = near.assign(agree=near["agree"].astype(str) + "/" + near["of"].astype(str))[["agree", "differs", *cols]]
+
+    def __panel__(self):
+        return self._layout

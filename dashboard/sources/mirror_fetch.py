@@ -1,0 +1,301 @@
+"""One Spack mirror: is its index current, download it once (checked against its
+sha256), keep it parsed in the local store, and read binary sizes from its v3
+spec manifests.  Used by :mod:`dashboard.sources.mirror`; no pandas, no Panel.
+
+Store layout: ``<store>/mirrors/<sha256 of the URL>/`` holds ``records.arrow``
+and ``deps.arrow`` (the parsed index, see :mod:`dashboard.sources.spackdb`),
+``state.json`` (layout, index checksum, when fetched, and the size/mtime of a
+local mirror's index files) and ``sizes.json`` (hash -> bytes).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+
+from .remote import FetchError, is_url, join, read, read_many, stat_key
+from .spackdb import IndexError_, index_entry, parse_index, parse_manifest, tarball_size
+
+V3_MANIFEST = "v3/manifests/index/index.manifest.json"
+V2_INDEX = "build_cache/index.json"
+#: Format of the per-mirror cache folders; another value is re-fetched.
+MIRROR_CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """One build cache: ``url`` (local path or URL), shown as ``tag`` / ``stack``."""
+
+    tag: str
+    stack: str
+    url: str
+
+
+class MirrorError(Exception):
+    """A mirror cannot be used (message names the mirror, the URL and why)."""
+
+
+def _cache_dir(cache_root: Path, url: str) -> Path:
+    return cache_root / "mirrors" / hashlib.sha256(url.encode()).hexdigest()[:24]
+
+
+def _read_state(folder: Path) -> dict:
+    try:
+        state = json.loads((folder / "state.json").read_text())
+        return state if state.get("format") == MIRROR_CACHE_FORMAT and (folder / "records.arrow").is_file() else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_arrow(table: pa.Table, path: Path) -> None:
+    """Write ``table`` as an Arrow IPC file (read back memory-mapped by :func:`read_arrow`)."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def read_arrow(path: Path) -> pa.Table:
+    """An Arrow IPC file written by :func:`write_arrow` (memory-mapped).
+
+    Raises:
+        OSError, pyarrow.ArrowInvalid: missing or damaged.
+    """
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+def swap_in(folder: Path, write: Callable[[Path], None]) -> None:
+    """Write a folder atomically: ``write(tmp)`` fills a new folder that then
+    replaces ``folder`` (a reader sees the old one or the new one).
+
+    Raises:
+        OSError: it could not be written (``folder`` is left as it was).
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    try:
+        write(tmp)
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _save(folder: Path, state: dict, records: pa.Table, deps: pa.Table) -> None:
+    """Write a mirror's cache folder (parsed index, state; sizes carried over)."""
+
+    def write(tmp: Path) -> None:
+        write_arrow(records, tmp / "records.arrow")
+        write_arrow(deps, tmp / "deps.arrow")
+        if (folder / "sizes.json").is_file():  # a hash names one binary: sizes stay valid
+            shutil.copy(folder / "sizes.json", tmp / "sizes.json")
+        (tmp / "state.json").write_text(json.dumps({**state, "format": MIRROR_CACHE_FORMAT}))
+
+    swap_in(folder, write)
+
+
+@dataclass
+class Fetched:
+    """One mirror after :func:`fetch`: ``status`` is ``"fetched"``, ``"unchanged"``
+    or ``"offline"``; ``records``/``deps`` are set when fetched (else read with
+    :func:`tables`); ``note`` says what a user should know; ``nbytes`` downloaded."""
+
+    mirror: Mirror
+    folder: Path
+    state: dict
+    status: str  # "fetched", "unchanged", "offline"
+    records: pa.Table | None = None
+    deps: pa.Table | None = None
+    note: str = ""
+    nbytes: int = 0
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _local_stamp(url: str, state: dict) -> str:
+    """For a mirror on a local file system: size and mtime (ns) of the files that
+    name its index (v3 manifest, or v2 index and its hash), as one text; ``""``
+    for remote mirrors or when they cannot be read.  A ``stat`` per mirror
+    instead of a read: a set of 10,000 local mirrors is checked in well under a second."""
+    if is_url(url) and not url.startswith("file://"):
+        return ""
+    root = url.removeprefix("file://")
+    names = (V2_INDEX, V2_INDEX + ".hash") if state.get("layout") == "v2" else (V3_MANIFEST,)
+    try:
+        stats = [os.stat(os.path.join(root, name)) for name in names if state.get("layout") == "v3" or os.path.exists(os.path.join(root, name))]
+    except OSError:
+        return ""
+    return ";".join(f"{st.st_size}:{st.st_mtime_ns}" for st in stats) if stats else ""
+
+
+def _check(mirror: Mirror, folder: Path, state: dict, progress) -> Fetched:
+    """Fetch ``mirror``'s index unless the cached one (``state``) is current."""
+    url = mirror.url
+    local = _local_stamp(url, state)
+    if local and state.get("local") == local:  # a local mirror whose index files did not change
+        return Fetched(mirror, folder, state, "unchanged")
+    order = ("v2", "v3") if state.get("layout") == "v2" else ("v3", "v2")
+    signed, stamp = False, ""
+    for layout in order:
+        if layout == "v3":
+            try:
+                entries, signed = parse_manifest(read(join(url, V3_MANIFEST)))
+            except FetchError as exc:
+                if exc.kind == "missing":
+                    continue
+                raise
+            entry = index_entry(entries)
+            key = str(entry.get("checksum", ""))
+            if state.get("key") == key:
+                return Fetched(mirror, folder, state, "unchanged")
+            blob_url = join(url, "blobs", "sha256", key[:2], key)
+            data = read(blob_url, progress)
+            if _sha256(data) != key:
+                raise MirrorError(f"checksum mismatch: {blob_url} does not hash to the manifest's sha256 {key}")
+            nbytes = len(data)
+            if str(entry.get("compression", "none")) == "gzip":
+                data = gzip.decompress(data)
+            break
+        try:
+            expected = read(join(url, V2_INDEX + ".hash")).decode(errors="replace").strip()
+        except FetchError as exc:
+            if exc.kind != "missing":
+                raise
+            expected = ""
+        if expected and state.get("key") == expected:
+            return Fetched(mirror, folder, state, "unchanged")
+        try:
+            stamp = "" if expected else stat_key(join(url, V2_INDEX))  # no .hash: size and mtime/ETag
+            if stamp and state.get("stamp") == stamp:
+                return Fetched(mirror, folder, state, "unchanged")
+            data = read(join(url, V2_INDEX), progress)
+        except FetchError as exc:
+            if exc.kind == "missing":
+                continue
+            raise
+        key = _sha256(data)
+        if expected and key != expected:
+            raise MirrorError(f"checksum mismatch: {join(url, V2_INDEX)} hashes to {key}, index.json.hash says {expected}")
+        nbytes = len(data)
+        break
+    else:
+        raise MirrorError(f"not a build cache: neither {V3_MANIFEST} nor {V2_INDEX} found")
+    records, deps, info = parse_index(data)
+    del data
+    new_state = {"url": url, "layout": layout, "key": key, "fetched_at": time.time(), "signed": signed,
+                 "db_version": info["db_version"], "records": info["records"], "skipped": info["skipped"], "bytes": nbytes, "stamp": stamp}
+    new_state["local"] = _local_stamp(url, new_state)
+    return Fetched(mirror, folder, new_state, "fetched", records, deps, nbytes=nbytes)
+
+
+def fetch(mirror: Mirror, cache_root: Path | None, progress: Callable[[int, int | None], None] | None = None) -> Fetched:
+    """Bring one mirror's parsed index up to date (see the module docstring).
+
+    Raises:
+        MirrorError: the mirror cannot be used and no cached copy exists; the
+            message names the mirror, the URL and the reason (unreachable,
+            403/404, not a build cache, unknown database version, corrupt
+            JSON, checksum mismatch).
+    """
+    folder = _cache_dir(cache_root, mirror.url) if cache_root is not None else Path(os.devnull)
+    state = _read_state(folder) if cache_root is not None else {}
+    where = f"mirror {mirror.tag}/{mirror.stack} ({mirror.url})"
+    try:
+        got = _check(mirror, folder, state, progress)
+    except FetchError as exc:
+        if exc.kind == "unreachable" and state:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(state.get("fetched_at", 0)))
+            return Fetched(mirror, folder, state, "offline", note=f"{where} is unreachable ({exc.detail[:120]}): showing the copy fetched {when}")
+        raise MirrorError(f"{where}: {exc.url} {exc.kind} ({exc.detail})") from None
+    except (IndexError_, MirrorError) as exc:
+        raise MirrorError(f"{where}: {exc}") from None
+    if got.status == "unchanged" and cache_root is not None:
+        stamp = _local_stamp(mirror.url, state)
+        if stamp and state.get("local") != stamp:  # next time a stat will do
+            try:
+                (folder / "state.json").write_text(json.dumps({**state, "local": stamp}))
+            except OSError:
+                pass
+    if got.status == "fetched" and cache_root is not None:
+        try:
+            _save(folder, got.state, got.records, got.deps)
+        except OSError as exc:
+            got.note = f"{where}: not cached ({exc})"
+    return got
+
+
+def tables(got: Fetched) -> tuple[pa.Table, pa.Table]:
+    """``(records, dependencies)`` of a fetched mirror, read from its cache folder if needed.
+
+    Raises:
+        OSError, pyarrow.ArrowInvalid: the cached copy is unreadable.
+    """
+    if got.records is None:
+        got.records, got.deps = read_arrow(got.folder / "records.arrow"), read_arrow(got.folder / "deps.arrow")
+    return got.records, got.deps
+
+
+# --- sizes from v3 spec manifests ----------------------------------------------------------
+
+
+def _spec_manifest_url(url: str, name: str, version: str, spec_hash: str) -> str:
+    return join(url, "v3/manifests/spec", name, f"{name}-{version}-{spec_hash}.spec.manifest.json")
+
+
+def fetch_sizes(got: Fetched, records: pa.Table, known: dict[str, int | None] | None = None) -> tuple[dict[str, int | None], int]:
+    """Binary sizes (bytes) of ``records`` (binaries of one v3 mirror) from their
+    spec manifests, fetched concurrently in bounded batches and cached in the
+    mirror's folder after each batch, so an interrupted run resumes.
+
+    ``known`` sizes (of the same binaries in other mirrors of this load) are
+    not fetched again.
+
+    Returns:
+        ``({hash: bytes or None}, manifests fetched now)``; ``None`` where the
+        manifest is missing or has no tarball entry.
+    """
+    path = got.folder / "sizes.json"
+    try:
+        sizes = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        sizes = {}
+    wanted = [
+        (h, _spec_manifest_url(got.mirror.url, n, v, h))
+        for h, n, v in zip(*(records.column(c).to_pylist() for c in ("hash", "package", "version")))
+        if h not in sizes and (known is None or known.get(h) is None)
+    ]
+    if known:
+        sizes.update({h: known[h] for h in records.column("hash").to_pylist() if h not in sizes and known.get(h) is not None})
+    fetched = 0
+    for start in range(0, len(wanted), 512):
+        chunk = wanted[start:start + 512]
+        got_bytes = read_many([u for _, u in chunk])
+        for spec_hash, url in chunk:
+            value = got_bytes[url]
+            try:
+                sizes[spec_hash] = tarball_size(parse_manifest(value)[0]) if isinstance(value, bytes) else None
+            except IndexError_:
+                sizes[spec_hash] = None
+        fetched += len(chunk)
+        try:
+            path.write_text(json.dumps(sizes))
+        except OSError:
+            pass
+    return sizes, fetched
+
+
