@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .spack import version_key
+from .terms import ROOT_STACK
 
 #: The fields that make two specs "the same build" (one changed, not one added + one removed).
 CONFIGURATION = ["package", "variants", "compiler", "os", "target"]
@@ -42,7 +43,8 @@ class Diff:
             :data:`DIFF_COLUMNS` (``change`` is ``"added"``, ``"removed"`` or
             ``"changed"``; ``version_a``/``hash_a`` empty for added specs,
             ``_b`` empty for removed ones; ``stacks`` of the newer side).
-        by_stack: per stack: ``stack``, ``added``, ``removed``, ``changed`` (int).
+        by_stack: per stack: ``stack``, ``added``, ``removed``, ``changed`` (int);
+            ``root`` first, then by number of changes (most first).
         packages_added, packages_removed: the names, sorted.
     """
 
@@ -109,6 +111,9 @@ def diff(a: pd.DataFrame, b: pd.DataFrame) -> Diff:
     ).astype(int).reset_index().rename_axis(None, axis=1)
     if "stack" not in by_stack.columns:
         by_stack.insert(0, "stack", pd.Series(dtype=str))
+    # root (every change) first, then the stacks that changed most
+    weight = by_stack[["added", "removed", "changed"]].sum(axis=1) + (by_stack["stack"] == ROOT_STACK) * 10**12
+    by_stack = by_stack.loc[weight.sort_values(ascending=False, kind="stable").index].reset_index(drop=True)
     pkgs_a, pkgs_b = set(a["package"]), set(b["package"])
     counts = {
         "packages added": len(pkgs_b - pkgs_a),

@@ -136,8 +136,8 @@ class CompareView(Component):
         if not s.tag_a and len(tags) >= 2:
             s.param.update(tag_a=tags[-3] if len(tags) > 2 and tags[-1] == "develop" else tags[-2],
                            tag_b=tags[-2] if len(tags) > 2 and tags[-1] == "develop" else tags[-1])
-        self.a = pn.widgets.Select.from_param(s.param.tag_a, options=tags, name="Older tag (A)", width=260)
-        self.b = pn.widgets.Select.from_param(s.param.tag_b, options=tags, name="Newer tag (B)", width=260)
+        self.a = pn.widgets.Select.from_param(s.param.tag_a, options=tags, name="Older tag (A)", width=260, css_classes=["tag-a"])
+        self.b = pn.widgets.Select.from_param(s.param.tag_b, options=tags, name="Newer tag (B)", width=260, css_classes=["tag-b"])
         self.numbers = pn.pane.HTML("", sizing_mode="stretch_width", name="diff-numbers")
         self.by_stack = _table(pd.DataFrame(), "diff-by-stack", page_size=10)
         self.by_stack.layout = "fit_columns"

@@ -228,8 +228,8 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail)
         titles=NUMBER_TITLES,
         widths={
             # 90% in all: the row expander column takes the rest
-            "hash": "9%", "package": "10%", "version": "7%", "compiler": "9%", "os": "8%", "target": "8%",
-            "variants": "11%", "stacks": "9%", "size": "7%", "n_deps": "4%", "tag": "8%",
+            "hash": "8%", "package": "9%", "version": "6%", "compiler": "9%", "os": "8%", "target": "8%",
+            "variants": "11%", "stacks": "9%", "size": "9%", "n_deps": "5%", "tag": "8%",
         },
         configuration={"columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72}},
         row_content=row_content,

@@ -27,7 +27,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: bool = False, env: dict | None = None) -> subprocess.Popen:
+def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: bool = False, env: dict | None = None,
+                 extra_args: list[str] | None = None) -> subprocess.Popen:
     """Start the dashboard server and wait until it answers HTTP (raises on timeout).
 
     Its output goes to a log file, ``proc.log`` (a pipe nobody reads would fill
@@ -35,7 +36,8 @@ def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: 
 
     ``panel_serve=True`` runs ``panel serve dashboard/app.py`` (data loads after the
     first page opens) instead of ``spack-cache-dashboard serve`` (data loads first).
-    ``env``: variables set for the server on top of this process's environment.
+    ``env``: variables set for the server on top of this process's environment;
+    ``extra_args``: more command-line arguments (e.g. ``["--sizes"]``).
     """
     if panel_serve:
         app = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
@@ -44,6 +46,7 @@ def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: 
     else:
         cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), "--address", "127.0.0.1"]
         cmd += ["--data", data] if data else []
+    cmd += extra_args or []
     log = Path(tempfile.mkstemp(prefix=f"dashboard-server-{port}-", suffix=".log")[1])
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})

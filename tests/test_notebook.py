@@ -4,14 +4,21 @@ from __future__ import annotations
 
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from conftest import ROOT
 
 
-def test_notebook_executes(tmp_path, real_data, monkeypatch):
+@pytest.mark.parametrize("source", ["pages", "mirror"])
+def test_notebook_executes(tmp_path, real_data, monkeypatch, source):
+    """The same notebook, and the same numbers, on the pages and on a v3 mirror set made from them."""
     nb = nbformat.read(ROOT / "notebooks" / "explore.ipynb", as_version=4)
     monkeypatch.setenv("SPACK_CACHE_DASHBOARD_CACHE", str(tmp_path / "cache"))  # the kernel inherits it
+    if source == "mirror":
+        from benchmarks.mirrors import write_mirror_set
+
+        monkeypatch.setenv("SPACK_CACHE_DASHBOARD_DATA", str(write_mirror_set(tmp_path / "mirrors")))
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors

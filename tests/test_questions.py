@@ -1,0 +1,201 @@
+"""The question views in the served app, driven in Chromium like a user: each number
+shown is checked against pandas/archspec computed here, not by the app's code."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import archspec.cpu
+import pandas as pd
+import pytest
+
+from conftest import ROOT, STORE_ENV
+from support import free_port, number, start_server, table_rows, wait_number, wait_value
+
+from dashboard.match import spec_variants
+
+pytestmark = pytest.mark.browser
+OLD, NEW = "develop-2025-03-23", "develop-2025-03-30"
+CONFIGURATION = ["package", "variants", "compiler", "os", "target"]
+
+
+def expected_diff(specs: pd.DataFrame, a: str, b: str) -> dict[str, int]:
+    """The five diff counts from plain pandas: hashes on one side only, paired per configuration."""
+    old, new = specs[specs["tag"] == a], specs[specs["tag"] == b]
+    gone, added = old[~old["hash"].isin(new["hash"])], new[~new["hash"].isin(old["hash"])]
+    key = lambda f: f[CONFIGURATION].astype(str).apply(tuple, axis=1).value_counts()  # noqa: E731
+    pairs = int(pd.concat([key(gone), key(added)], axis=1).fillna(0).min(axis=1).sum()) if len(gone) and len(added) else 0
+    pk_old, pk_new = set(old["package"].astype(str)), set(new["package"].astype(str))
+    return {"packages-added": len(pk_new - pk_old), "packages-removed": len(pk_old - pk_new),
+            "specs-added": len(added) - pairs, "specs-removed": len(gone) - pairs, "specs-changed": pairs}
+
+
+def shown(pg, css: str) -> int:
+    return int(pg.locator(f"b.{css}").first.inner_text().replace(",", ""))
+
+
+def open_view(pg, server, query: str = "", wait_css: str | None = None):
+    pg.goto(server + ("?" + query if query else ""))
+    pg.wait_for_selector(wait_css or ".bk-tab", timeout=60000)
+
+
+def test_compare_two_tags(server, page, real_data, artifacts):
+    pg = page
+    open_view(pg, server, "view=compare", "b.diff-specs-added")
+    tag_a, tag_b = pg.locator(".tag-a select"), pg.locator(".tag-b select")
+    tag_a.select_option(OLD)
+    tag_b.select_option(NEW)
+    want = expected_diff(real_data.specs, OLD, NEW)
+    for css, value in want.items():
+        wait_value(pg, lambda p, c=css: shown(p, f"diff-{c}"), value)
+    assert want["specs-changed"] > 0 and want["packages-added"] == 1
+    wait_value(pg, lambda p: p.url, server + f"?view=compare&a={OLD}&b={NEW}")
+    # the per-stack table's root row holds every change
+    root = pg.locator(".tabulator-row", has=pg.locator("div.tabulator-cell[tabulator-field='stack']", has_text=re.compile("^root$")))
+    cells = [int(root.first.locator(f"div.tabulator-cell[tabulator-field='{f}']").inner_text()) for f in ("added", "removed", "changed")]
+    assert cells == [want["specs-added"], want["specs-removed"], want["specs-changed"]]
+    with pg.expect_download() as dl:
+        pg.get_by_text("Download CSV (all changes)").click()
+    csv = pd.read_csv(dl.value.path())
+    assert csv["change"].value_counts().to_dict() == {
+        k: v for k, v in {"added": want["specs-added"], "removed": want["specs-removed"], "changed": want["specs-changed"]}.items() if v
+    }
+    # the same tag on both sides: nothing changed
+    tag_a.select_option(NEW)
+    wait_value(pg, lambda p: shown(p, "diff-specs-changed") + shown(p, "diff-specs-added"), 0)
+    pg.screenshot(path=str(artifacts / "view-compare-same.png"), full_page=True)
+    pg.set_viewport_size({"width": 900, "height": 1000})
+    tag_a.select_option(OLD)
+    wait_value(pg, lambda p: shown(p, "diff-specs-added"), want["specs-added"])
+    pg.screenshot(path=str(artifacts / "view-compare-900.png"), full_page=True)
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 900
+    assert not pg.errors, pg.errors
+
+
+def test_runs_here_host_filter(server, page, real_data, artifacts):
+    pg = page
+    open_view(pg, server, "view=runs-here")
+    pg.get_by_text("No host given").wait_for(timeout=20000)
+    box = pg.locator("input[placeholder='zen3 or linux-ubuntu22.04-zen3']")
+    box.fill("zen9")
+    box.press("Enter")
+    pg.locator(".host-message", has_text="unknown target 'zen9'").wait_for(timeout=20000)
+    box.fill("linux-ubuntu22.04-neoverse_v2")
+    box.press("Enter")
+    specs = real_data.specs
+    runs = (
+        (specs["platform"] == "linux") & (specs["os"] == "ubuntu22.04")
+        & specs["target"].astype(str).map(lambda t: archspec.cpu.TARGETS[t] <= archspec.cpu.TARGETS["neoverse_v2"])
+    )
+    assert 0 < runs.sum() < len(specs)
+    wait_value(pg, lambda p: shown(p, "runs-here-count"), int(runs.sum()))
+    assert shown(pg, "runs-here-packages") == specs.loc[runs, "package"].nunique()
+    assert "host=linux-ubuntu22.04-neoverse_v2" in pg.url
+    pg.screenshot(path=str(artifacts / "view-runs-here.png"), full_page=True)
+    # the overview follows the host filter: numbers and table
+    pg.locator(".bk-tab", has_text="Overview").click()
+    wait_number(pg, "Specs", int(runs.sum()))
+    wait_value(pg, table_rows, int(runs.sum()))
+    assert not pg.errors, pg.errors
+
+
+def test_find_my_spec_and_copy_a_command(server, browser, real_data, artifacts):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1100})
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"])
+    pg = ctx.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    specs = real_data.specs
+    row = specs[(specs["package"] == "axl") & (specs["compiler"] != "none")].iloc[0]
+    text = f"axl@{row['version']} {row['variants']} %{row['compiler']} os={row['os']} target={row['target']}"
+    fields = ["package", "version", "compiler", "os", "target"]
+    same = specs[(specs[fields].astype(str) == row[fields].astype(str)).all(axis=1)
+                 & (specs["variants"].astype(str).map(spec_variants) == [spec_variants(row["variants"])] * len(specs))]
+    open_view(pg, server, "view=find", ".find-input textarea")
+    pg.get_by_text("Paste something to look for.").wait_for(timeout=20000)
+    pg.locator(".find-input textarea").fill(text)
+    pg.get_by_role("button", name="Find").click()
+    wait_value(pg, lambda p: shown(p, "find-exact-count"), len(same))
+    hashes = pg.locator(".tabulator[name='find-exact'] div.tabulator-cell[tabulator-field='hash'], div.tabulator-cell[tabulator-field='hash']").all_inner_texts()
+    assert set(same["hash"]) <= set(hashes)
+    # one field off: no exact hit, the nearest say what differs
+    pg.locator(".find-input textarea").fill(text.replace(f"target={row['target']}", "target=zen5"))
+    pg.get_by_role("button", name="Find").click()
+    wait_value(pg, lambda p: shown(p, "find-exact-count"), 0)
+    pg.get_by_text("(wanted zen5").first.wait_for(timeout=20000)
+    pg.screenshot(path=str(artifacts / "view-find.png"), full_page=True)
+    # a typo: a message, never a traceback
+    pg.locator(".find-input textarea").fill("axl @@")
+    pg.get_by_role("button", name="Find").click()
+    pg.locator(".find-error", has_text="cannot read").wait_for(timeout=20000)
+    # copy a command from a spec's detail in the overview
+    pg.locator(".bk-tab", has_text="Overview").click()
+    pg.wait_for_selector(".tabulator-row", timeout=30000)
+    pg.locator(".tabulator-row .tabulator-cell", has_text="►").first.click()
+    command = pg.locator("code.install-cmd").last
+    command.wait_for(timeout=10000)
+    pg.locator(".copy-cmd").last.click()
+    assert pg.evaluate("navigator.clipboard.readText()") == command.inner_text()
+    assert command.inner_text().startswith("spack install --use-buildcache only /")
+    assert pg.locator("code.install-cmd").first.inner_text().startswith("spack mirror add ")
+    pg.screenshot(path=str(artifacts / "view-row-commands.png"), full_page=True)
+    assert not errors, errors
+    ctx.close()
+
+
+def test_odd_view_values_in_the_url(server, page, artifacts):
+    pg = page
+    open_view(pg, server, f"view=bogus&a=nope&host={quote('zen9')}&q={quote('{broken')}", ".url-notice")
+    notice = pg.locator(".url-notice")
+    for text in ("View 'bogus' from the URL", "Tag 'nope' from the URL", "Host 'zen9' from the URL: unknown target 'zen9'"):
+        notice.get_by_text(text).wait_for(timeout=20000)
+    wait_number(pg, "Specs", 473)  # nothing filtered by the bad values
+    assert not pg.errors, pg.errors
+
+
+@pytest.fixture(scope="module")
+def mirror_server(tmp_path_factory):
+    """The app served on a v3 mirror set generated from the real pages, sizes read."""
+    from benchmarks.mirrors import write_mirror_set
+    from dashboard.load import load
+
+    root = tmp_path_factory.mktemp("mirror-set")
+    index = write_mirror_set(root / "set")
+    cache = tmp_path_factory.mktemp("cache")
+    load(index, cache_dir=cache, sizes=True)  # sizes in the store: the server's load reads them from there
+    port = free_port()
+    proc = start_server(str(index), port, env={STORE_ENV: str(cache)}, extra_args=["--sizes"])
+    yield f"http://127.0.0.1:{port}/", index
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_the_app_on_a_mirror_set_shows_what_the_pages_show_plus_sizes(mirror_server, page, real_data, artifacts):
+    url, _ = mirror_server
+    pg = page
+    pg.goto(url + "?stack=e4s")
+    pg.wait_for_selector(".tabulator-row", timeout=60000)
+    ids = real_data.spec_stacks.loc[real_data.spec_stacks["stack"] == "e4s", "spec"]
+    wait_number(pg, "Specs", len(ids))
+    assert number(pg, "Packages") == real_data.specs.iloc[ids.to_numpy()]["package"].nunique()
+    sizes = pg.locator("div.tabulator-row div.tabulator-cell[tabulator-field='size']").all_inner_texts()
+    deps = pg.locator("div.tabulator-row div.tabulator-cell[tabulator-field='n_deps']").all_inner_texts()
+    assert sizes and all(re.fullmatch(r"[\d,]+", s) for s in sizes)  # every size known (spec manifests)
+    assert deps and all(d in ("0", "1") for d in deps)  # the generator's compiler edge
+    pg.locator(".tabulator-row .tabulator-cell", has_text="►").first.click()
+    pg.locator(".spec-deps").first.wait_for(timeout=10000)
+    pg.screenshot(path=str(artifacts / "mirror-app.png"), full_page=True)
+    assert not pg.errors, pg.errors
+
+
+def test_cli_export_of_a_mirror_set(mirror_server, tmp_path, real_data):
+    import subprocess
+    import sys
+
+    _, index = mirror_server
+    out = tmp_path / "mirror.html"
+    run = subprocess.run([sys.executable, "-m", "dashboard.cli", "export", str(out), "--data", str(index)],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert f"{len(real_data.specs):,} specs" in run.stdout and out.stat().st_size > 100_000
