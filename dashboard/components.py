@@ -257,15 +257,19 @@ def detail_for(state) -> callable:
     with the install commands for the spec's stack (the chosen one if it is in
     it), the target's ancestors and, for mirror sources, the dependencies."""
     data = state.data
-    binaries = set(data.specs["hash"].astype(str)) if len(data.dependencies) else set()
+
+    def graph():  # once per data set, shared by sessions (see CacheData.derived)
+        if "dependency_graph" not in data.derived:
+            data.derived["dependency_graph"] = (howto.dependency_children(data.dependencies), set(data.specs["hash"].astype(str)))
+        return data.derived["dependency_graph"]
 
     def detail(row: pd.Series):
         commands = howto.install_commands(data.mirrors, str(row["tag"]), str(row["stacks"]), str(row["hash"]), state.stack)
-        deps = None
+        tree = None
         if len(data.dependencies):
-            deps = data.dependencies[data.dependencies["hash"] == str(row["hash"])][["dep_name", "dep_hash", "deptypes"]]
-            deps = deps.drop_duplicates("dep_hash").assign(cached=lambda d: d["dep_hash"].isin(binaries))
-        return views.spec_detail(row, commands=commands, ancestors=compat.ancestors(str(row["target"])), dependencies=deps)
+            children, binaries = graph()
+            tree = howto.dependency_tree(children, str(row["hash"]), binaries)
+        return views.spec_detail(row, commands=commands, ancestors=compat.ancestors(str(row["target"])), dependencies=tree)
 
     return detail
 

@@ -56,3 +56,41 @@ def install_commands(mirrors: pd.DataFrame, tag: str, stacks: str, spec_hash: st
         "spack buildcache keys --install --trust",
         f"spack install --use-buildcache only /{spec_hash}",
     ]
+
+
+def dependency_children(dependencies: pd.DataFrame) -> dict[str, list[tuple[str, str, str]]]:
+    """``{hash: [(dep_hash, dep_name, deptypes), ...]}`` from the edges ``hash``,
+    ``dep_hash``, ``dep_name``, ``deptypes`` (:attr:`dashboard.model.CacheData.dependencies`);
+    built once per data set, walked by :func:`dependency_tree`."""
+    children: dict[str, list[tuple[str, str, str]]] = {}
+    for h, d, n, t in zip(dependencies["hash"].astype(str), dependencies["dep_hash"].astype(str),
+                          dependencies["dep_name"].astype(str), dependencies["deptypes"].astype(str)):
+        children.setdefault(h, []).append((d, n, t))
+    return children
+
+
+def dependency_tree(children: dict, spec_hash: str, binaries: set[str], max_depth: int = 4, max_nodes: int = 200) -> list[tuple]:
+    """The dependencies of ``spec_hash``, depth first, as a flat list of
+    ``(depth, name, hash, deptypes, is_binary, seen_before)`` (depth 1 = direct).
+
+    Args:
+        children: from :func:`dependency_children`.
+        binaries: hashes that are binaries in the cache.
+        max_depth, max_nodes: where the walk stops (a dependency met again is
+            listed once more with ``seen_before`` true, not expanded).
+    """
+    out: list[tuple] = []
+    seen: set[str] = set()
+
+    def walk(node: str, depth: int) -> None:
+        for dep_hash, name, types in sorted(children.get(node, []), key=lambda c: c[1]):
+            if len(out) >= max_nodes:
+                return
+            again = dep_hash in seen
+            out.append((depth, name, dep_hash, types, dep_hash in binaries, again))
+            seen.add(dep_hash)
+            if not again and depth < max_depth:
+                walk(dep_hash, depth + 1)
+
+    walk(spec_hash, 1)
+    return out

@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .frames import concat_tables, empty_tables, to_frames
+from .merge import merge
 from .model import CacheData, LoadReport
 from .sources.pages import PARALLEL_MIN_PAGES, ProgressFn, find_pages, parse_all, scan_pages, scan_problems, scan_tree
 from .sources.mirror import looks_like_mirror, read_mirrors, resolve
@@ -80,7 +81,8 @@ def load(
         source: a ``specs.md`` page, a folder searched at any depth, or a list
             of them; or mirrors (see :func:`dashboard.sources.mirror.resolve`):
             a mirror folder or URL (``file://``, ``http(s)://``, ``s3://``), a
-            ``cache_spack_io_index.json`` or a mirror-set YAML file.
+            ``cache_spack_io_index.json`` or a mirror-set YAML file.  A list
+            may mix both: a spec in several is one spec (:mod:`dashboard.merge`).
         cache: read and write the local store (default ``True``).
         cache_dir: store folder; default :func:`default_store_dir` (pages) or
             :func:`dashboard.store.store_base` (mirrors).
@@ -105,6 +107,15 @@ def load(
     """
     if isinstance(source, (str, os.PathLike)) and looks_like_mirror(str(source)):
         return load_mirrors(str(source), cache=cache, cache_dir=cache_dir, progress=progress, sizes=sizes)
+    if not isinstance(source, (str, os.PathLike)):
+        source = list(source)
+        mirrors = [str(s) for s in source if looks_like_mirror(str(s))]
+        if mirrors:  # pages and mirrors together: each loaded on its own, then one spec per (tag, hash)
+            pages = [s for s in source if not looks_like_mirror(str(s))]
+            parts = [load_mirrors(m, cache=cache, cache_dir=cache_dir, progress=progress, sizes=sizes) for m in mirrors]
+            if pages:
+                parts.append(load(pages, cache=cache, cache_dir=cache_dir, workers=workers, progress=progress))
+            return merge(parts, source=";".join(map(str, source)))
     t0 = time.perf_counter()
     if isinstance(source, (str, os.PathLike)):
         label = str(source)

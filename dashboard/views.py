@@ -152,17 +152,17 @@ def copy_button(text: str) -> str:
             'style="font-size:11px;margin-left:6px;padding:0 6px">copy</button>')
 
 
-def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies: pd.DataFrame | None = None) -> pn.pane.HTML:
+def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies=None) -> pn.pane.HTML:
     """The expanded view of one spec-table row: the full hash (one click selects
     it for copying), every variant, the target's ancestors, the commands that
     install the binary (each with a *copy* button) and, where the source names
-    them (mirrors), its dependencies with whether each is a binary here.
+    them (mirrors), its dependency tree with whether each is a binary here.
 
     Args:
         row: a spec row (:data:`dashboard.terms.TABLE_COLUMNS`).
         commands: shell commands (see :func:`dashboard.howto.install_commands`).
         ancestors: the target and its ancestors (:func:`dashboard.compat.ancestors`).
-        dependencies: ``dep_name``, ``dep_hash``, ``deptypes``, ``cached`` (bool).
+        dependencies: the tree as :func:`dashboard.howto.dependency_tree` gives it.
     """
     def cell(name: str) -> str:
         value = row.get(name)
@@ -181,14 +181,16 @@ def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies: pd.Data
                      f'(its ancestors: {html.escape(", ".join(ancestors[1:]))})</div>')
     for command in commands or [f"spack install --use-buildcache only /{row.get('hash')}"]:
         lines.append(f'<div><code class="install-cmd" style="user-select:all">{html.escape(command)}</code>{copy_button(command)}</div>')
-    if dependencies is not None and len(dependencies):
-        items = ", ".join(
-            f'{html.escape(str(d.dep_name))}/<code>{html.escape(str(d.dep_hash)[:7])}</code>'
-            f'{"" if d.cached else " <i>(not a binary here)</i>"} <small>{html.escape(str(d.deptypes))}</small>'
-            for d in dependencies.itertuples()
+    tree = list(dependencies or [])
+    if tree:
+        direct = sum(1 for node in tree if node[0] == 1)
+        items = "".join(
+            f'<div style="margin-left:{16 * depth}px">{html.escape(name)}/<code>{html.escape(dep_hash[:7])}</code>'
+            f' <small>{html.escape(types)}</small>{"" if binary else " <i>(not a binary here)</i>"}{" (above)" if again else ""}</div>'
+            for depth, name, dep_hash, types, binary, again in tree
         )
-        lines.append(f'<div class="spec-deps"><b>dependencies ({len(dependencies)})</b> {items}</div>')
-    height = 34 + 24 * len(lines) + (18 * (len(dependencies) // 4) if dependencies is not None else 0)
+        lines.append(f'<div class="spec-deps"><b>dependencies</b> ({direct} direct, {len(tree)} shown){items}</div>')
+    height = 34 + 24 * len(lines) + 20 * len(tree)
     return pn.pane.HTML(
         '<div class="spec-detail" style="color:#212529;background:#f8f9fa;font-size:13px;line-height:1.7;padding:4px 8px">'
         + "\n".join(lines) + "</div>",

@@ -289,3 +289,27 @@ def test_unreadable_mirror_list_is_a_clear_error(tmp_path):
     out = subprocess.run([sys.executable, "-m", "dashboard.cli", "summary", "--data", str(tmp_path / "bad.yaml")],
                          capture_output=True, text=True, timeout=120, env=dict(os.environ, SPACK_CACHE_DASHBOARD_CACHE=str(tmp_path / "c")))
     assert out.returncode == 2 and "not a mirror list" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_pages_and_mirrors_together_count_each_spec_once(tmp_path, pages, mirror_sets):
+    both = load([mirror_sets["v3"], REAL_PAGES], cache_dir=tmp_path, sizes=True)
+    assert len(both.specs) == len(pages.specs) == 473
+    pd.testing.assert_frame_equal(_rows(both), _rows(pages))
+    assert both.specs["size"].notna().all()  # the mirror's row (it knows the size) is the one kept
+    assert len(both.spec_stacks) == len(pages.spec_stacks)
+    # a spec only in the pages stays; its stacks are the union of what each source says
+    only_pages = load([mirror_sets["v2"], REAL_PAGES], cache_dir=tmp_path / "2")
+    pd.testing.assert_frame_equal(_rows(only_pages), _rows(pages))
+
+
+def test_dependency_tree_marks_what_is_not_a_binary(tmp_path):
+    from dashboard.howto import dependency_children, dependency_tree
+
+    data = load(SAMPLES / "v2-db8", cache_dir=tmp_path)
+    raw = json.loads((SAMPLES / "v2-db8" / "build_cache" / "index.json").read_text())["database"]["installs"]
+    tree = dependency_tree(dependency_children(data.dependencies), "u5uz3dcch5if4eve4sef67o2rf2lbfgh", set(data.specs["hash"]))
+    direct = [node for node in tree if node[0] == 1]
+    assert [n[1] for n in direct] == sorted(d["name"] for d in raw["u5uz3dcch5if4eve4sef67o2rf2lbfgh"]["spec"]["dependencies"])
+    for depth, name, dep_hash, _, binary, _ in tree:
+        assert binary == raw[dep_hash]["in_buildcache"]  # the external gcc is no binary
+    assert any(depth == 2 for depth, *_ in tree)  # libelf's own dependencies, one level down

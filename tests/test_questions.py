@@ -186,6 +186,10 @@ def test_the_app_on_a_mirror_set_shows_what_the_pages_show_plus_sizes(mirror_ser
     pg.locator(".tabulator-row .tabulator-cell", has_text="►").first.click()
     pg.locator(".spec-deps").first.wait_for(timeout=10000)
     pg.screenshot(path=str(artifacts / "mirror-app.png"), full_page=True)
+    # the question views too: the diff of the mirror set is the diff of the pages
+    pg.goto(url + f"?view=compare&a={OLD}&b={NEW}")
+    for css, value in expected_diff(real_data.specs, OLD, NEW).items():
+        wait_value(pg, lambda p, c=css: shown(p, f"diff-{c}"), value)
     assert not pg.errors, pg.errors
 
 
