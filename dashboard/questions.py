@@ -88,7 +88,7 @@ class RunsHereView(Component):
     def __init__(self, **params):
         super().__init__(**params)
         self.summary = pn.pane.HTML("", sizing_mode="stretch_width", name="runs-here-summary")
-        self.reasons = _table(pd.DataFrame({"reason": [], "specs": []}), "why-not")
+        self.reasons = _table(self._no_reasons(), "why-not", wrap=("reason",))
         self._layout = pn.Column(
             pn.pane.Markdown("### Will it run here?\nType a host in the sidebar (**Runs on host**) or click **This machine**. "
                              "A binary runs when its platform and OS are the host's and its target is the host's "
@@ -98,6 +98,11 @@ class RunsHereView(Component):
         )
         self._update()
 
+    @staticmethod
+    def _no_reasons() -> pd.DataFrame:
+        # typed: the table's column formatters follow the first value's dtypes
+        return pd.DataFrame({"reason": pd.Series(dtype=str), "specs": pd.Series(dtype="int64")})
+
     @param.depends("state.result", "state.view", watch=True)
     def _update(self):
         if self.state.view != "runs-here":
@@ -105,7 +110,7 @@ class RunsHereView(Component):
         s = self.state
         if not s.host:
             self.summary.object = "<i>No host given: type one in the sidebar.</i>"
-            self.reasons.value = pd.DataFrame({"reason": [], "specs": []})
+            self.reasons.value = self._no_reasons()
             return
         host = compat.parse_host(s.host)
         mask = query.spec_mask(s.index, s.selection.without("host"))
@@ -119,7 +124,7 @@ class RunsHereView(Component):
             f'<div><small>host target {html.escape(host.target)} runs binaries built for: '
             f'{html.escape(", ".join(compat.ancestors(host.target)))}</small></div>{unknown}'
         )
-        self.reasons.value = pd.DataFrame({"reason": list(result["why"]), "specs": list(result["why"].values())})
+        self.reasons.value = pd.DataFrame({"reason": list(result["why"]), "specs": list(result["why"].values())}).astype({"reason": str, "specs": "int64"})
 
     def __panel__(self):
         return self._layout

@@ -92,6 +92,11 @@ def test_runs_here_host_filter(server, page, real_data, artifacts):
     wait_value(pg, lambda p: shown(p, "runs-here-count"), int(runs.sum()))
     assert shown(pg, "runs-here-packages") == specs.loc[runs, "package"].nunique()
     assert "host=linux-ubuntu22.04-neoverse_v2" in pg.url
+    # the reasons read as text, their counts as integers adding up to the specs that do not run
+    reasons = pg.locator("div.tabulator-cell[tabulator-field='reason']").all_inner_texts()
+    counts = [int(c) for c in pg.locator("div.tabulator-cell[tabulator-field='specs']").all_inner_texts()]
+    assert "built for ubuntu24.04, host runs ubuntu22.04" in reasons and "x86_64 binary, aarch64 host" in reasons
+    assert sum(counts) == len(specs) - int(runs.sum())
     pg.screenshot(path=str(artifacts / "view-runs-here.png"), full_page=True)
     # the overview follows the host filter: numbers and table
     pg.locator(".bk-tab", has_text="Overview").click()
