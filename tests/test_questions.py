@@ -208,3 +208,58 @@ def test_cli_export_of_a_mirror_set(mirror_server, tmp_path, real_data):
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert f"{len(real_data.specs):,} specs" in run.stdout and out.stat().st_size > 100_000
+
+
+def test_random_walk_over_the_question_views(server, page, real_data, artifacts):
+    """Random URLs over the three views (valid, odd and empty values): every shown
+    number equals what pandas/archspec give here, and nothing breaks."""
+    import random
+
+    rng = random.Random(7)
+    pg = page
+    specs = real_data.specs
+    tags = sorted(real_data.tags)
+    hosts = ["zen3", "neoverse_v2", "m2", "linux-ubuntu22.04-zen3", "linux-rhel8-aarch64", "darwin-sequoia-m1", "zen9", ""]
+    rows = specs.sample(6, random_state=3)
+    finds = [f"{r.package}@{r.version} %{r.compiler} target={r.target}" for r in rows.itertuples()]
+    finds += ["/" + h[:5] for h in rows["hash"]] + ["nosuchpackage@1.0", "axl @@", "+mpi", ""]
+    checked = 0
+    for step in range(14):
+        view = rng.choice(["runs-here", "compare", "find"])
+        query = {"view": view}
+        if view == "runs-here":
+            query["host"] = rng.choice(hosts)
+        elif view == "compare":
+            query["a"], query["b"] = rng.choice(tags), rng.choice(tags)
+        else:
+            query["q"] = rng.choice(finds)
+        pg.goto(server + "?" + "&".join(f"{k}={quote(v)}" for k, v in query.items()))
+        pg.wait_for_selector(".bk-tab", timeout=60000)
+        if view == "compare":
+            want = expected_diff(specs, query["a"], query["b"])
+            for css, value in want.items():
+                wait_value(pg, lambda p, c=css: shown(p, f"diff-{c}"), value)
+            checked += 1
+        elif view == "runs-here" and query["host"] and query["host"] != "zen9":
+            parts = query["host"].split("-")
+            target = parts[-1]
+            ok = specs["target"].astype(str).map(lambda t: archspec.cpu.TARGETS[t] <= archspec.cpu.TARGETS[target])
+            if len(parts) == 3:
+                ok &= (specs["platform"] == parts[0]) & (specs["os"] == parts[1])
+            wait_value(pg, lambda p: shown(p, "runs-here-count"), int(ok.sum()))
+            checked += 1
+        elif view == "runs-here":
+            pg.get_by_text("No host given").wait_for(timeout=20000)
+        elif query["q"].startswith("/"):
+            want = int(specs["hash"].str.startswith(query["q"][1:]).sum())
+            wait_value(pg, lambda p: shown(p, "find-exact-count"), want)
+            checked += 1
+        elif query["q"] in ("axl @@", "+mpi"):
+            pg.locator(".find-error").wait_for(timeout=20000)
+        elif not query["q"]:
+            pg.get_by_text("Paste something to look for.").wait_for(timeout=20000)
+        else:
+            pg.locator("b.find-exact-count").wait_for(timeout=20000)
+        assert not pg.errors, (query, pg.errors)
+    pg.screenshot(path=str(artifacts / "questions-walk-last.png"), full_page=True)
+    assert checked >= 5

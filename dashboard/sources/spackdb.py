@@ -122,7 +122,7 @@ class _Record(msgspec.Struct):
 
 
 class _Database(msgspec.Struct):
-    installs: dict[str, _Record]
+    installs: dict[str, msgspec.Raw]  # each record decoded in turn, then dropped: memory stays low
     version: Union[str, int, None] = None
 
 
@@ -132,6 +132,7 @@ class _Index(msgspec.Struct):
 
 _typed = msgspec.json.Decoder(_Index)
 _plain = msgspec.json.Decoder()
+_record_decoder = msgspec.json.Decoder(_Record)
 _arch_decoder = msgspec.json.Decoder(Union[_Arch, None])
 _params_decoder = msgspec.json.Decoder(dict[str, Any])
 
@@ -200,20 +201,25 @@ def _deps(spec) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def _compiler(compiler, deps, annotations, versions: dict[str, str]) -> str:
-    """The spec's compiler as ``name@version`` (see :func:`records`), ``"none"`` if it has none."""
+def _compiler_parts(compiler, deps, annotations) -> tuple[str, str | None]:
+    """``(text, None)`` when the spec itself names its compiler (``name@version``,
+    or ``"none"``), else ``(dep_name, dep_hash)``: the build dependency providing
+    c/cxx/fortran, whose version is that record's (see :func:`parse_index`)."""
     if compiler is not None:
         name, version = (compiler.name, compiler.version) if isinstance(compiler, _Compiler) else (compiler.get("name"), compiler.get("version"))
         if name:
-            return normalize_compiler(f"{name}@{version}" if version else str(name))
+            return normalize_compiler(f"{name}@{version}" if version else str(name)), None
     for virtual in COMPILER_VIRTUALS:
         for dep_hash, dep_name, _, virtuals in deps:
             if virtual in virtuals.split(","):
-                version = versions.get(dep_hash)
-                return f"{dep_name}@{version}" if version else dep_name
+                return dep_name, dep_hash
     if isinstance(annotations, dict) and annotations.get("compiler"):
-        return normalize_compiler(str(annotations["compiler"]))
-    return "none"
+        return normalize_compiler(str(annotations["compiler"])), None
+    return "none", None
+
+
+def _with_version(name: str, version: str | None) -> str:
+    return f"{name}@{version}" if version else name
 
 
 def db_version(raw) -> int:
@@ -235,13 +241,15 @@ def _columns():
     return {name: [] for name in RECORD_SCHEMA.names}, {name: [] for name in DEPENDENCY_SCHEMA.names}
 
 
-def _typed_rows(installs: dict[str, _Record]):
-    """Columns from typed records (the fast path)."""
+def _typed_rows(installs: dict[str, msgspec.Raw]):
+    """Columns from typed records (the fast path), one record decoded at a time."""
     rows, edges = _columns()
-    versions = {h: r.spec.version or "" for h, r in installs.items()}
+    versions: dict[str, str] = {}
+    pending: list[tuple[int, str, str]] = []  # (row, compiler name, its record's hash): version known at the end
     arches: dict[bytes, tuple[str, str, str]] = {}
     variants: dict[bytes, str] = {}
-    for key, record in installs.items():
+    for key, raw in installs.items():
+        record = _record_decoder.decode(raw)
         spec = record.spec
         spec_hash = spec.hash or spec.legacy_hash or key
         deps = _deps(spec)
@@ -258,7 +266,11 @@ def _typed_rows(installs: dict[str, _Record]):
         rows["hash"].append(spec_hash)
         rows["package"].append(spec.name)
         rows["version"].append(spec.version or "")
-        rows["compiler"].append(_compiler(spec.compiler, deps, spec.annotations, versions))
+        compiler, dep_hash = _compiler_parts(spec.compiler, deps, spec.annotations)
+        if dep_hash is not None:
+            pending.append((len(rows["compiler"]), compiler, dep_hash))
+        rows["compiler"].append(compiler)
+        versions[key] = spec.version or ""
         rows["os"].append(arch[0])
         rows["platform"].append(arch[1])
         rows["target"].append(arch[2])
@@ -269,7 +281,14 @@ def _typed_rows(installs: dict[str, _Record]):
             edges["hash"].append(spec_hash)
             for name, value in zip(DEPENDENCY_SCHEMA.names[1:], dep):
                 edges[name].append(value)
+    for row, name, dep_hash in pending:
+        rows["compiler"][row] = _with_version(name, versions.get(dep_hash))
     return rows, edges, 0
+
+
+def _plain_compiler(compiler, deps, annotations, versions: dict[str, str]) -> str:
+    text, dep_hash = _compiler_parts(compiler, deps, annotations)
+    return text if dep_hash is None else _with_version(text, versions.get(dep_hash))
 
 
 def _text(value) -> str:
@@ -293,7 +312,7 @@ def _plain_rows(installs: dict):
             compiler = spec.get("compiler") if isinstance(spec.get("compiler"), dict) else None
             row = (
                 spec_hash, _text(spec.get("name")), _text(spec.get("version")),
-                _compiler(compiler, deps, spec.get("annotations"), versions),
+                _plain_compiler(compiler, deps, spec.get("annotations"), versions),
                 _text(arch.get("platform_os")), _text(arch.get("platform")), _text(target),
                 render_variants(params), len(deps), installs[key].get("in_buildcache", True) is not False,
             )
