@@ -105,12 +105,11 @@ def diff(a: pd.DataFrame, b: pd.DataFrame) -> Diff:
     out = out.sort_values(["package", "change", "version_b", "version_a"], kind="stable").reset_index(drop=True)
     per_stack = out.assign(stack=out["stacks"].str.split(", ")).explode("stack")
     per_stack = per_stack[per_stack["stack"].astype(bool)] if len(per_stack) else per_stack
-    by_stack = (
-        pd.crosstab(per_stack["stack"], per_stack["change"]).reindex(columns=["added", "removed", "changed"], fill_value=0)
-        if len(per_stack) else pd.DataFrame(columns=["added", "removed", "changed"])
-    ).astype(int).reset_index().rename_axis(None, axis=1)
-    if "stack" not in by_stack.columns:
-        by_stack.insert(0, "stack", pd.Series(dtype=str))
+    if len(per_stack):
+        by_stack = (pd.crosstab(per_stack["stack"], per_stack["change"]).reindex(columns=["added", "removed", "changed"], fill_value=0)
+                    .astype(int).reset_index().rename_axis(None, axis=1))
+    else:
+        by_stack = pd.DataFrame({"stack": pd.Series(dtype=str), **{c: pd.Series(dtype=int) for c in ("added", "removed", "changed")}})
     # root (every change) first, then the stacks that changed most
     weight = by_stack[["added", "removed", "changed"]].sum(axis=1) + (by_stack["stack"] == ROOT_STACK) * 10**12
     by_stack = by_stack.loc[weight.sort_values(ascending=False, kind="stable").index].reset_index(drop=True)

@@ -128,7 +128,9 @@ def test_diff_of_the_two_march_tags(real_data, tmp_path):
 
 def test_diff_of_a_tag_with_itself_is_empty(real_data):
     specs = real_data.specs[real_data.specs["tag"] == NEW]
-    assert set(diff(specs, specs).counts.values()) == {0}
+    same = diff(specs, specs)
+    assert set(same.counts.values()) == {0} and same.rows.empty
+    assert list(same.by_stack.columns) == ["stack", "added", "removed", "changed"] and same.by_stack.empty
 
 
 def test_tag_order_and_timeline(real_data):

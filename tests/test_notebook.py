@@ -34,6 +34,15 @@ def test_notebook_executes(tmp_path, real_data, monkeypatch, source):
     want = q.compute(q.build_index(real_data), q.Selection(stack=("e4s",), os=("ubuntu22.04",))).numbers
     assert f"'specs': {want['specs']}" in numbers and f"'packages': {want['packages']}" in numbers
 
+    # the questions: "will it run here" for zen3 on ubuntu22.04, counted here with archspec
+    import archspec.cpu
+
+    specs = real_data.specs
+    runs = ((specs["platform"] == "linux") & (specs["os"] == "ubuntu22.04")
+            & specs["target"].astype(str).map(lambda t: archspec.cpu.TARGETS[t] <= archspec.cpu.TARGETS["zen3"])).sum()
+    texts = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert f"specs that run on linux-ubuntu22.04-zen3: {runs} of {len(specs)}" in texts
+
     # a selection that matches nothing, then cleared (last cell)
     empty = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert "'specs': 0" in empty and "empty note shown: True" in empty

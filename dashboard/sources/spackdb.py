@@ -31,6 +31,7 @@ from typing import Any, Union
 import msgspec
 import pyarrow as pa
 
+from ..parse import DEPENDENCIES_SCHEMA
 from ..spack import normalize_compiler
 
 #: Database versions this reader understands.
@@ -56,16 +57,8 @@ RECORD_SCHEMA = pa.schema(
     ]
 )
 #: One row per dependency edge: ``hash`` depends on ``dep_hash`` (named ``dep_name``);
-#: ``deptypes`` and ``virtuals`` comma-separated.
-DEPENDENCY_SCHEMA = pa.schema(
-    [
-        ("hash", pa.string()),
-        ("dep_hash", pa.string()),
-        ("dep_name", pa.string()),
-        ("deptypes", pa.string()),
-        ("virtuals", pa.string()),
-    ]
-)
+#: ``deptypes`` and ``virtuals`` comma-separated (the dashboard's table without ``page_id``).
+DEPENDENCY_SCHEMA = pa.schema([f for f in DEPENDENCIES_SCHEMA if f.name != "page_id"])
 
 
 class IndexError_(ValueError):
