@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
 data = open(sys.argv[2], "rb").read()
 t = time.perf_counter()
 if sys.argv[1] == "json":
@@ -36,7 +36,9 @@ else:
     from dashboard.sources.spackdb import parse_index
     out = parse_index(data)
 elapsed = time.perf_counter() - t
-print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+# VmHWM, not ru_maxrss: ru_maxrss keeps the forking parent's peak across exec
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(elapsed, hwm * 1024)
 """
 
 

@@ -282,8 +282,8 @@ class SpecTable(Component):
         super().__init__(**params)
         s = self.state
         self.table = views.spec_table(query.table_rows(s.index, s.result.mask), row_content=detail_for(s))
-        if s.data.dependencies.empty:  # pages name no dependencies: no column of dashes
-            self.table.hidden_columns = ["n_deps"]
+        if s.data.dependencies.empty:  # pages name no dependencies: no column of dashes (its width to variants)
+            self.table.param.update(hidden_columns=["n_deps"], widths={**self.table.widths, "variants": "16%"})
         self.download = pn.widgets.FileDownload(
             callback=self._csv, filename="specs.csv", label="Download CSV (filtered rows)", button_type="primary", embed=False, width=220
         )

@@ -235,7 +235,7 @@ def _differences(row, query: SpecQuery, deps: dict[str, frozenset[str]] | None) 
             out.append(f"{name} {row[name]} (wanted {wanted})")
     if query.target and str(row["target"]) != query.target:
         runs = target_runs_on(str(row["target"]), query.target) if _known(query.target) else False
-        out.append(f"target {row['target']} (wanted {query.target}" + ("; it runs there)" if runs else ")"))
+        out.append(f"target {row['target']} (wanted {query.target}" + (": it runs there)" if runs else ")"))
     have = spec_variants(row["variants"])
     for name, value in sorted(query.variants.items()):
         got = have.get(name)

@@ -145,7 +145,7 @@ class CompareView(Component):
         self.b = pn.widgets.Select.from_param(s.param.tag_b, options=tags, name="Newer tag (B)", width=260, css_classes=["tag-b"])
         self.numbers = pn.pane.HTML("", sizing_mode="stretch_width", name="diff-numbers")
         self.by_stack = _table(pd.DataFrame(), "diff-by-stack", page_size=10)
-        self.by_stack.layout = "fit_columns"
+        self.by_stack.param.update(layout="fit_columns", widths={"stack": "46%"})
         self.rows = _table(pd.DataFrame(), "diff-rows")
         self.download = pn.widgets.FileDownload(callback=self._csv, filename="changes.csv", label="Download CSV (all changes)",
                                                 button_type="primary", embed=False, width=230)
@@ -198,6 +198,16 @@ class CompareView(Component):
         return self._layout
 
 
+def _highlight(differs: str) -> str:
+    """``"target x (wanted y); variant ~a (wanted +a)"`` as HTML, one difference a
+    line, the field that differs in red (text from the data is escaped)."""
+    lines = []
+    for item in differs.split("; "):
+        field, _, rest = item.partition(" ")
+        lines.append(f'<b style="color:#b02a37">{html.escape(field)}</b> {html.escape(rest)}')
+    return '<div style="white-space:normal;line-height:1.4">' + "<br>".join(lines) + "</div>"
+
+
 class FindView(Component):
     """Paste a spec, a /hash, a spec.json or a spack.lock: exact hits, else the
     nearest binaries with what differs; for a lock file, how much of it is cached."""
@@ -211,7 +221,9 @@ class FindView(Component):
         self.go = pn.widgets.Button(name="Find", button_type="primary", width=100, on_click=lambda e: setattr(self.state, "find", self.input.value))
         self.message = pn.pane.HTML("", sizing_mode="stretch_width", name="find-message")
         self.exact = _table(pd.DataFrame(), "find-exact", page_size=10)
-        self.nearest = _table(pd.DataFrame(columns=["agree", "differs"]), "find-nearest", page_size=10, wrap=("differs",))
+        self.nearest = _table(pd.DataFrame(columns=["agree", "differs"]), "find-nearest", page_size=10)
+        self.nearest.formatters = {"differs": {"type": "html"}}
+        self.nearest.widths = {"differs": 380}
         self._layout = pn.Column(
             pn.pane.Markdown("### Why is there no binary for my spec?\nThe selection's filters apply (clear them to search everything)."),
             self.input, self.go, self.message, pn.pane.Markdown("#### Exact hits"), self.exact,
@@ -252,7 +264,9 @@ class FindView(Component):
                                + f"<span>{result['candidates']:,} binaries of that package in the selection</span>")
         self.exact.value = result["exact"][cols]
         near = result["nearest"]
-        self.nearest.value = near.assign(agree=near["agree"].astype(str) + "/" + near["of"].astype(str))[["agree", "differs", *cols]]
+        self.nearest.value = near.assign(
+            agree=near["agree"].astype(str) + "/" + near["of"].astype(str), differs=near["differs"].map(_highlight),
+        )[["agree", "differs", *cols]]
 
     def __panel__(self):
         return self._layout

@@ -187,6 +187,8 @@ def test_match_misses_by_one_field(real_data, axl, field, replace, expect):
     assert axl["hash"] in near.index
     row = near.loc[axl["hash"]]
     assert row["agree"] == row["of"] - 1 and row["differs"].startswith(expect)
+    # one "; "-separated item per field that differs (the app shows one a line)
+    assert (result["nearest"]["differs"].str.split("; ").str.len() == result["nearest"]["of"] - result["nearest"]["agree"]).all()
     assert result["nearest"]["agree"].max() == row["agree"]  # nothing agrees more
 
 
