@@ -98,11 +98,22 @@ class CacheDashboard(pn.viewable.Viewer):
         :meth:`DashboardState.url_query`), now and after every change, so the
         URL can be shared; :meth:`DashboardState.apply_url_query` reads it back."""
 
+        ours = {"search": "", "restored": 0}
+
         def write(*_):
             pairs = self.state.url_query()
-            location.search = f"?{urlencode(pairs)}" if pairs else ""
+            ours["search"] = f"?{urlencode(pairs)}" if pairs else ""
+            location.search = ours["search"]
+
+        def keep(event):
+            # the browser reports its own URL once it has rendered the page, maybe after
+            # our first write (the old query, with values we dropped): put ours back
+            if event.new.lstrip("?") != ours["search"].lstrip("?") and ours["restored"] < 3:
+                ours["restored"] += 1
+                location.search = ours["search"]
 
         self.state.param.watch(write, ["result", "view", "tag_a", "tag_b", "find"])
+        location.param.watch(keep, "search")
         write()
 
     def sidebar(self) -> list:

@@ -28,7 +28,7 @@ from dashboard.load import load
 from dashboard.sources.mirror import MirrorError
 from dashboard.sources.spackdb import IndexError_, parse_index, render_variants
 
-SAMPLES = ROOT.parent / "shared" / "data" / "mirrors"
+SAMPLES = ROOT / "assets" / "mirrors"  # copied from ../shared/data/mirrors (real, from spack/spack test data)
 SHARED = ["tag", "package", "hash", "version", "compiler", "os", "platform", "target", "variants", "stacks"]
 
 

@@ -122,8 +122,8 @@ def test_find_my_spec_and_copy_a_command(server, browser, real_data, artifacts):
     pg.locator(".find-input textarea").fill(text)
     pg.get_by_role("button", name="Find").click()
     wait_value(pg, lambda p: shown(p, "find-exact-count"), len(same))
-    hashes = pg.locator(".tabulator[name='find-exact'] div.tabulator-cell[tabulator-field='hash'], div.tabulator-cell[tabulator-field='hash']").all_inner_texts()
-    assert set(same["hash"]) <= set(hashes)
+    cells = "div.tabulator-cell[tabulator-field='hash']"
+    wait_value(pg, lambda p: set(same["hash"]) <= set(p.locator(cells).all_inner_texts()), True)  # the table draws after the count
     # one field off: no exact hit, the nearest say what differs
     pg.locator(".find-input textarea").fill(text.replace(f"target={row['target']}", "target=zen5"))
     pg.get_by_role("button", name="Find").click()
