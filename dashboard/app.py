@@ -31,6 +31,8 @@ from dashboard.state import DashboardState
 from dashboard.terms import VIEWS
 
 TITLE = "Spack build cache"
+#: The question views (:mod:`dashboard.questions`) by ``state.view`` name.
+QUESTION_VIEWS = {"runs-here": RunsHereView, "compare": CompareView, "find": FindView}
 
 #: ``pn.extension`` arguments the dashboard needs; entry points (``served_page``,
 #: the notebook) call ``pn.extension`` themselves, importing this module does not.
@@ -75,18 +77,26 @@ class CacheDashboard(pn.viewable.Viewer):
         self.specs = SpecTable(state=self.state)
         self.problems = Problems(state=self.state)
         self.host = HostFilter(state=self.state)
-        self.questions = {
-            "runs-here": RunsHereView(state=self.state),
-            "compare": CompareView(state=self.state),
-            "find": FindView(state=self.state),
-        }
+        #: the question views, each built the first time it is shown (a session that never
+        #: opens one never pays for it)
+        self.questions: dict[str, pn.viewable.Viewer] = {}
+        self._slots = {name: pn.Column(sizing_mode="stretch_width", margin=0) for name in QUESTION_VIEWS}
         overview = pn.Column(self.headline, self.heatmaps, self.specs, self.problems, sizing_mode="stretch_width")
-        views = {"overview": overview, **self.questions}
-        # one tab per question; only the shown tab is rendered (dynamic)
+        views = {"overview": overview, **self._slots}
+        # one tab per view; only the shown tab is rendered (dynamic)
         self.tabs = pn.Tabs(*[(VIEWS[name], views[name]) for name in VIEWS], dynamic=True, sizing_mode="stretch_width", name="views")
         self.tabs.active = list(VIEWS).index(self.state.view)
         self.tabs.param.watch(lambda e: setattr(self.state, "view", list(VIEWS)[e.new]), "active")
-        self.state.param.watch(lambda e: setattr(self.tabs, "active", list(VIEWS).index(e.new)), "view")
+        self.state.param.watch(self._show_view, "view")
+        self._show_view()
+
+    def _show_view(self, *_):
+        """Follow ``state.view``: its tab active, its question view built on first show."""
+        name = self.state.view
+        if name in QUESTION_VIEWS and name not in self.questions:
+            self.questions[name] = QUESTION_VIEWS[name](state=self.state)
+            self._slots[name][:] = [self.questions[name]]
+        self.tabs.active = list(VIEWS).index(name)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike, **load_kwargs) -> "CacheDashboard":

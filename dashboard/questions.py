@@ -138,9 +138,6 @@ class CompareView(Component):
         super().__init__(**params)
         s = self.state
         tags = tag_order(s.index.categories["tag"].astype(str))
-        if not s.tag_a and len(tags) >= 2:
-            s.param.update(tag_a=tags[-3] if len(tags) > 2 and tags[-1] == "develop" else tags[-2],
-                           tag_b=tags[-2] if len(tags) > 2 and tags[-1] == "develop" else tags[-1])
         self.a = pn.widgets.Select.from_param(s.param.tag_a, options=tags, name="Older tag (A)", width=260, css_classes=["tag-a"])
         self.b = pn.widgets.Select.from_param(s.param.tag_b, options=tags, name="Newer tag (B)", width=260, css_classes=["tag-b"])
         self.numbers = pn.pane.HTML("", sizing_mode="stretch_width", name="diff-numbers")
@@ -168,7 +165,11 @@ class CompareView(Component):
             pn.Row(pn.pane.Markdown("#### Specs added, removed and changed"), self.download), self.rows, self.versions,
             sizing_mode="stretch_width",
         )
-        self._update()
+        if (not s.tag_a or not s.tag_b) and len(tags) >= 2:  # default: the two newest snapshots (the moving develop aside)
+            newest = tags[:-1] if len(tags) > 2 and tags[-1] == "develop" else tags
+            s.param.update(tag_a=s.tag_a or newest[-2], tag_b=s.tag_b or newest[-1])  # runs _update
+        else:
+            self._update()
 
     def _csv(self):
         return io.StringIO(self._result.rows.to_csv(index=False) if self._result is not None else "")
