@@ -31,7 +31,7 @@ from typing import Any, Union
 import msgspec
 import pyarrow as pa
 
-from ..parse import DEPENDENCIES_SCHEMA
+from ..parse import DEPENDENCIES_SCHEMA, SPEC_SCHEMA
 from ..spack import normalize_compiler
 
 #: Database versions this reader understands.
@@ -42,19 +42,11 @@ FLAG_NAMES = frozenset({"cflags", "cppflags", "cxxflags", "fflags", "ldflags", "
 COMPILER_VIRTUALS = ("c", "cxx", "fortran")
 
 #: One row per record of an index (binaries and the records they depend on).
+#: The spec columns are typed as in the dashboard's spec table (:data:`dashboard.parse.SPEC_SCHEMA`).
 RECORD_SCHEMA = pa.schema(
-    [
-        ("hash", pa.string()),
-        ("package", pa.string()),
-        ("version", pa.string()),
-        ("compiler", pa.string()),
-        ("os", pa.string()),
-        ("platform", pa.string()),
-        ("target", pa.string()),
-        ("variants", pa.string()),
-        ("n_deps", pa.int64()),
-        ("in_buildcache", pa.bool_()),
-    ]
+    [SPEC_SCHEMA.field("hash"), ("package", pa.string())]
+    + [SPEC_SCHEMA.field(name) for name in ("version", "compiler", "os", "platform", "target", "variants", "n_deps")]
+    + [("in_buildcache", pa.bool_())]
 )
 #: One row per dependency edge: ``hash`` depends on ``dep_hash`` (named ``dep_name``);
 #: ``deptypes`` and ``virtuals`` comma-separated (the dashboard's table without ``page_id``).
