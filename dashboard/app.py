@@ -122,7 +122,7 @@ class CacheDashboard(pn.viewable.Viewer):
                 ours["restored"] += 1
                 location.search = ours["search"]
 
-        self.state.param.watch(write, ["result", "view", "tag_a", "tag_b", "find"])
+        self.state.param.watch(write, ["result", "view", "compare_by", "tag_a", "tag_b", "find"])
         location.param.watch(keep, "search")
         write()
 

@@ -24,6 +24,7 @@ import hvplot.pandas  # noqa: F401  (the .hvplot accessor)
 from dashboard import compat, query
 from dashboard.components import Component
 from dashboard.diff import diff, package_versions, tag_order, timeline
+from dashboard.terms import ROOT_STACK
 from dashboard.match import LockFile, MatchInputError, lock_coverage, match, parse_input
 
 _NOTE = {"background": "#f8f9fa", "padding": "6px 10px", "border-radius": "4px"}
@@ -131,15 +132,18 @@ class RunsHereView(Component):
 
 
 class CompareView(Component):
-    """Two tags side by side: packages and specs added, removed and changed (of the
-    selection's other filters), per stack, as a table and CSV; tags over time."""
+    """Two tags (or two stacks) side by side: packages and specs added, removed and
+    changed (of the selection's other filters), per stack, as a table and CSV; tags over time."""
 
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
-        tags = tag_order(s.index.categories["tag"].astype(str))
-        self.a = pn.widgets.Select.from_param(s.param.tag_a, options=tags, name="Older tag (A)", width=260, css_classes=["tag-a"])
-        self.b = pn.widgets.Select.from_param(s.param.tag_b, options=tags, name="Newer tag (B)", width=260, css_classes=["tag-b"])
+        self.by = pn.widgets.RadioButtonGroup.from_param(s.param.compare_by, options={"Two tags": "tag", "Two stacks": "stack"},
+                                                         button_type="primary", button_style="outline", name="compare-by",
+                                                         description=None, width=260)
+        self.a = pn.widgets.Select.from_param(s.param.tag_a, options=self._choices(), width=260, css_classes=["tag-a"], description=None)
+        self.b = pn.widgets.Select.from_param(s.param.tag_b, options=self._choices(), width=260, css_classes=["tag-b"], description=None)
+        self._label()
         self.numbers = pn.pane.HTML("", sizing_mode="stretch_width", name="diff-numbers")
         self.by_stack = _table(pd.DataFrame(), "diff-by-stack", page_size=10)
         self.by_stack.param.update(layout="fit_columns", widths={"stack": "46%"})
@@ -157,32 +161,74 @@ class CompareView(Component):
         self.versions = pn.pane.HTML("", sizing_mode="stretch_width", name="package-versions")
         self._result = None
         self._layout = pn.Column(
-            pn.pane.Markdown("### What changed between two tags?\nThe specs of the selection (every filter but the tag). "
-                             "*Changed*: the same package, variants, compiler, OS and target with a new version or hash."),
-            pn.Row(self.a, self.b), self.numbers,
+            pn.pane.Markdown("### What changed between two tags (or two stacks)?\nThe specs of the selection (every filter but "
+                             "the one compared). *Changed*: the same package, variants, compiler, OS and target with a new version or hash."),
+            self.by, pn.Row(self.a, self.b), self.numbers,
             pn.FlexBox(pn.Column(pn.pane.Markdown("#### Per stack"), self.by_stack, width=560), pn.Column(self.timeline, min_width=420, sizing_mode="stretch_width"),
                        sizing_mode="stretch_width"),
             pn.Row(pn.pane.Markdown("#### Specs added, removed and changed"), self.download), self.rows, self.versions,
             sizing_mode="stretch_width",
         )
-        if (not s.tag_a or not s.tag_b) and len(tags) >= 2:  # default: the two newest snapshots (the moving develop aside)
-            newest = tags[:-1] if len(tags) > 2 and tags[-1] == "develop" else tags
-            s.param.update(tag_a=s.tag_a or newest[-2], tag_b=s.tag_b or newest[-1])  # runs _update
+        if not s.tag_a or not s.tag_b:
+            self._defaults()  # runs _update
         else:
             self._update()
+
+    def _choices(self) -> list[str]:
+        """Tags in time order, or stacks by name."""
+        values = self.state.index.categories[self.state.compare_by].astype(str)
+        return tag_order(values) if self.state.compare_by == "tag" else sorted(map(str, values))
+
+    def _label(self):
+        kind = self.state.compare_by
+        self.a.name, self.b.name = ("Older tag (A)", "Newer tag (B)") if kind == "tag" else ("Stack A", "Stack B")
+
+    def _defaults(self):
+        """Sides A and B that are not set: the two newest snapshots (the moving
+        ``develop`` aside), or the two largest named stacks."""
+        s, choices = self.state, self._choices()
+        if len(choices) < 2:
+            return
+        if s.compare_by == "tag":
+            pick = choices[:-1] if len(choices) > 2 and choices[-1] == "develop" else choices
+            pick = pick[-2:]
+        else:
+            sizes = s.data.spec_stacks["stack"].astype(str).value_counts()
+            pick = [st for st in sizes.index if st != ROOT_STACK][:2] or choices[:2]
+            pick = pick if len(pick) == 2 else choices[:2]
+        s.param.update(tag_a=s.tag_a or pick[0], tag_b=s.tag_b or pick[1])
+
+    @param.depends("state.compare_by", watch=True)
+    def _switch(self):
+        """Tags <-> stacks: new choices and labels, both sides back to the defaults."""
+        choices = self._choices()
+        self.a.options, self.b.options = choices, choices
+        self._label()
+        with param.parameterized.batch_call_watchers(self.state):
+            self.state.param.update(tag_a="", tag_b="")
+            self._defaults()
 
     def _csv(self):
         return io.StringIO(self._result.rows.to_csv(index=False) if self._result is not None else "")
 
     @param.depends("state.result", "state.tag_a", "state.tag_b", "state.view", watch=True)
     def _update(self):
+        """Diff the two sides (of the selection's other filters) into the numbers and tables."""
         s = self.state
         if s.view != "compare" or not s.tag_a or not s.tag_b:
             return
-        mask = query.spec_mask(s.index, s.selection.without("tag"))
-        specs = s.data.specs[mask]
-        tags = specs["tag"].astype(str)
-        self._result = result = diff(specs[tags == s.tag_a], specs[tags == s.tag_b])
+        if s.compare_by == "tag":
+            specs = s.data.specs[query.spec_mask(s.index, s.selection.without("tag"))]
+            tags = specs["tag"].astype(str)
+            side_a, side_b = specs[tags == s.tag_a], specs[tags == s.tag_b]
+        else:
+            mask = query.spec_mask(s.index, s.selection.without("stack"))
+            specs = s.data.specs[mask]
+            ids = s.data.spec_stacks["spec"].to_numpy()
+            names = s.data.spec_stacks["stack"].astype(str).to_numpy()
+            side_a = s.data.specs.iloc[sorted(i for i in set(ids[names == s.tag_a]) if mask[i])]
+            side_b = s.data.specs.iloc[sorted(i for i in set(ids[names == s.tag_b]) if mask[i])]
+        self._result = result = diff(side_a, side_b)
         self.numbers.object = "".join(
             _number(n, kind, "diff-" + kind.replace(" ", "-")) for kind, n in result.counts.items()
         )

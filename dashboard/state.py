@@ -39,8 +39,9 @@ class DashboardState(param.Parameterized):
     result = param.Parameter(default=None, doc="dashboard.query.Result for the current selection")
     # the question views (dashboard.questions): not part of the selection, but of the URL
     view = param.Selector(default="overview", objects=list(VIEWS), doc="the view shown: " + ", ".join(VIEWS))
-    tag_a = param.String(default="", label="Older tag (A)")
-    tag_b = param.String(default="", label="Newer tag (B)")
+    compare_by = param.Selector(default="tag", objects=["tag", "stack"], doc="what the What changed? view compares: two tags or two stacks")
+    tag_a = param.String(default="", label="Older tag (A)", doc="side A of What changed? (a tag, or a stack when compare_by is 'stack')")
+    tag_b = param.String(default="", label="Newer tag (B)", doc="side B of What changed?")
     find = param.String(default="", doc="what the Find a spec view matches: a spec, /hash, spec.json or spack.lock")
 
     def __init__(self, data: CacheData, **params):
@@ -105,6 +106,7 @@ class DashboardState(param.Parameterized):
         if self.view != "overview":
             pairs.append(("view", self.view))
         if self.view == "compare":
+            pairs += [("by", "stack")] if self.compare_by == "stack" else []
             pairs += [(key, value) for key, value in (("a", self.tag_a), ("b", self.tag_b)) if value]
         if self.view == "find" and self.find and len(self.find) <= MAX_URL_FIND:
             pairs.append(("q", self.find))
@@ -118,7 +120,8 @@ class DashboardState(param.Parameterized):
                 ``pn.state.session_args`` give them (``bytes`` are UTF-8
                 decoded).  Keys are the :data:`dashboard.query.DIMENSIONS`,
                 ``package``, ``cell``, ``host``, ``view`` (one of
-                :data:`dashboard.terms.VIEWS`), ``a``/``b`` (the tags compared)
+                :data:`dashboard.terms.VIEWS`), ``by`` (``tag`` or ``stack``) and
+                ``a``/``b`` (the tags or stacks compared)
                 and ``q`` (the *Find a spec* text); a dimension's values may
                 also be comma-separated.  Other keys are left alone (Panel and Bokeh
                 use some).
@@ -166,14 +169,20 @@ class DashboardState(param.Parameterized):
                 update["view"] = view
             else:
                 notices.append(f"View '{view}' from the URL is not one of {', '.join(VIEWS)}: ignored.")
-        tags = set(self.index.categories["tag"].astype(str))
+        by = (text(args["by"]) or ["tag"])[-1] if "by" in args else "tag"
+        if by not in ("tag", "stack"):
+            notices.append(f"Compare by '{by}' from the URL is neither tag nor stack: ignored.")
+            by = "tag"
+        if "by" in args:
+            update["compare_by"] = by
+        known = set(self.index.categories[by].astype(str))
         for key, name in (("a", "tag_a"), ("b", "tag_b")):
             if key in args:
-                tag = (text(args[key]) or [""])[-1]
-                if tag in tags:
-                    update[name] = tag
+                value = (text(args[key]) or [""])[-1]
+                if value in known:
+                    update[name] = value
                 else:
-                    notices.append(f"Tag '{tag}' from the URL is not in this build cache: ignored.")
+                    notices.append(f"{by.capitalize()} '{value}' from the URL is not in this build cache: ignored.")
         if "q" in args:
             update["find"] = (text(args["q"]) or [""])[-1][:MAX_URL_FIND]
         if update:

@@ -263,3 +263,23 @@ def test_random_walk_over_the_question_views(server, page, real_data, artifacts)
         assert not pg.errors, (query, pg.errors)
     pg.screenshot(path=str(artifacts / "questions-walk-last.png"), full_page=True)
     assert checked >= 5
+
+
+def test_compare_two_stacks(server, page, real_data):
+    """The same view on two stacks (over every tag): counts from plain pandas."""
+    pg = page
+    open_view(pg, server, "view=compare&by=stack&a=e4s&b=hep", "b.diff-specs-added")
+    ids = real_data.spec_stacks.groupby(real_data.spec_stacks["stack"].astype(str))["spec"].apply(set)
+    specs = real_data.specs
+    both = pd.concat([specs.iloc[sorted(ids["e4s"])].assign(tag="A"), specs.iloc[sorted(ids["hep"])].assign(tag="B")])
+    want = expected_diff(both, "A", "B")
+    for css, value in want.items():
+        wait_value(pg, lambda p, c=css: shown(p, f"diff-{c}"), value)
+    assert want["packages-added"] + want["packages-removed"] > 0
+    # back to tags: the tag pair comes back, the URL says so
+    pg.get_by_role("button", name="Two tags").click()
+    want = expected_diff(specs, "develop-2025-03-30", "develop-2025-04-20")  # the default pair: the two newest snapshots
+    for css, value in want.items():
+        wait_value(pg, lambda p, c=css: shown(p, f"diff-{c}"), value)
+    assert pg.locator(".tag-a select").input_value() == "develop-2025-03-30"
+    assert not pg.errors, pg.errors
