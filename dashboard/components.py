@@ -339,7 +339,7 @@ class Problems(Component):
         problems = self.state.data.problems
         return pn.Card(
             views.problems_table(problems),
-            title=f"Problems: {len(problems)} ({int((problems['severity'] == 'error').sum())} pages not loaded)",
+            title=f"Problems: {len(problems)} ({int((problems['severity'] == 'error').sum())} {'mirrors' if len(self.state.data.mirrors) else 'pages'} not loaded)",
             collapsed=problems.empty,
             sizing_mode="stretch_width",
         )

@@ -251,7 +251,7 @@ def os_target_counts(index: SpecIndex, mask: np.ndarray) -> pd.DataFrame:
     """Spec counts per OS x target: long DataFrame ``os``, ``target``, ``count`` (non-zero cells)."""
     n_t = len(index.categories["target"])
     combined = index.codes["os"][mask].astype(np.int64) * n_t + index.codes["target"][mask]
-    matrix = np.bincount(combined, minlength=len(index.categories["os"]) * n_t).reshape(-1, n_t)
+    matrix = np.bincount(combined, minlength=len(index.categories["os"]) * n_t).reshape(len(index.categories["os"]), n_t)
     return _long(matrix, index.categories["os"], index.categories["target"], ("os", "target"))
 
 

@@ -40,8 +40,8 @@ class DashboardState(param.Parameterized):
     # the question views (dashboard.questions): not part of the selection, but of the URL
     view = param.Selector(default="overview", objects=list(VIEWS), doc="the view shown: " + ", ".join(VIEWS))
     compare_by = param.Selector(default="tag", objects=["tag", "stack"], doc="what the What changed? view compares: two tags or two stacks")
-    tag_a = param.String(default="", label="Older tag (A)", doc="side A of What changed? (a tag, or a stack when compare_by is 'stack')")
-    tag_b = param.String(default="", label="Newer tag (B)", doc="side B of What changed?")
+    tag_a = param.String(default="", allow_None=True, label="Older tag (A)", doc="side A of What changed? (a tag, or a stack when compare_by is 'stack')")
+    tag_b = param.String(default="", allow_None=True, label="Newer tag (B)", doc="side B of What changed?")
     find = param.String(default="", doc="what the Find a spec view matches: a spec, /hash, spec.json or spack.lock")
 
     def __init__(self, data: CacheData, **params):

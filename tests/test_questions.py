@@ -283,3 +283,32 @@ def test_compare_two_stacks(server, page, real_data):
         wait_value(pg, lambda p, c=css: shown(p, f"diff-{c}"), value)
     assert pg.locator(".tag-a select").input_value() == "develop-2025-03-30"
     assert not pg.errors, pg.errors
+
+
+def test_the_app_when_every_mirror_fails(browser, tmp_path, artifacts):
+    """An unreachable mirror and nothing cached: the app opens with zeros, every view
+    works, and the problems card names the mirror and why."""
+    port = free_port()
+    dead = f"http://127.0.0.1:{free_port()}/mirror"
+    proc = start_server(dead, port, env={STORE_ENV: str(tmp_path / "cache")})
+    try:
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(f"http://127.0.0.1:{port}/")
+        pg.get_by_text("Problems: 1").wait_for(timeout=60000)
+        wait_number(pg, "Specs", 0)
+        pg.get_by_text("unreachable").first.wait_for(timeout=20000)  # the card is open when there are problems
+        pg.screenshot(path=str(artifacts / "mirror-unreachable.png"), full_page=True)
+        for name in ("Runs here?", "What changed?", "Find my spec"):
+            pg.locator(".bk-tab", has_text=name).click()
+            pg.wait_for_timeout(800)
+        pg.locator(".find-input textarea").fill("axl")
+        pg.get_by_role("button", name="Find").click()
+        wait_value(pg, lambda p: shown(p, "find-exact-count"), 0)
+        assert not errors, errors
+        pg.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert "Traceback" not in proc.log.read_text()
