@@ -122,6 +122,36 @@ def why_not(target: str, host_target: str) -> str:
     return f"{built.name} is not an ancestor of {host.name} (a sibling branch of the family tree)"
 
 
+def _reason(platform: str, os_name: str, target: str, host: Host) -> str:
+    """Why a binary built for (``platform``, ``os_name``, ``target``) does not run on
+    ``host``: platform, then OS, then target (:func:`why_not`); ``""`` when it runs."""
+    if host.platform and platform != host.platform:
+        return f"built for platform {platform}, host is {host.platform}"
+    if host.os and os_name != host.os:
+        return f"built for {os_name}, host runs {host.os}"
+    return why_not(target, host.target)
+
+
+def _reasons(specs: pd.DataFrame, host: Host) -> np.ndarray:
+    """:func:`_reason` per row of ``specs`` (``str`` array), decided once per distinct
+    (platform, OS, target) through the columns' categorical codes: one array
+    lookup per row, so millions of rows cost milliseconds."""
+    cols = [specs[c] if isinstance(specs[c].dtype, pd.CategoricalDtype) else specs[c].astype("category") for c in ("platform", "os", "target")]
+    sizes = [len(c.cat.categories) + 1 for c in cols]  # code -1 (missing) becomes 0
+    key = np.zeros(len(specs), dtype=np.int64)
+    for c, size in zip(cols, sizes):
+        key = key * size + c.cat.codes.to_numpy().astype(np.int64) + 1
+    unique, inverse = np.unique(key, return_inverse=True)
+    verdicts = np.empty(len(unique), dtype=object)
+    for i, k in enumerate(unique.tolist()):
+        parts = []
+        for c, size in zip(reversed(cols), reversed(sizes)):
+            k, code = divmod(k, size)
+            parts.append(str(c.cat.categories[code - 1]) if code else "")
+        verdicts[i] = _reason(*reversed(parts), host)
+    return verdicts[inverse.ravel()]
+
+
 def runs_here(specs: pd.DataFrame, host: Host) -> pd.DataFrame:
     """Which spec rows run on ``host``.
 
@@ -133,46 +163,16 @@ def runs_here(specs: pd.DataFrame, host: Host) -> pd.DataFrame:
     Returns:
         DataFrame on ``specs``'s index: ``runs`` (``bool``) and ``why``
         (``str``: ``""`` where it runs, else the first reason: platform, OS,
-        then target as :func:`why_not` gives it).  Computed once per distinct
-        (platform, os, target), so millions of rows cost a few milliseconds.
+        then target as :func:`why_not` gives it).
     """
-    keys = specs[["platform", "os", "target"]].astype(str)
-    combos = keys.drop_duplicates()
-    reasons = []
-    for plat, os_name, target in combos.itertuples(index=False):
-        if host.platform and plat != host.platform:
-            reasons.append(f"built for platform {plat}, host is {host.platform}")
-        elif host.os and os_name != host.os:
-            reasons.append(f"built for {os_name}, host runs {host.os}")
-        else:
-            reasons.append(why_not(target, host.target))
-    table = combos.assign(why=reasons)
-    why = keys.merge(table, on=["platform", "os", "target"], how="left")["why"].to_numpy()
+    why = _reasons(specs, host)
     return pd.DataFrame({"runs": why == "", "why": why}, index=specs.index)
 
 
 def runs_mask(specs: pd.DataFrame, host: Host) -> np.ndarray:
-    """Boolean array over ``specs`` rows: ``True`` where the binary runs on ``host``.
-
-    Decided once per distinct (platform, OS, target) through the columns'
-    categorical codes, so it costs one array lookup per row.
-    """
-    cols = [specs[c] if isinstance(specs[c].dtype, pd.CategoricalDtype) else specs[c].astype("category") for c in ("platform", "os", "target")]
-    codes = [c.cat.codes.to_numpy().astype(np.int64) for c in cols]
-    sizes = [len(c.cat.categories) + 1 for c in cols]
-    key = (codes[0] + 1) * sizes[1] * sizes[2] + (codes[1] + 1) * sizes[2] + (codes[2] + 1)
-    unique, inverse = np.unique(key, return_inverse=True)
-    verdict = np.zeros(len(unique), dtype=bool)
-    for i, k in enumerate(unique):
-        p, rest = divmod(int(k), sizes[1] * sizes[2])
-        o, t = divmod(rest, sizes[2])
-        names = [str(c.cat.categories[j - 1]) if j else "" for c, j in zip(cols, (p, o, t))]
-        verdict[i] = (
-            (not host.platform or names[0] == host.platform)
-            and (not host.os or names[1] == host.os)
-            and target_runs_on(names[2], host.target)
-        )
-    return verdict[inverse.ravel()]
+    """Boolean array over ``specs`` rows: ``True`` where the binary runs on ``host``
+    (see :func:`runs_here`)."""
+    return _reasons(specs, host) == ""
 
 
 def unknown_targets(specs: pd.DataFrame) -> list[str]:

@@ -129,15 +129,6 @@ def stat_key(url: str) -> str:
     return f"{info.get('size')}:{stamp}" if stamp else ""
 
 
-def exists(url: str) -> bool:
-    """Whether ``url`` names an existing file or folder (errors count as no)."""
-    try:
-        fs, path = _fs(url)
-        return fs.exists(path)
-    except Exception:  # noqa: BLE001
-        return False
-
-
 def read_many(urls: list[str], workers: int = CONCURRENCY) -> dict[str, bytes | FetchError]:
     """Read many small files, ``workers`` requests at a time (bounded: a small
     server's listen queue overflows with hundreds at once); a file that fails
