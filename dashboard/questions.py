@@ -150,7 +150,9 @@ class CompareView(Component):
         self.rows = _table(pd.DataFrame(), "diff-rows")
         self.download = pn.widgets.FileDownload(callback=self._csv, filename="changes.csv", label="Download CSV (all changes)",
                                                 button_type="primary", embed=False, width=230)
-        line = timeline(s.data.specs, s.data.spec_stacks)
+        if "timeline" not in s.data.derived:  # once per data set, shared by the sessions
+            s.data.derived["timeline"] = timeline(s.data.specs, s.data.spec_stacks)
+        line = s.data.derived["timeline"]
         top = line.groupby("stack")["specs"].sum().nlargest(8).index
         plot_frame = line[line["stack"].isin(top)].assign(tag=lambda d: d["tag"].astype(str))
         self.timeline = pn.pane.HoloViews(
@@ -193,8 +195,8 @@ class CompareView(Component):
             pick = choices[:-1] if len(choices) > 2 and choices[-1] == "develop" else choices
             pick = pick[-2:]
         else:
-            sizes = s.data.spec_stacks["stack"].astype(str).value_counts()
-            pick = [st for st in sizes.index if st != ROOT_STACK][:2] or choices[:2]
+            sizes = s.data.spec_stacks["stack"].value_counts()
+            pick = [str(st) for st in sizes.index if str(st) != ROOT_STACK][:2] or choices[:2]
             pick = pick if len(pick) == 2 else choices[:2]
         s.param.update(tag_a=s.tag_a or pick[0], tag_b=s.tag_b or pick[1])
 
@@ -217,17 +219,10 @@ class CompareView(Component):
         s = self.state
         if s.view != "compare" or not s.tag_a or not s.tag_b:
             return
-        if s.compare_by == "tag":
-            specs = s.data.specs[query.spec_mask(s.index, s.selection.without("tag"))]
-            tags = specs["tag"].astype(str)
-            side_a, side_b = specs[tags == s.tag_a], specs[tags == s.tag_b]
-        else:
-            mask = query.spec_mask(s.index, s.selection.without("stack"))
-            specs = s.data.specs[mask]
-            ids = s.data.spec_stacks["spec"].to_numpy()
-            names = s.data.spec_stacks["stack"].astype(str).to_numpy()
-            side_a = s.data.specs.iloc[sorted(i for i in set(ids[names == s.tag_a]) if mask[i])]
-            side_b = s.data.specs.iloc[sorted(i for i in set(ids[names == s.tag_b]) if mask[i])]
+        dim = s.compare_by  # "tag" or "stack": the selection's other filters, then one value each side
+        base = query.spec_mask(s.index, s.selection.without(dim))
+        side_a, side_b = (s.data.specs[base & query.spec_mask(s.index, query.Selection(**{dim: (name,)}))] for name in (s.tag_a, s.tag_b))
+        specs = s.data.specs[base]
         self._result = result = diff(side_a, side_b)
         self.numbers.object = "".join(
             _number(n, kind, "diff-" + kind.replace(" ", "-")) for kind, n in result.counts.items()
