@@ -68,7 +68,7 @@ class CacheDashboard(pn.viewable.Viewer):
     state = param.ClassSelector(class_=DashboardState)
 
     def __init__(self, data: CacheData, **params):
-        super().__init__(state=DashboardState(data), **params)
+        super().__init__(state=DashboardState(data, batch=pn.io.hold), **params)
         self.selectors = Selectors(state=self.state)
         self.headline = Headline(state=self.state)
         # (created, so updated, after the table the heatmaps broke the URL's update

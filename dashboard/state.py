@@ -6,8 +6,9 @@ through it.
 
 from __future__ import annotations
 
+import contextlib
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import param
 
@@ -44,8 +45,11 @@ class DashboardState(param.Parameterized):
     tag_b = param.String(default="", allow_None=True, label="Newer tag (B)", doc="side B of What changed?")
     find = param.String(default="", doc="what the Find a spec view matches: a spec, /hash, spec.json or spack.lock")
 
-    def __init__(self, data: CacheData, **params):
+    def __init__(self, data: CacheData, batch: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext, **params):
         self.data = data
+        #: context manager factory wrapped around each recomputation and what it sets off
+        #: (the app passes ``pn.io.hold``: one message to the browser per change)
+        self.batch = batch
         self.index = query.index_for(data)  # shared by the sessions of one server process
         self._options: dict[str, dict] = {}  # option labels last sent, per dimension
         super().__init__(**params)
@@ -67,7 +71,8 @@ class DashboardState(param.Parameterized):
         if self.cell is not None and "cell" not in names and names - {"top_n"}:
             with param.discard_events(self):
                 self.cell = None  # a new filter invalidates the clicked cell
-        self._recompute()
+        with self.batch():
+            self._recompute()
 
     def _recompute(self):
         result = query.compute(self.index, self.selection, self.top_n)

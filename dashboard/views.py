@@ -110,6 +110,9 @@ def heatmap(
         # 1, 10, 100 (not 10^0); narrow, to leave the cells their width in narrow windows
         colorbar_opts={"formatter": PrintfTickFormatter(format="%d"), "width": 10, "padding": 2, "label_standoff": 4},
         min_height=200,
+        # a few hundred rectangles: canvas draws them at once, while WebGL (HoloViews'
+        # default) costs more, most of all on machines without a GPU (remote desktops)
+        backend_opts={"plot.output_backend": "canvas"},
         min_width=min_width or heatmap_min_width(counts[x].nunique(), longest(counts[y].unique())),
     )
 
