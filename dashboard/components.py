@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
@@ -22,7 +21,7 @@ import param
 from dashboard import compat, howto, query, views
 from dashboard.export import export_html
 from dashboard.state import DashboardState
-from dashboard.terms import DIMENSIONS, HEADLINE, HEATMAPS, LABELS, ROOT_NOTE, stack_order
+from dashboard.terms import DIMENSIONS, HEADLINE, HEATMAPS, LABELS, ROOT_NOTE, Heatmap, stack_order
 
 
 class Component(pn.viewable.Viewer):
@@ -59,8 +58,13 @@ class Selectors(Component):
     @param.depends("state.package", watch=True)
     def _pushed(self):
         """Remember when the search text was set from Python (URL, *Clear all filters*,
-        a notebook cell): the browser echoes it back as typed text, maybe late."""
-        self._pushed_at[self.state.package] = time.monotonic()
+        a notebook cell): the browser echoes it back as typed text, maybe late.  Text
+        the box already shows (it was typed) has no echo to come: typing it again soon
+        after is typing."""
+        if self.state.package != self.search.value_input:
+            self._pushed_at[self.state.package] = time.monotonic()
+        else:
+            self._pushed_at.pop(self.state.package, None)
 
     async def _typed(self, event):
         """Apply the name search while typing, once no key came for :attr:`SEARCH_DEBOUNCE_S`;
@@ -119,77 +123,64 @@ class Headline(Component):
 class Heatmaps(Component):
     """The heatmap views (:data:`dashboard.terms.HEATMAPS`), one shown at a time.
 
-    Each is a DynamicMap fed through a Pipe: a selection change sends new counts
-    to the existing plot.  The package x stack plot is rebuilt when its number
-    of packages (its height) changes, and outlines the clicked cell; clicking
-    a cell there sets ``state.cell``, on OS x target it selects that OS and target.
+    Each is drawn by HoloViews from a :func:`dashboard.views.heatmap` the first
+    time it is shown; after that a selection change only puts the new counts,
+    axis factors and colour range into that drawing
+    (:func:`dashboard.views.update_heatmap`), and only for the heatmap on screen
+    (the others catch up when shown).  The package x stack plot's height follows
+    its number of packages and it outlines the clicked cell; clicking a cell
+    there sets ``state.cell``, on OS x target it selects that OS and target.
     """
 
     def __init__(self, **params):
         super().__init__(**params)
-        s, cats = self.state, self.state.index.categories
-        r = s.result
-        self._pipes = {h.result: hv.streams.Pipe(data=getattr(r, h.result)) for h in HEATMAPS}
-        self._cell_pipe = hv.streams.Pipe(data=self._cell_frame())
-        spec = {h.result: h for h in HEATMAPS}
-        # sizes from every category of the data: a plot keeps its size while the selection changes
-        sizes = {
-            name: dict(
-                height=views.heatmap_height(len(cats[spec[name].y]), views.longest(cats[spec[name].x])),
-                min_width=views.heatmap_min_width(len(cats[spec[name].x]), views.longest(cats[spec[name].y])),
-            )
-            for name in ("os_target", "stack_tag")
-        }
-        ot, st = spec["os_target"], spec["stack_tag"]
-        ot_plot = hv.DynamicMap(lambda data: views.heatmap(data, ot.x, ot.y, ot.title, **sizes["os_target"]), streams=[self._pipes["os_target"]])
-        st_plot = hv.DynamicMap(
-            lambda data: views.heatmap(data, st.x, st.y, st.title, y_order=stack_order(data[st.y]), **sizes["stack_tag"]),
-            streams=[self._pipes["stack_tag"]],
-        )
-        self._taps: list[hv.streams.Stream] = [hv.streams.Tap(source=ot_plot)]
-        self._taps[0].add_subscriber(self._tap_os_target)
-        self.panes = {
-            "package_stack": pn.pane.HoloViews(sizing_mode="stretch_width", name="package x stack"),
-            "os_target": pn.pane.HoloViews(ot_plot, sizing_mode="stretch_width", name="OS x target", height=sizes["os_target"]["height"] + 10),
-            "stack_tag": pn.pane.HoloViews(st_plot, sizing_mode="stretch_width", name="stack x tag", height=sizes["stack_tag"]["height"] + 10),
-        }
-        self._package_rows = None
-        self._stale: set[str] = set()  # hidden heatmaps are not redrawn until shown
-        # visibility is toggled on a Column around each pane: toggling it on the HoloViews
+        self.figures: dict = {}  # result name -> Bokeh figure, drawn on first show
+        self._stale: set[str] = {h.result for h in HEATMAPS}  # not yet drawn with the current result
+        # visibility is toggled on a Column around each plot: toggling it on the plot's
         # pane itself trips Panel's style sync under the Bootstrap design
         self._views = {
-            h.name: pn.Column(self.panes[h.result], sizing_mode="stretch_width", margin=0, styles={"overflow-x": "auto", "min-width": "0", "max-width": "100%"})
+            h.name: pn.Column(sizing_mode="stretch_width", margin=0, styles={"overflow-x": "auto", "min-width": "0", "max-width": "100%"})
             for h in HEATMAPS
         }
         self.picker = pn.widgets.RadioButtonGroup(
             options=[h.name for h in HEATMAPS], value=HEATMAPS[0].name, button_type="primary", button_style="outline", name="heatmap"
         )
         self.picker.param.watch(self._show, "value")
-        self._show()
         self._layout = pn.Column(
             self.picker, *self._views.values(),
             pn.pane.HTML(f"<small>{html.escape(ROOT_NOTE)}</small>", sizing_mode="stretch_width", css_classes=["root-note"]),
             sizing_mode="stretch_width",
         )
-        self._redraw()
+        self._show()
 
     def _show(self, *_):
         for name, view in self._views.items():
             view.visible = name == self.picker.value
-        if self._stale:  # the view now shown missed updates while hidden
-            self._redraw()
+        self._redraw()
 
-    def _shown(self) -> str:
-        """``result`` name of the heatmap on screen."""
-        return next(h.result for h in HEATMAPS if h.name == self.picker.value)
+    def _shown(self) -> Heatmap:
+        """The heatmap on screen."""
+        return next(h for h in HEATMAPS if h.name == self.picker.value)
 
-    def _tap_cell(self, x=None, y=None):
-        if x is not None and y is not None:
-            self.state.cell = (str(y), str(x))
+    def _layout_args(self, h: Heatmap, counts: pd.DataFrame) -> dict:
+        """Orders and sizes of heatmap ``h`` for ``counts``: widths (and heights, but the
+        package x stack one's) from every category of the data, so a plot keeps its size
+        while the selection changes."""
+        cats = self.state.index.categories
+        args = dict(min_width=views.heatmap_min_width(len(cats[h.x]), views.longest(cats[h.y])))
+        if h.result == "package_stack":
+            rows = self._rows_bucket(counts[h.y].nunique())
+            args.update(y_order=list(dict.fromkeys(counts[h.y])), x_order=stack_order(counts[h.x]), height=views.heatmap_height(rows, views.longest(cats[h.x])))
+        else:
+            args.update(height=views.heatmap_height(len(cats[h.y]), views.longest(cats[h.x])))
+        if h.result == "stack_tag":
+            args.update(y_order=stack_order(counts[h.y]))
+        return args
 
-    def _tap_os_target(self, x=None, y=None):
-        if x is not None and y is not None:
-            self.state.param.update(os=[str(y)], target=[str(x)])
+    def _rows_bucket(self, rows: int) -> int:
+        """Rows the package x stack plot is sized for: the smallest of 5, 10, 20 and top N
+        that holds ``rows`` (the plot's height changes in steps, not at every pick)."""
+        return next((b for b in (5, 10, 20) if rows <= b < self.state.top_n), max(self.state.top_n, rows))
 
     def _cell_frame(self) -> pd.DataFrame:
         """The clicked cell as a one-row frame (``stack``, ``package``), if it is drawn."""
@@ -198,55 +189,50 @@ class Heatmaps(Component):
             return pd.DataFrame({"stack": [cell[1]], "package": [cell[0]]})
         return pd.DataFrame({"stack": pd.Series([], dtype=str), "package": pd.Series([], dtype=str)})
 
-    def _rows_bucket(self, rows: int) -> int:
-        """Rows the package x stack plot is sized for: the smallest of 5, 10, 20 and
-        top N that holds ``rows``.  Rebuilding the plot costs ~0.3 s, so it happens
-        only when a selection crosses a bucket, not at every change of row count."""
-        return next((b for b in (5, 10, 20) if rows <= b < self.state.top_n), max(self.state.top_n, rows))
+    def _draw(self, h: Heatmap) -> None:
+        """Draw heatmap ``h`` for the current result: the first time with HoloViews, then
+        by updating that drawing."""
+        counts = getattr(self.state.result, h.result)
+        args = self._layout_args(h, counts)
+        cells = self._cell_frame() if h.result == "package_stack" else None
+        fig = self.figures.get(h.result)
+        if fig is None:
+            element = views.heatmap(counts, h.x, h.y, h.title, **args)
+            if cells is not None:
+                element = element * views.cell_marker(h.x, h.y, cells)
+            fig = self.figures[h.result] = views.heatmap_figure(element)
+            if h.result in ("package_stack", "os_target"):
+                source = views.heatmap_cells(fig)
+                source.selected.on_change("indices", lambda attr, old, new, h=h, source=source: self._tapped(h, source, new))
+            # the figure sizes its pane: setting the pane's size later would make Panel copy
+            # the figure's properties back, which fails on HoloViews' style sheets
+            self._views[h.name][:] = [pn.pane.Bokeh(fig, name=h.name)]
+        else:
+            views.update_heatmap(fig, counts, h.x, h.y, h.title, y_order=args.get("y_order"), x_order=args.get("x_order"), height=args["height"], cells=cells)
+        self._stale.discard(h.result)
 
-    def _package_plot(self, rows: int) -> None:
-        """(Re)build the package x stack DynamicMap sized for ``rows`` packages (its height)."""
-        h, cats = HEATMAPS[0], self.state.index.categories
-        height = views.heatmap_height(rows, views.longest(cats[h.x]))
-        min_width = views.heatmap_min_width(len(cats[h.x]), views.longest(cats[h.y]))
-        plot = hv.DynamicMap(
-            lambda data: views.heatmap(
-                data, h.x, h.y, h.title, y_order=list(dict.fromkeys(data[h.y])), x_order=stack_order(data[h.x]),
-                height=height, min_width=min_width,
-            ),
-            streams=[self._pipes[h.result]],
-        )
-        marker = hv.DynamicMap(lambda data: views.cell_marker(h.x, h.y, data), streams=[self._cell_pipe])
-        tap = hv.streams.Tap(source=plot)
-        tap.add_subscriber(self._tap_cell)
-        self._taps[1:] = [tap]
-        self.panes[h.result].param.update(object=plot * marker, height=height + 10)
-        self._package_rows = rows
+    def _tapped(self, h: Heatmap, source, indices: list[int]) -> None:
+        """A click on a cell of ``h``: the package x stack cell narrows the table, the OS x
+        target cell selects that OS and target."""
+        if not indices:
+            return
+        x, y = str(source.data[h.x][indices[0]]), str(source.data[h.y][indices[0]])
+        if h.result == "package_stack":
+            self.state.cell = (y, x)
+        else:
+            self.state.param.update(os=[y], target=[x])
 
     @param.depends("state.result", watch=True)
+    def _changed(self):
+        self._stale = {h.result for h in HEATMAPS}
+        self._redraw()
+
     def _redraw(self):
-        """Send the new counts to the heatmap on screen; the others are only marked
-        stale (drawing a heatmap is the costly part of a selection change)."""
-        r = self.state.result
-        rows = self._rows_bucket(r.package_stack["package"].nunique())
-        shown = self._shown() if self._package_rows is not None else None
-        for name, pipe in self._pipes.items():
-            if shown is not None and name != shown:
-                self._stale.add(name)
-                continue
-            self._stale.discard(name)
-            if name == "package_stack" and rows != self._package_rows:
-                # the plot's height follows its number of packages: a new plot, which
-                # starts from the pipe's data (no render of the old one first)
-                pipe.update(data=r.package_stack)
-                self._cell_pipe.update(data=self._cell_frame())
-                self._package_plot(rows)
-            else:
-                pipe.send(getattr(r, name))
-        cells = self._cell_frame()
-        if self._package_rows == rows and "package_stack" not in self._stale and not cells.equals(self._cell_pipe.data):
-            # only when the outline moves: every send redraws the whole overlay, heatmap included
-            self._cell_pipe.send(cells)
+        """Draw the heatmap on screen if it missed a change (drawing is the costly part of
+        a selection change: hidden heatmaps wait until shown)."""
+        h = self._shown()
+        if h.result in self._stale:
+            self._draw(h)
 
     def __panel__(self):
         return self._layout

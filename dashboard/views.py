@@ -10,11 +10,14 @@ render field values as text.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 
 import holoviews as hv
+import numpy as np
 import hvplot.pandas  # noqa: F401  (registers DataFrame.hvplot)
 import pandas as pd
-from bokeh.models import PrintfTickFormatter
+from bokeh.models import ColorBar, ColumnDataSource, PrintfTickFormatter, Rect, Scatter
+from bokeh.plotting import figure
 from bokeh.models.widgets.tables import NumberFormatter
 import panel as pn
 
@@ -46,6 +49,25 @@ def longest(labels) -> int:
     return max((len(str(v)) for v in labels), default=0)
 
 
+def _empty_or(counts: pd.DataFrame, x: str, y: str, title: str) -> tuple[pd.DataFrame, str, int]:
+    """(counts, title, top of the colour range) of a heatmap: an empty frame gets typed
+    columns and a title saying so; the colour range goes from 1 to at least 10 (integer
+    ticks, and an empty plot still has a range)."""
+    if counts.empty:
+        counts = pd.DataFrame({x: pd.Series([], dtype=str), y: pd.Series([], dtype=str), "count": pd.Series([], dtype="int64")})
+        title = f"{title}: no specs match this selection"
+    high = max(int(counts["count"].max()) if len(counts) else 1, 10)
+    return counts, title, high
+
+
+def _factors(counts: pd.DataFrame, x: str, y: str, x_order, y_order) -> tuple[list[str], list[str]]:
+    """(x factors left to right, y factors bottom to top): Bokeh draws the first y factor
+    at the bottom, so ``y_order`` (top to bottom, default sorted) is reversed."""
+    columns = list(x_order) if x_order is not None else sorted(counts[x].unique())
+    rows = list(y_order) if y_order is not None else sorted(counts[y].unique())
+    return [str(c) for c in columns], [str(r) for r in reversed(rows)]
+
+
 def heatmap(
     counts: pd.DataFrame,
     x: str,
@@ -73,14 +95,12 @@ def heatmap(
         holds every spec and would otherwise flatten every other cell) whose
         colour bar starts at 1 spec and ticks at powers of ten, with a hover
         tooltip naming the cell (``y``, ``x``, specs) and tap selection.  An
-        empty frame gives an empty plot whose title says so.
+        empty frame gives an empty plot whose title says so.  The served app
+        draws it once per session (:func:`heatmap_figure`) and then only puts new
+        counts into the drawing (:func:`update_heatmap`).
     """
-    if counts.empty:
-        counts = pd.DataFrame({x: pd.Series([], dtype=str), y: pd.Series([], dtype=str), "count": pd.Series([], dtype="int64")})
-        title = f"{title}: no specs match this selection"
+    counts, title, high = _empty_or(counts, x, y, title)
     n_rows = counts[y].nunique()
-    # a fixed colour range from 1 to at least 10: integer ticks, and an empty plot still has a range
-    high = max(int(counts["count"].max()) if len(counts) else 1, 10)
     plot = counts.hvplot.heatmap(
         x=x,
         y=y,
@@ -99,12 +119,11 @@ def heatmap(
         logz=True,
         clim=(1, high),
     )
-    order = y_order if y_order is not None else sorted(counts[y].unique())
-    # Bokeh draws the first factor at the bottom: reverse for top-to-bottom order.
-    columns = x_order if x_order is not None else sorted(counts[x].unique())
-    return plot.redim.values(**{y: list(reversed(order)), x: list(columns)}).opts(
+    columns, rows = _factors(counts, x, y, x_order, y_order)
+    return plot.redim.values(**{y: rows, x: columns}).opts(
         default_tools=["save", "reset", "pan", "wheel_zoom"],
         nonselection_alpha=1.0,
+        selection_alpha=1.0,
         framewise=True,
         axiswise=True,
         # 1, 10, 100 (not 10^0); narrow, to leave the cells their width in narrow windows
@@ -125,12 +144,89 @@ def cell_marker(x: str, y: str, cells: pd.DataFrame) -> hv.Points:
     )
 
 
+def heatmap_figure(element: hv.Element) -> figure:
+    """The Bokeh figure HoloViews draws for a :func:`heatmap` (or its overlay with a
+    :func:`cell_marker`): drawn once, then updated by :func:`update_heatmap`."""
+    return hv.render(element, backend="bokeh")
+
+
+def heatmap_cells(fig: figure) -> ColumnDataSource:
+    """The data source of the heatmap's cells in ``fig`` (a :func:`heatmap_figure`):
+    columns ``x``, ``y`` (names), ``count`` (specs), ``zvalues`` (colour); tapping a
+    cell selects its row (``source.selected.indices``)."""
+    return next(r.data_source for r in fig.renderers if isinstance(r.glyph, Rect))
+
+
+def update_heatmap(
+    fig: figure,
+    counts: pd.DataFrame,
+    x: str,
+    y: str,
+    title: str,
+    y_order: list[str] | None = None,
+    x_order: list[str] | None = None,
+    height: int | None = None,
+    cells: pd.DataFrame | None = None,
+) -> None:
+    """Draw new ``counts`` on ``fig`` (a :func:`heatmap_figure` of a :func:`heatmap`
+    with the same ``x``, ``y``): cells, axis factors, colour range, title, and with
+    ``height`` the plot's height; ``cells`` (columns ``x``, ``y``) moves the
+    :func:`cell_marker` when the figure has one.  The same drawing as a new
+    :func:`heatmap` of ``counts``, without HoloViews re-planning the plot: only the
+    changed Bokeh properties go to the browser."""
+    counts, title, high = _empty_or(counts, x, y, title)
+    columns, rows = _factors(counts, x, y, x_order, y_order)
+    source = heatmap_cells(fig)
+    n = counts["count"].to_numpy(dtype="float64")
+    source.selected.indices = []
+    source.data = {x: counts[x].astype(str).tolist(), y: counts[y].astype(str).tolist(), "zvalues": n, "count": counts["count"].astype("int64").tolist()}
+    # an empty plot keeps one blank factor: Bokeh draws no axis without any
+    fig.x_range.factors = columns or [""]
+    fig.y_range.factors = rows or [""]
+    fig.title.text = title
+    for bar in fig.right:
+        if isinstance(bar, ColorBar):
+            bar.color_mapper.high = high
+    if height is not None and fig.height != height:
+        fig.height = height
+    if cells is not None:
+        for r in fig.renderers:
+            if isinstance(r.glyph, Scatter):
+                r.data_source.data = {x: cells[x].astype(str).tolist(), y: cells[y].astype(str).tolist()}
+
+
+class _Positions(Mapping):
+    """Row position -> index label of a frame's index, read when asked (a lazy
+    ``dict(enumerate(index))``)."""
+
+    def __init__(self, index: pd.Index):
+        self._index = index
+
+    def __getitem__(self, position):
+        if not isinstance(position, (int, np.integer)) or not 0 <= position < len(self._index):
+            raise KeyError(position)
+        return self._index[position]
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __iter__(self):
+        return iter(range(len(self._index)))
+
+
 class VersionSortedTabulator(pn.widgets.Tabulator):
     """A :class:`panel.widgets.Tabulator` whose server-side sort orders a
     categorical column by its categories, not as text: the ``version`` column's
     categories are in Spack's version order (see :mod:`dashboard.spack`), so
     sorting by version gives ``develop``, ``2023.02.20``, ``39.2.0``, ``7.0.2``.
-    Other columns sort as Tabulator does (text case-insensitively)."""
+    Other columns sort as Tabulator does (text case-insensitively).  Updates cost
+    the shown page, not the number of rows (see ``_update_index_mapping``)."""
+
+    def _update_index_mapping(self):
+        # Panel maps every row position to its index label in a dict at each update: 0.5 s
+        # at 2M rows, for looking up the one row of a click.  Look it up when it is asked.
+        processed = self._processed
+        self._index_mapping = _Positions(processed.index if isinstance(processed, pd.DataFrame) else pd.RangeIndex(0))
 
     def _sort_df(self, df: pd.DataFrame) -> pd.DataFrame:
         if not self.sorters:
