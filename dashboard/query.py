@@ -14,6 +14,8 @@ filter when it is in *any* selected stack.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -64,12 +66,13 @@ class SpecIndex:
         data: the data set it indexes.
         codes: dimension/``package`` -> ``int`` category codes, one per spec row.
         categories: dimension/``package`` -> ``numpy`` array of category labels.
-        stack_spec: ``int32`` spec id per spec x stack row.
-        stack_code: stack code per spec x stack row.
         package_lower: lower-cased package names (for search).
-        stack_pair: ``"package"``/``"tag"`` -> ``int32`` code of (that category,
-            stack) per spec x stack row, ``code * n_stacks + stack_code``: the
-            package x stack and stack x tag heatmaps are one ``bincount`` each.
+        stackset: ``int32`` id of the spec's set of stacks, per spec row (a spec is
+            in ``root`` and a few named stacks: a data set has a few hundred such
+            sets, so stacks are counted per set, never per spec x stack row).
+        stackset_members: ``bool`` matrix ``[stack set, stack]``.
+        tag_stackset: ``int32`` ``tag * n_stacksets + stackset`` per spec row.
+        os_target: ``int32`` ``os * n_targets + target`` per spec row.
         page: ``int32`` page id per spec row.
         size: ``float64`` size per spec row in bytes (``nan`` where unknown).
         n: number of spec rows.
@@ -82,24 +85,57 @@ class SpecIndex:
             (see :func:`table_rows`; one copy shared by every session).
         host_masks: host text -> ``bool`` array of the specs that run there
             (filled by :func:`host_mask`, at most 65 hosts).
+        memo: :class:`Counts` and heatmap frames of recent selections (at most
+            :data:`MEMO_SIZE`), shared by every session showing the data set.
     """
 
     data: CacheData
     codes: dict[str, np.ndarray]
     categories: dict[str, np.ndarray]
-    stack_spec: np.ndarray
-    stack_code: np.ndarray
     package_lower: np.ndarray
-    stack_pair: dict[str, np.ndarray] = field(default_factory=dict)
-    page: np.ndarray | None = None
-    size: np.ndarray | None = None
-    n: int = 0
-    version_pair: np.ndarray | None = None
-    pair_version: np.ndarray | None = None
-    pair_package: np.ndarray | None = None
-    table_order: np.ndarray | None = None
-    table: pd.DataFrame | None = None
+    stackset: np.ndarray
+    stackset_members: np.ndarray
+    tag_stackset: np.ndarray
+    os_target: np.ndarray
+    page: np.ndarray
+    size: np.ndarray
+    n: int
+    version_pair: np.ndarray
+    pair_version: np.ndarray
+    pair_package: np.ndarray
+    table_order: np.ndarray
+    table: pd.DataFrame
     host_masks: dict[str, np.ndarray] = field(default_factory=dict)
+    memo: OrderedDict = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+#: Selections whose counts an index keeps (least recently used dropped first).
+MEMO_SIZE = 128
+
+
+def _stacksets(spec: np.ndarray, stack: np.ndarray, n: int, n_stack: int) -> tuple[np.ndarray, np.ndarray]:
+    """(stack set id per spec, ``bool`` members ``[set, stack]``) from the spec x stack
+    rows ``spec``/``stack`` (codes; each pair once)."""
+    words = max((n_stack + 63) // 64, 1)
+    bits = np.zeros((n, words), dtype=np.uint64)
+    order = np.argsort(spec, kind="stable")
+    spec, stack = spec[order], stack[order].astype(np.uint64)
+    for w in range(words):
+        in_word = (stack // np.uint64(64)) == np.uint64(w)
+        ids, value = spec[in_word], np.left_shift(np.uint64(1), stack[in_word] % np.uint64(64))
+        if len(ids):
+            starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+            # distinct bits: their sum is their OR
+            bits[ids[starts], w] = np.add.reduceat(value, starts)
+    if words == 1:
+        sets, inverse = np.unique(bits[:, 0], return_inverse=True)
+        sets = sets.reshape(-1, 1)
+    else:
+        sets, inverse = np.unique(bits, axis=0, return_inverse=True)
+    codes = np.arange(n_stack, dtype=np.uint64)
+    members = ((sets[:, (codes // np.uint64(64)).astype(np.intp)] >> (codes % np.uint64(64))) & np.uint64(1)).astype(bool)
+    return inverse.reshape(-1).astype(np.int32), members
 
 
 def build_index(data: CacheData) -> SpecIndex:
@@ -112,10 +148,8 @@ def build_index(data: CacheData) -> SpecIndex:
         cats[name] = np.asarray(col.cat.categories, dtype=object)
     stack = data.spec_stacks["stack"]
     cats["stack"] = np.asarray(stack.cat.categories, dtype=object)
-    stack_spec = data.spec_stacks["spec"].to_numpy()
-    stack_code = stack.cat.codes.to_numpy()
-    n_stack = len(cats["stack"])
-    pair = {by: codes[by][stack_spec].astype(np.int32) * np.int32(n_stack) + stack_code for by in ("package", "tag")}
+    stackset, members = _stacksets(data.spec_stacks["spec"].to_numpy(), stack.cat.codes.to_numpy(), len(specs), len(cats["stack"]))
+    n_sets, n_targets = len(members), len(cats["target"])
     n_pkg = max(len(cats["package"]), 1)
     vp_codes, vp_id = np.unique(codes["version"].astype(np.int64) * n_pkg + codes["package"], return_inverse=True)
     table_order = np.lexsort((codes["tag"], -codes["version"].astype(np.int64), codes["package"]))
@@ -123,10 +157,11 @@ def build_index(data: CacheData) -> SpecIndex:
         data=data,
         codes=codes,
         categories=cats,
-        stack_spec=stack_spec,
-        stack_code=stack_code,
         package_lower=np.asarray([str(p).lower() for p in cats["package"]], dtype=object),
-        stack_pair=pair,
+        stackset=stackset,
+        stackset_members=members,
+        tag_stackset=(codes["tag"].astype(np.int32) * np.int32(n_sets) + stackset).astype(np.int32),
+        os_target=(codes["os"].astype(np.int32) * np.int32(n_targets) + codes["target"]).astype(np.int32),
         page=specs["page_id"].to_numpy(dtype=np.int32),
         size=specs["size"].to_numpy(dtype="float64", na_value=np.nan),
         n=len(specs),
@@ -158,16 +193,26 @@ def _lookup(categories: np.ndarray, values) -> np.ndarray:
     return table
 
 
+def _in(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table[codes]``: which rows have a code marked in ``table``.  A few codes are
+    compared (a sequential pass), more looked up (a gather: slower per row)."""
+    wanted = np.flatnonzero(table)
+    if len(wanted) > 4:
+        return table[codes]
+    out = np.zeros(len(codes), dtype=bool)
+    for code in wanted:
+        out |= codes == code
+    return out
+
+
 def _stack_mask(index: SpecIndex, stacks) -> np.ndarray:
-    in_stack = _lookup(index.categories["stack"], stacks)[index.stack_code]
-    mask = np.zeros(index.n, dtype=bool)
-    mask[index.stack_spec[in_stack]] = True
-    return mask
+    """Specs in any of ``stacks``."""
+    return _in(index.stackset, index.stackset_members[:, _lookup(index.categories["stack"], stacks)].any(axis=1))
 
 
 def dimension_masks(index: SpecIndex, sel: Selection) -> dict[str, np.ndarray]:
     """One boolean spec mask per active filter of ``sel`` (keys: dimensions,
-    ``"package"``, ``"cell"``); inactive filters are absent."""
+    ``"package"``, ``"cell"``, ``"host"``); inactive filters are absent."""
     masks = {}
     for dim in DIMENSIONS:
         values = sel.values(dim)
@@ -176,14 +221,14 @@ def dimension_masks(index: SpecIndex, sel: Selection) -> dict[str, np.ndarray]:
         if dim == "stack":
             masks[dim] = _stack_mask(index, values)
         else:
-            masks[dim] = _lookup(index.categories[dim], values)[index.codes[dim]]
+            masks[dim] = _in(index.codes[dim], _lookup(index.categories[dim], values))
     if sel.package.strip():
         needle = sel.package.strip().lower()
         hit = np.fromiter((needle in p for p in index.package_lower), dtype=bool, count=len(index.package_lower))
-        masks["package"] = hit[index.codes["package"]]
+        masks["package"] = _in(index.codes["package"], hit)
     if sel.cell is not None:
         package, stack = sel.cell
-        masks["cell"] = _lookup(index.categories["package"], [package])[index.codes["package"]] & _stack_mask(index, [stack])
+        masks["cell"] = _in(index.codes["package"], _lookup(index.categories["package"], [package])) & _stack_mask(index, [stack])
     if sel.host.strip():
         host = host_mask(index, sel.host)
         if host is not None:
@@ -220,14 +265,91 @@ def spec_mask(index: SpecIndex, sel: Selection) -> np.ndarray:
     return combine(dimension_masks(index, sel), index.n)
 
 
-def _stack_counts(index: SpecIndex, mask: np.ndarray, by: str, stacks=()) -> np.ndarray:
-    """Matrix ``[category of by, stack]`` of spec counts over masked specs."""
-    keep = mask[index.stack_spec]
-    if stacks:
-        keep &= _lookup(index.categories["stack"], stacks)[index.stack_code]
-    n_stack = len(index.categories["stack"])
-    n_by = len(index.categories[by])
-    return np.bincount(index.stack_pair[by][keep], minlength=n_by * n_stack).reshape(n_by, n_stack)
+@dataclass(frozen=True)
+class Counts:
+    """Spec counts of one set of specs, per category code: everything the numbers,
+    heatmaps and selector options need but the top packages' stacks.
+
+    Attributes:
+        specs: number of specs.
+        tag_stackset: ``int64`` ``[tag, stack set]`` spec counts.
+        os_target: ``int64`` ``[os, target]`` spec counts.
+        pairs: ``int64`` spec count per (version, package) pair (see
+            :attr:`SpecIndex.version_pair`).
+        pages: distinct pages (tag x package) holding a spec.
+        bytes: sum of the known sizes.
+    """
+
+    specs: int
+    tag_stackset: np.ndarray
+    os_target: np.ndarray
+    pairs: np.ndarray
+    pages: int
+    bytes: int
+
+    def per(self, index: SpecIndex, dim: str) -> np.ndarray:
+        """``int64`` spec counts per category code of ``dim`` (a dimension or ``"package"``);
+        for ``stack``, specs in each stack (a spec counts in each of its stacks)."""
+        if dim == "tag":
+            return self.tag_stackset.sum(axis=1)
+        if dim == "stack":
+            return self.tag_stackset.sum(axis=0) @ index.stackset_members.astype(np.int64)
+        if dim in ("os", "target"):
+            return self.os_target.sum(axis=1 if dim == "os" else 0)
+        by = index.pair_version if dim == "version" else index.pair_package
+        return np.bincount(by, weights=self.pairs, minlength=len(index.categories[dim])).astype(np.int64)
+
+
+def count(index: SpecIndex, mask: np.ndarray | None) -> Counts:
+    """:class:`Counts` of the specs under ``mask`` (``None``: every spec): one pass over
+    the selected rows per array counted."""
+    ids = None if mask is None or mask.all() else np.flatnonzero(mask)
+
+    def rows(values: np.ndarray) -> np.ndarray:
+        return values if ids is None else values[ids]
+
+    n_tag, n_sets = len(index.categories["tag"]), len(index.stackset_members)
+    n_os, n_target = len(index.categories["os"]), len(index.categories["target"])
+    sizes = rows(index.size)
+    return Counts(
+        specs=index.n if ids is None else len(ids),
+        tag_stackset=np.bincount(rows(index.tag_stackset), minlength=n_tag * n_sets).reshape(n_tag, n_sets),
+        os_target=np.bincount(rows(index.os_target), minlength=n_os * n_target).reshape(n_os, n_target),
+        pairs=np.bincount(rows(index.version_pair), minlength=len(index.pair_version)),
+        pages=int(np.count_nonzero(np.bincount(rows(index.page), minlength=1))),
+        bytes=int(np.nansum(sizes)) if len(sizes) else 0,
+    )
+
+
+def _key(sel: Selection, *drop: str) -> tuple:
+    """``sel`` without ``drop`` as a memo key: values sorted, search text as matched."""
+    sel = sel.without(*drop) if drop else sel
+    return (
+        *(tuple(sorted(set(sel.values(dim)))) for dim in DIMENSIONS),
+        sel.package.strip().lower(), sel.cell, sel.host.strip(),
+    )
+
+
+def _memo(index: SpecIndex, key: tuple, make):
+    """``index.memo[key]``, made by ``make()`` when missing (least recently used dropped)."""
+    with index.lock:
+        if key in index.memo:
+            index.memo.move_to_end(key)
+            return index.memo[key]
+    value = make()
+    with index.lock:
+        index.memo[key] = value
+        while len(index.memo) > MEMO_SIZE:
+            index.memo.popitem(last=False)
+    return value
+
+
+def counts_of(index: SpecIndex, sel: Selection, masks: dict[str, np.ndarray], *drop: str) -> Counts:
+    """:class:`Counts` of ``sel`` without the filters ``drop`` (dimension names,
+    ``"cell"``...), from ``masks`` (:func:`dimension_masks` of ``sel``); kept in the
+    index's memo, so a selection's counts are computed once for every session."""
+    active = [k for k in masks if k not in drop]
+    return _memo(index, ("counts", *_key(sel, *drop)), lambda: count(index, combine(masks, index.n, drop) if active else None))
 
 
 def _long(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray, names: tuple[str, str]) -> pd.DataFrame:
@@ -235,43 +357,61 @@ def _long(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray, names: tuple[s
     return pd.DataFrame({names[0]: rows[r], names[1]: cols[c], "count": matrix[r, c].astype(np.int64)})
 
 
-def package_stack_counts(index: SpecIndex, mask: np.ndarray, stacks=(), top_n: int = 40) -> pd.DataFrame:
+def _stack_columns(index: SpecIndex, per_set: np.ndarray, stacks=()) -> tuple[np.ndarray, np.ndarray]:
+    """``[*, stack]`` counts from ``[*, stack set]`` counts, restricted to ``stacks`` when
+    given; returns (matrix, stack labels)."""
+    matrix = per_set @ index.stackset_members.astype(np.int64)
+    labels = index.categories["stack"]
+    if stacks:
+        keep = _lookup(labels, stacks)
+        matrix = np.where(keep, matrix, 0)
+    return matrix, labels
+
+
+def package_stack_counts(index: SpecIndex, mask: np.ndarray, stacks=(), top_n: int = 40, counts: Counts | None = None) -> pd.DataFrame:
     """Spec counts per package x stack for the ``top_n`` packages by spec count.
 
     Args:
         mask: specs to count (from :func:`spec_mask`).
         stacks: restrict the stack axis to these (empty: all stacks).
         top_n: keep this many packages, most specs first (ties by name).
+        counts: :func:`count` of ``mask`` if already known.
 
     Returns:
         Long DataFrame ``package`` (str), ``stack`` (str), ``count`` (int64, specs), only
         non-zero cells; rows ordered by package rank then stack.
     """
-    matrix = _stack_counts(index, mask, "package", stacks)
-    per_package = np.bincount(index.codes["package"][mask], minlength=len(index.categories["package"]))
+    counts = counts if counts is not None else count(index, mask)
+    per_package = counts.per(index, "package")
     order = np.lexsort((np.arange(len(per_package)), -per_package))
     order = order[per_package[order] > 0][: max(int(top_n), 1)]
-    return _long(matrix[order], index.categories["package"][order], index.categories["stack"], ("package", "stack"))
+    rank = np.full(len(per_package), -1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    ids = np.flatnonzero(mask & (rank >= 0)[index.codes["package"]])
+    n_sets = len(index.stackset_members)
+    per_set = np.bincount(rank[index.codes["package"][ids]] * n_sets + index.stackset[ids], minlength=len(order) * n_sets).reshape(len(order), n_sets)
+    matrix, labels = _stack_columns(index, per_set, stacks)
+    return _long(matrix, index.categories["package"][order], labels, ("package", "stack"))
 
 
-def os_target_counts(index: SpecIndex, mask: np.ndarray) -> pd.DataFrame:
+def os_target_counts(index: SpecIndex, mask: np.ndarray, counts: Counts | None = None) -> pd.DataFrame:
     """Spec counts per OS x target: long DataFrame ``os``, ``target``, ``count`` (non-zero cells)."""
-    n_t = len(index.categories["target"])
-    combined = index.codes["os"][mask].astype(np.int64) * n_t + index.codes["target"][mask]
-    matrix = np.bincount(combined, minlength=len(index.categories["os"]) * n_t).reshape(len(index.categories["os"]), n_t)
-    return _long(matrix, index.categories["os"], index.categories["target"], ("os", "target"))
+    counts = counts if counts is not None else count(index, mask)
+    return _long(counts.os_target, index.categories["os"], index.categories["target"], ("os", "target"))
 
 
-def stack_tag_counts(index: SpecIndex, mask: np.ndarray, stacks=()) -> pd.DataFrame:
+def stack_tag_counts(index: SpecIndex, mask: np.ndarray, stacks=(), counts: Counts | None = None) -> pd.DataFrame:
     """Spec counts per stack x tag: long DataFrame ``stack``, ``tag``, ``count`` (non-zero cells)."""
-    matrix = _stack_counts(index, mask, "tag", stacks).T
-    return _long(matrix, index.categories["stack"], index.categories["tag"], ("stack", "tag"))
+    counts = counts if counts is not None else count(index, mask)
+    matrix, labels = _stack_columns(index, counts.tag_stackset, stacks)
+    return _long(matrix.T, labels, index.categories["tag"], ("stack", "tag"))
 
 
-def _version_packages(index: SpecIndex, mask: np.ndarray, keep: np.ndarray, most: int = 2) -> np.ndarray:
-    """For each version code where ``keep``: the packages of masked specs with that
-    version, e.g. ``"hdf5, netcdf-c +3 more"`` (``most`` names, by name)."""
-    present = np.bincount(index.version_pair[mask], minlength=len(index.pair_version)) > 0
+def _version_packages(index: SpecIndex, pairs: np.ndarray, keep: np.ndarray, most: int = 2) -> np.ndarray:
+    """For each version code where ``keep``: the packages with that version among the
+    (version, package) pairs counted in ``pairs``, e.g. ``"hdf5, netcdf-c +3 more"``
+    (``most`` names, by name)."""
+    present = pairs > 0
     versions, packages = index.pair_version[present], index.pair_package[present]
     n_versions = len(index.categories["version"])
     per_version = np.bincount(versions, minlength=n_versions)
@@ -300,21 +440,14 @@ def option_counts(index: SpecIndex, sel: Selection, masks: dict[str, np.ndarray]
     """
     masks = masks if masks is not None else dimension_masks(index, sel)
     out = {}
-    no_cell = None
     for dim in DIMENSIONS:
-        if dim in masks:
-            mask = combine(masks, index.n, exclude=(dim, "cell"))
-        else:  # the same mask for every dimension that is not filtered
-            no_cell = mask = no_cell if no_cell is not None else combine(masks, index.n, exclude=("cell",))
+        counts = counts_of(index, sel, masks, dim, "cell") if dim in masks else counts_of(index, sel, masks, "cell")
         cats = index.categories[dim]
-        if dim == "stack":
-            counts = np.bincount(index.stack_code[mask[index.stack_spec]], minlength=len(cats))
-        else:
-            counts = np.bincount(index.codes[dim][mask], minlength=len(cats))
-        keep = (counts > 0) | _lookup(cats, sel.values(dim))
-        frame = pd.DataFrame({"value": cats[keep].astype(str), "specs": counts[keep].astype(np.int64)})
+        per = counts.per(index, dim)
+        keep = (per > 0) | _lookup(cats, sel.values(dim))
+        frame = pd.DataFrame({"value": cats[keep].astype(str), "specs": per[keep].astype(np.int64)})
         if dim == "version":  # categories are in Spack's order, oldest first
-            frame["packages"] = _version_packages(index, mask, keep)
+            frame["packages"] = _version_packages(index, counts.pairs, keep)
             frame = frame.iloc[::-1].reset_index(drop=True)
         out[dim] = frame
     return out
@@ -328,8 +461,8 @@ def _counted_stacks(index: SpecIndex, sel: Selection) -> np.ndarray:
     return counted
 
 
-def headline(index: SpecIndex, mask: np.ndarray, sel: Selection = Selection()) -> dict[str, int]:
-    """Headline numbers for masked specs.
+def headline(index: SpecIndex, mask: np.ndarray, sel: Selection = Selection(), counts: Counts | None = None) -> dict[str, int]:
+    """Headline numbers for masked specs (``counts``: their :func:`count` if known).
 
     Returns:
         ``packages`` (distinct package names), ``pages`` (distinct tag x package),
@@ -341,17 +474,14 @@ def headline(index: SpecIndex, mask: np.ndarray, sel: Selection = Selection()) -
         stack) when it names any: stack ``e4s`` gives 1 however many other
         stacks also hold those specs.
     """
-    pkg = index.codes["package"][mask]
-    tag = index.codes["tag"][mask]
-    keep = mask[index.stack_spec] & _counted_stacks(index, sel)[index.stack_code]
-    sizes = index.size[mask]
+    counts = counts if counts is not None else count(index, mask)
     return {
-        "packages": int(np.count_nonzero(np.bincount(pkg, minlength=1))),
-        "pages": int(np.count_nonzero(np.bincount(index.page[mask], minlength=1))),
-        "specs": int(mask.sum()),
-        "stacks": int(np.count_nonzero(np.bincount(index.stack_code[keep], minlength=1))),
-        "tags": int(np.count_nonzero(np.bincount(tag, minlength=1))),
-        "bytes": int(np.nansum(sizes)),
+        "packages": int(np.count_nonzero(counts.per(index, "package"))),
+        "pages": counts.pages,
+        "specs": counts.specs,
+        "stacks": int(np.count_nonzero((counts.per(index, "stack") > 0) & _counted_stacks(index, sel))),
+        "tags": int(np.count_nonzero(counts.per(index, "tag"))),
+        "bytes": counts.bytes,
     }
 
 
@@ -381,16 +511,22 @@ def compute(index: SpecIndex, sel: Selection, top_n: int = 40) -> Result:
 
     The heatmaps ignore ``sel.cell`` (the cell only narrows the table and the
     numbers); the stack x tag heatmap ignores the tag filter so every tag stays
-    visible for comparison.
+    visible for comparison.  Counts of each selection involved (the selection,
+    and without each of its filters for the options) are kept in the index's
+    memo: a selection seen before, by any session, costs only its mask.
     """
     masks = dimension_masks(index, sel)
     mask = combine(masks, index.n)
-    no_cell = combine(masks, index.n, exclude=("cell",))
+    shown = counts_of(index, sel, masks, "cell")
+    no_cell = combine(masks, index.n, exclude=("cell",)) if "cell" in masks else mask
+    package_stack = _memo(
+        index, ("package_stack", top_n, *_key(sel, "cell")), lambda: package_stack_counts(index, no_cell, sel.stack, top_n, counts=shown)
+    )
     return Result(
         mask=mask,
-        numbers=headline(index, mask, sel),
-        package_stack=package_stack_counts(index, no_cell, sel.stack, top_n),
-        os_target=os_target_counts(index, no_cell),
-        stack_tag=stack_tag_counts(index, combine(masks, index.n, exclude=("cell", "tag")), sel.stack),
+        numbers=headline(index, mask, sel, counts=counts_of(index, sel, masks) if "cell" in masks else shown),
+        package_stack=package_stack,
+        os_target=os_target_counts(index, no_cell, counts=shown),
+        stack_tag=stack_tag_counts(index, None, sel.stack, counts=counts_of(index, sel, masks, "cell", "tag")),
         options=option_counts(index, sel, masks),
     )

@@ -39,6 +39,7 @@ def reference_frame(pages_dir: Path = REAL_PAGES) -> pd.DataFrame:
                         "target": spec["target"],
                         "compiler": spec["compiler"].replace("@=", "@"),  # one spelling per compiler
                         "stack": stack,
+                        "size": spec["size"] if isinstance(spec.get("size"), int) else None,
                     }
                 )
     return pd.DataFrame(rows)

@@ -156,3 +156,56 @@ def test_stacks_number_counts_named_stacks_only(index, reference):
     tag = reference["tag"].iloc[0]
     assert q.compute(index, q.Selection(tag=(tag,))).numbers["stacks"] == named.loc[named["tag"] == tag, "stack"].nunique()
     assert q.compute(index, q.Selection(package="zzz")).numbers["stacks"] == 0
+
+
+def test_every_number_option_and_heatmap_matches_reference(index, reference):
+    """Random selections (filters on 0-4 dimensions, name search, heatmap cell, top N),
+    asked in a shuffled order with repeats, so that answers kept in the index's memo
+    are checked as well: every headline number, every selector option with its count,
+    and the three heatmaps equal pandas group-bys of the PyYAML reading."""
+    rnd = random.Random(7)
+    sels = list(random_selections(reference, 50, seed=3))
+    cells = reference[["package", "stack"]].drop_duplicates().itertuples(index=False)
+    cells = [tuple(c) for c in cells]
+    sels += [q.Selection(**{**{d: s.values(d) for d in q.DIMENSIONS}, "package": s.package, "cell": rnd.choice(cells)}) for s in sels[:15]]
+    asks = sels + rnd.sample(sels, 25)
+    rnd.shuffle(asks)
+    for sel in asks:
+        top_n = rnd.choice([5, 30, 1000])
+        res = q.compute(index, sel, top_n=top_n)
+        with_cell = expected_specs(reference, sel)
+        if sel.cell:
+            pkg, stack = sel.cell
+            ids = set(with_cell.loc[(with_cell["package"] == pkg) & (with_cell["stack"] == stack), "path"] + with_cell.loc[(with_cell["package"] == pkg) & (with_cell["stack"] == stack), "hash"])
+            with_cell = with_cell[(with_cell["path"] + with_cell["hash"]).isin(ids)]
+        one = with_cell.drop_duplicates(["path", "hash"])
+        counted = {s for s in (*sel.stack, *(sel.cell[1:] if sel.cell else ())) if s != "root"}
+        named = with_cell[(with_cell["stack"] != "root") & (with_cell["stack"].isin(counted) if counted else True)]
+        assert res.numbers == {
+            "packages": one["package"].nunique(), "pages": one["path"].nunique(), "specs": len(one),
+            "stacks": named["stack"].nunique(), "tags": one["tag"].nunique(), "bytes": int(one["size"].fillna(0).sum()),
+        }, sel
+        # options: every other filter applies, not the dimension's own, never the cell
+        for dim in q.DIMENSIONS:
+            others = q.Selection(**{d: (() if d == dim else sel.values(d)) for d in q.DIMENSIONS}, package=sel.package)
+            rows = expected_specs(reference, others)
+            if dim != "stack":
+                rows = rows.drop_duplicates(["path", "hash"])
+            want = rows.groupby(dim).size().to_dict()
+            want.update({v: 0 for v in sel.values(dim) if v not in want})
+            got = dict(zip(res.options[dim]["value"], res.options[dim]["specs"]))
+            assert got == want, (sel, dim)
+        # heatmaps ignore the cell; stack x tag ignores the tag filter too
+        no_cell = expected_specs(reference, sel.without("cell"))
+        in_stacks = no_cell[no_cell["stack"].isin(sel.stack)] if sel.stack else no_cell
+        per_pkg = no_cell.drop_duplicates(["path", "hash"]).groupby("package").size()
+        top = sorted(per_pkg.index, key=lambda p: (-per_pkg[p], p))[:top_n]
+        assert list(dict.fromkeys(res.package_stack["package"])) == [p for p in top if p in set(in_stacks["package"])], sel
+        want_ps = in_stacks[in_stacks["package"].isin(top)].groupby(["package", "stack"]).size().to_dict()
+        assert res.package_stack.set_index(["package", "stack"])["count"].to_dict() == want_ps, sel
+        want_ot = no_cell.drop_duplicates(["path", "hash"]).groupby(["os", "target"]).size().to_dict()
+        assert res.os_target.set_index(["os", "target"])["count"].to_dict() == want_ot, sel
+        all_tags = expected_specs(reference, sel.without("cell", "tag"))
+        all_tags = all_tags[all_tags["stack"].isin(sel.stack)] if sel.stack else all_tags
+        assert res.stack_tag.set_index(["stack", "tag"])["count"].to_dict() == all_tags.groupby(["stack", "tag"]).size().to_dict(), sel
+        assert sorted(q.table_rows(index, res.mask)["hash"]) == sorted(one["hash"]), sel
