@@ -14,6 +14,8 @@ loaded data set is shared by all sessions of one server process (Panel's
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import html
 import logging
 import os
@@ -49,6 +51,18 @@ def shared_data(path: str, progress=None, sizes: bool = False) -> CacheData:
 def _cache_key(path: str, sizes: bool = False) -> str:
     where = path if "://" in path else os.path.abspath(path)
     return f"spack-cache-dashboard:{where}:{'sizes' if sizes else ''}"
+
+
+def release_memory(session_context) -> None:
+    """After a session ends: collect its objects (a session's document, widgets and
+    plots refer to each other) and give the freed heap back to the system (glibc's
+    ``malloc_trim``; elsewhere only the collection), so a server's memory returns
+    to what the shared data set needs once its users leave."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def is_loaded(path: str, sizes: bool = False) -> bool:
@@ -197,6 +211,7 @@ def served_page(path: str | None = None, sizes: bool | None = None) -> pn.templa
         if dashboard is not None and location is not None:
             dashboard.follow_url(location)
 
+    pn.state.on_session_destroyed(release_memory)
     # The URL is rewritten only once the browser has rendered the page and
     # reported its own URL, which would otherwise overwrite ours.
     if is_loaded(path, sizes):
