@@ -30,6 +30,14 @@ class Component(pn.viewable.Viewer):
     state = param.ClassSelector(class_=DashboardState, doc="the session's one state object")
 
 
+class Choice(pn.widgets.MultiChoice):
+    """A multi-choice selector whose pick is applied at once: Panel holds a widget's
+    change for 50 ms by default, waiting for more (right for a slider being dragged,
+    not for a click)."""
+
+    _priority_changes = ["value"]
+
+
 class Selectors(Component):
     """Sidebar: name search (applied while typing), one multi-choice per dimension
     (options with spec counts under the other selections), top-N slider, reset."""
@@ -43,7 +51,7 @@ class Selectors(Component):
         super().__init__(**params)
         s = self.state
         self.widgets = {
-            dim: pn.widgets.MultiChoice.from_param(s.param[dim], placeholder="all", solid=False, name=LABELS[dim])
+            dim: Choice.from_param(s.param[dim], placeholder="all", solid=False, name=LABELS[dim])
             for dim in DIMENSIONS
         }
         self.widgets["stack"].description = "root = the tag's top-level mirror, holding every spec of the tag"
