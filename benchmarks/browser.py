@@ -164,15 +164,21 @@ def _context(browser, width: int, height: int):
     return ctx
 
 
-def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: int = 3) -> dict:
-    """Run the measurements above; returns figures in ms, MB and %."""
+def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: int = 3, source: Path | None = None) -> dict:
+    """Run the measurements above; returns figures in ms, MB and %.  ``source``: serve
+    the dashboard package of that source tree (another version, e.g. a ``git worktree``
+    of an older commit) instead of the installed one; it keeps its store in
+    ``store/baseline``."""
     from playwright.sync_api import sync_playwright
 
     data = load(tree, cache_dir=store)  # warms the store the server reads
     index = query.index_for(data)
     everything = query.compute(index, query.Selection(), TOP_N)
     port = free_port()
-    server = start_server(str(tree), port, timeout=600, env={STORE_ENV: str(store)})
+    env = {STORE_ENV: str(store)}
+    if source is not None:  # its package first on the path (run there); its own store (formats may differ)
+        env = {STORE_ENV: str(store / "baseline"), "PYTHONPATH": os.pathsep.join([str(source), os.environ.get("PYTHONPATH", "")])}
+    server = start_server(str(tree), port, timeout=900, env=env, cwd=str(source) if source is not None else None)
     url = f"http://127.0.0.1:{port}/"
     out: dict = {"rows": len(data.specs)}
     rnd = random.Random(seed)
@@ -279,19 +285,35 @@ def report_lines(fig: dict) -> list[tuple[str, str, str]]:
     ]
 
 
+#: Figures compared with the baseline: (key, what), lower is better for each.
+COMPARED = (
+    ("first_render_ms", "first render"), ("pick_median_ms", "pick median"), ("pick_p95_ms", "pick p95"),
+    ("session_pick_median_ms", "20 sessions, pick median"), ("session_pick_max_ms", "20 sessions, worst pick"),
+    ("rss_sessions_mb", "RSS, sessions open"), ("rss_after_close_mb", "RSS 60 s after closing"),
+)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="a _cache tree")
     parser.add_argument("--store", help="store folder (default: a temporary one)")
     parser.add_argument("--picks", type=int, default=30)
     parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--baseline", metavar="SRC", help="also measure the dashboard of this source tree first "
+                        "(e.g. `git worktree add /tmp/base <commit>`), then print both and their ratios")
     args = parser.parse_args(argv)
     import tempfile
 
     store = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="scd-bench-store-"))
+    base = measure(Path(args.data), store, args.picks, args.sessions, source=Path(args.baseline)) if args.baseline else None
     fig = measure(Path(args.data), store, args.picks, args.sessions)
     for metric, value, target in report_lines(fig):
         print(f"  {metric}: {value}" + (f"  (target {target})" if target else ""))
+    if base is not None:
+        print(f"  baseline {args.baseline}, measured just before in the same run:")
+        for metric, value, _ in report_lines(base):
+            print(f"    {metric}: {value}")
+        print("  this version / baseline: " + ", ".join(f"{what} {fig[key] / base[key]:.2f}x" for key, what in COMPARED if base.get(key)))
     return 0
 
 

@@ -85,8 +85,7 @@ class CacheDashboard(pn.viewable.Viewer):
         super().__init__(state=DashboardState(data, batch=pn.io.hold), **params)
         self.selectors = Selectors(state=self.state)
         self.headline = Headline(state=self.state)
-        # (created, so updated, after the table the heatmaps broke the URL's update
-        # in the browser after a package x stack rebuild: keep this order)
+        # updated in this order after each change, within one message (state.batch)
         self.heatmaps = Heatmaps(state=self.state)
         self.specs = SpecTable(state=self.state)
         self.problems = Problems(state=self.state)

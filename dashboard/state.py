@@ -26,6 +26,12 @@ class DashboardState(param.Parameterized):
     Selector parameters hold the selected values; their ``objects`` are the
     values that exist under the other selections, labelled with spec counts.
     ``result`` (a :class:`dashboard.query.Result`) is recomputed once per change.
+
+    Args:
+        data: the loaded data set (its query index is shared by every state on it).
+        batch: a context manager factory wrapped around each recomputation and the
+            watchers it sets off; the served app passes ``pn.io.hold`` so that one
+            change reaches the browser as one message.
     """
 
     tag = param.ListSelector(default=[], objects=[], label=LABELS["tag"])

@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: bool = False, env: dict | None = None,
-                 extra_args: list[str] | None = None) -> subprocess.Popen:
+                 extra_args: list[str] | None = None, cwd: str | None = None) -> subprocess.Popen:
     """Start the dashboard server and wait until it answers HTTP (raises on timeout).
 
     Its output goes to a log file, ``proc.log`` (a pipe nobody reads would fill
@@ -37,7 +37,8 @@ def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: 
     ``panel_serve=True`` runs ``panel serve dashboard/app.py`` (data loads after the
     first page opens) instead of ``spack-cache-dashboard serve`` (data loads first).
     ``env``: variables set for the server on top of this process's environment;
-    ``extra_args``: more command-line arguments (e.g. ``["--sizes"]``).
+    ``extra_args``: more command-line arguments (e.g. ``["--sizes"]``); ``cwd``: the
+    folder it runs in (``python -m`` imports from there first).
     """
     if panel_serve:
         app = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
@@ -49,7 +50,7 @@ def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: 
     cmd += extra_args or []
     log = Path(tempfile.mkstemp(prefix=f"dashboard-server-{port}-", suffix=".log")[1])
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}, cwd=cwd)
     proc.log = log
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

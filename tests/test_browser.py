@@ -231,3 +231,41 @@ def test_chosen_values_stay_shown_when_their_counts_change(server, page, real_da
     wait_value(page, lambda p: [selected(p, 1), selected(p, 2)], [["root"], ["ubuntu22.04"]])
     box = page.locator("div.choices").nth(1).locator(".choices__list--multiple .choices__item").first
     assert box.inner_text().startswith(f"root ({count(after):,})")
+
+
+def test_clicking_an_os_target_cell_selects_them(server, page, real_data, artifacts):
+    """On the OS x target heatmap a click selects that OS and target: selectors, numbers,
+    table and URL follow (the heatmap is drawn once, then updated in place)."""
+    index = q.build_index(real_data)
+    cells = q.compute(index, q.Selection()).os_target.sort_values("count")
+    os_name, target = cells.iloc[len(cells) // 2][["os", "target"]]
+    want = q.compute(index, q.Selection(os=(os_name,), target=(target,)))
+    page.goto(server)
+    page.wait_for_selector(".tabulator-row", timeout=60000)
+    page.get_by_role("button", name="OS x target").click()
+    page.wait_for_function("() => Bokeh.index.query_one(v => v.model.type === 'Figure' && v.model.title && v.model.title.text === 'Specs per OS and target' && v.model.inner_height > 0) !== null", timeout=30000)
+    point = page.evaluate(CELL_JS, ["Specs per OS and target", target, os_name])
+    page.mouse.click(point["x"], point["y"])
+    wait_value(page, table_rows, want.numbers["specs"])
+    wait_value(page, lambda p: [selected(p, 2), selected(p, 3)], [[os_name], [target]])
+    assert number(page, "Specs") == want.numbers["specs"]
+    wait_value(page, lambda p: p.url, f"{server}?os={os_name}&target={target}")
+    page.screenshot(path=str(artifacts / "served-app-os-target-click.png"), full_page=True)
+    assert not page.errors
+
+
+def test_typing_the_same_search_again_right_after_clearing_applies_it(server, page, real_data):
+    """Typed text is applied; after *Clear all filters* the same text typed at once is
+    applied again (it was once taken for the browser's echo of a value set from Python)."""
+    want = q.compute(q.build_index(real_data), q.Selection(package="py-"))
+    page.goto(server)
+    page.wait_for_selector(".tabulator-row", timeout=60000)
+    search = page.locator("input[placeholder='e.g. py-']").first
+    for _ in range(2):
+        search.fill("")
+        search.type("py-", delay=40)
+        wait_value(page, table_rows, want.numbers["specs"])
+        page.get_by_role("button", name="Clear all filters").first.click()
+        wait_value(page, table_rows, len(real_data.specs))
+        wait_value(page, lambda p: search.input_value(), "")
+    assert not page.errors

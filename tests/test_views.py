@@ -1,0 +1,47 @@
+"""View builders without a browser: an updated heatmap draws what a new one would."""
+
+from __future__ import annotations
+
+import math
+
+import holoviews as hv
+import pytest
+
+from dashboard import query as q
+from dashboard import views
+from dashboard.terms import stack_order
+
+hv.extension("bokeh")
+
+
+def drawn(fig) -> dict:
+    """What a heatmap figure shows: factors, title, colour range, and its cells (x, y) -> specs."""
+    source = views.heatmap_cells(fig)
+    data = source.data
+    cells = {
+        (str(x), str(y)): int(z)
+        for x, y, z in zip(data["stack"], data["package"], data["zvalues"])
+        if not (isinstance(z, float) and math.isnan(z))
+    }
+    bar = next(r for r in fig.right if hasattr(r, "color_mapper"))
+    factors = lambda r: [f for f in r.factors if f != ""]  # an empty plot keeps a blank factor
+    return {"x": factors(fig.x_range), "y": factors(fig.y_range), "title": fig.title.text, "high": bar.color_mapper.high, "cells": cells}
+
+
+@pytest.mark.parametrize("top_n", [5, 30])
+def test_an_updated_heatmap_draws_what_a_new_one_draws(real_data, top_n):
+    index = q.build_index(real_data)
+    selections = [q.Selection(), q.Selection(os=("ubuntu22.04",)), q.Selection(package="zzz"), q.Selection(stack=("e4s", "root")), q.Selection()]
+
+    def args(counts):
+        return dict(y_order=list(dict.fromkeys(counts["package"])), x_order=stack_order(counts["stack"]), height=400)
+
+    first = q.compute(index, selections[0], top_n).package_stack
+    fig = views.heatmap_figure(views.heatmap(first, "stack", "package", "Specs", **args(first)))
+    for sel in selections[1:]:
+        counts = q.compute(index, sel, top_n).package_stack
+        views.update_heatmap(fig, counts, "stack", "package", "Specs", **args(counts))
+        fresh = views.heatmap_figure(views.heatmap(counts, "stack", "package", "Specs", **args(counts)))
+        assert drawn(fig) == drawn(fresh), sel
+        assert fig.height == fresh.height == 400
+        assert drawn(fig)["cells"] == {(s, p): c for p, s, c in counts[["package", "stack", "count"]].itertuples(index=False)}
