@@ -58,7 +58,6 @@ class Selectors(Component):
         self.widgets["version"].description = "Newest first (Spack's order); each version names the packages that have it"
         self.search = pn.widgets.TextInput.from_param(s.param.package, placeholder="e.g. py-", name="Package name contains")
         self._pushed_at: dict[str, float] = {}
-        self._labelled = {dim: dict(s.param[dim].names) for dim in DIMENSIONS}  # option labels the browser has
         self.search.param.watch(self._typed, "value_input")
         self.top_n = pn.widgets.IntSlider.from_param(s.param.top_n, step=5)
         self.reset = pn.widgets.Button(name="Clear all filters", button_type="light", on_click=lambda e: s.clear())
@@ -91,10 +90,9 @@ class Selectors(Component):
         # Only once the widget holds the state's value: else the widget -> state
         # link would write its stale value back.
         # Only where the options changed: a re-sent value redraws the selector.
-        for dim, widget in self.widgets.items():
-            labels = dict(self.state.param[dim].names)
-            changed, self._labelled[dim] = labels != self._labelled.get(dim), labels
-            if changed and widget.value and list(widget.value) == list(getattr(self.state, dim)):
+        for dim in self.state.relabelled:
+            widget = self.widgets[dim]
+            if widget.value and list(widget.value) == list(getattr(self.state, dim)):
                 widget.param.trigger("value")
 
     def __panel__(self):

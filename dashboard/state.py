@@ -32,6 +32,10 @@ class DashboardState(param.Parameterized):
         batch: a context manager factory wrapped around each recomputation and the
             watchers it sets off; the served app passes ``pn.io.hold`` so that one
             change reaches the browser as one message.
+
+    Attributes:
+        relabelled: the dimensions whose option labels changed with the latest
+            ``result`` (a chosen value's label there must be sent again).
     """
 
     tag = param.ListSelector(default=[], objects=[], label=LABELS["tag"])
@@ -82,6 +86,7 @@ class DashboardState(param.Parameterized):
 
     def _recompute(self):
         result = query.compute(self.index, self.selection, self.top_n)
+        changed = set()
         for dim in query.DIMENSIONS:
             opts = result.options[dim]
             if dim == "version":  # versions of many packages: say whose they are
@@ -93,6 +98,8 @@ class DashboardState(param.Parameterized):
             if objects != self._options.get(dim):  # re-rendering a long option list is slow in the browser
                 self._options[dim] = objects
                 self.param[dim].objects = objects
+                changed.add(dim)
+        self.relabelled = frozenset(changed)
         self.result = result
 
     def clear(self):
