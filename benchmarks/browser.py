@@ -1,22 +1,26 @@
 """End-to-end benchmark of the served app in headless Chromium.
 
-    python -m benchmarks.browser --data TREE [--picks 30] [--sessions 20]
+    python -m benchmarks.browser --data TREE [--picks 30] [--sessions 20] [--baseline SRC]
 
 (also run at the end of ``python -m benchmarks.run``).  One server process
-(``spack-cache-dashboard serve``) on the tree, its store warmed first.  Measures:
+(``spack-cache-dashboard serve``) on the tree, its store warmed first.  Measures,
+timed inside the page (see :data:`READY_JS`):
 
-* first render: navigation -> numbers, heatmap and table shown, data already
+* first render: navigation -> numbers, heatmap, table and URL shown, data already
   loaded in the server (median of 3 fresh pages);
-* selector picks: click an option -> headline numbers, table row count and the
-  package x stack heatmap all show the new selection (``--picks`` random picks
-  from the options offered; median and p95);
+* selector picks: pointer press on an option -> headline numbers, table row count,
+  the package x stack heatmap and the URL all show the new selection (``--picks``
+  random picks from the options offered; median and p95);
 * ``--sessions`` pages open at once: each makes one pick while all are open
-  (worst and median latency), the server's RSS with all open; then every page
-  is closed and the server's CPU and RSS are sampled for up to 60 s until it is
-  idle (CPU < 5% of a core over 5 s); finally one SIGTERM must stop it.
+  (worst and median latency), the server's RSS before and with all open; then every
+  page is closed, the server's CPU sampled until it is idle (CPU < 5% of a core over
+  5 s) and its RSS read 60 s after closing; finally one SIGTERM must stop it.
 
-Expected values come from :mod:`dashboard.query` on the same tree, so a pick is
-timed until the browser shows the right numbers, not just any change.
+``--baseline SRC`` first measures the dashboard of another source tree (e.g. ``git
+worktree add /tmp/base <commit>``) the same way and prints both and their ratios.
+``SCD_BENCH_VERBOSE=1`` prints each pick's time.  Expected values come from
+:mod:`dashboard.query` on the same tree, so a pick is timed until the browser shows
+the right numbers, not just any change.
 """
 
 from __future__ import annotations
@@ -57,17 +61,18 @@ def _rss_mb(pid: int) -> float:
 
 
 #: Installed in every page before it loads: records when the user presses a pointer
-#: (``pointerdown``, capture phase) and offers ``__scdWatch(specs, rows, heat)``, which
-#: resolves with the milliseconds from that press (or from navigation start) until
-#: the page's models hold the expected numbers, its URL the expected query (the
-#: server writes it with the rest of its answer: a pick that changes no number still
-#: waits for the server) and the two animation frames after them are drawn.  Checked on every animation frame, reading three models' state
-#: (the Specs number, the row count, the package x stack heatmap's factors) found
-#: among Bokeh's views: no DOM polling from outside, which would itself slow the page down.
+#: (``pointerdown``, capture phase) and offers ``__scdWatch(specs, heat, since, search)``,
+#: which resolves with the milliseconds from that press (``since="navigation"``: from
+#: navigation start) until the page's models show ``specs`` (Specs number and row
+#: count) and ``heat`` package rows on the package x stack heatmap, the URL's query is
+#: ``search`` (the server writes it with the rest of its answer, so a pick that changes
+#: no number still waits for the server), and the frame after that has been drawn.
+#: Checked on every animation frame among Bokeh's views: no DOM polling from outside,
+#: which would itself slow the page down.
 READY_JS = """
 window.__scd = {down: null};
 document.addEventListener("pointerdown", () => { window.__scd.down = performance.now(); }, true);
-window.__scdWatch = (specs, rows, heat, since, search) => new Promise((resolve) => {
+window.__scdWatch = (specs, heat, since, search) => new Promise((resolve) => {
   const find = () => {
     if (!window.Bokeh || !Bokeh.index) return null;
     let number = null, count = null, figure = null;
@@ -116,7 +121,7 @@ def _pick(pg, dim: str, value: str, sel: "query.Selection", result: "query.Resul
     option = pg.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first
     option.wait_for()
     specs, rows, search = _expect(result, sel)
-    pg.evaluate("([s, r, q]) => { window.__scd.down = null; window.__scdPending = __scdWatch(s, r, r, 'click', q); }", [specs, rows, search])
+    pg.evaluate("([s, r, q]) => { window.__scd.down = null; window.__scdPending = __scdWatch(s, r, 'click', q); }", [specs, rows, search])
     option.click()
     elapsed = pg.evaluate(f"() => Promise.race([window.__scdPending, new Promise((_, no) => setTimeout(() => no('timeout'), {int(timeout_s * 1000)}))])")
     _check_shown(pg, result)
@@ -131,21 +136,13 @@ def _check_shown(pg, result: "query.Result") -> None:
         raise AssertionError(f"the page does not show {specs:,} specs")
 
 
-#: Packages drawn on the package x stack heatmap (its y factors), from the live Bokeh view.
-HEATMAP_ROWS_JS = """() => {
-  const views = Array.from(Bokeh.index.query(v => v.model.type === "Figure" && v.model.title
-    && v.model.title.text.startsWith("Specs per package and stack") && v.model.inner_height > 0));
-  return views.length ? views[0].model.y_range.factors.length : -1;
-}"""
-
-
 def _wait_ready(pg, result: "query.Result", sel: "query.Selection" = query.Selection(), timeout_s: float = 60, since: str = "click") -> float:
     """Wait until the page has drawn ``result`` of ``sel`` (see :data:`READY_JS`);
     milliseconds from the last pointer press (``since="navigation"``: from the
     page's navigation start)."""
     specs, rows, search = _expect(result, sel)
     elapsed = pg.evaluate(
-        f"([s, r, since, q]) => Promise.race([__scdWatch(s, r, r, since, q), new Promise((_, no) => setTimeout(() => no('timeout'), {int(timeout_s * 1000)}))])",
+        f"([s, r, since, q]) => Promise.race([__scdWatch(s, r, since, q), new Promise((_, no) => setTimeout(() => no('timeout'), {int(timeout_s * 1000)}))])",
         [specs, rows, since, search],
     )
     _check_shown(pg, result)
@@ -176,8 +173,8 @@ def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: 
     everything = query.compute(index, query.Selection(), TOP_N)
     port = free_port()
     env = {STORE_ENV: str(store)}
-    if source is not None:  # its package first on the path (run there); its own store (formats may differ)
-        env = {STORE_ENV: str(store / "baseline"), "PYTHONPATH": os.pathsep.join([str(source), os.environ.get("PYTHONPATH", "")])}
+    if source is not None:  # run there: `python -m` imports its package first; its own store (formats may differ)
+        env = {STORE_ENV: str(store / "baseline")}
     server = start_server(str(tree), port, timeout=900, env=env, cwd=str(source) if source is not None else None)
     url = f"http://127.0.0.1:{port}/"
     out: dict = {"rows": len(data.specs)}
@@ -213,7 +210,7 @@ def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: 
                 sel = query.Selection(**{**{d: sel.values(d) for d in DIMENSIONS}, dim: (*sel.values(dim), value)})
                 latencies.append(_pick(pg, dim, value, sel, query.compute(index, sel, TOP_N)))
                 if os.environ.get("SCD_BENCH_VERBOSE"):
-                    print(f"    pick {dim}={value}: {1000 * latencies[-1]:.0f} ms ({sel})", flush=True)
+                    print(f"    pick {dim}={value}: {1000 * latencies[-1]:.0f} ms", flush=True)
             ctx.close()
             out["pick_median_ms"] = 1000 * statistics.median(latencies)
             out["pick_p95_ms"] = 1000 * _percentile(latencies, 0.95)
