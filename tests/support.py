@@ -74,7 +74,14 @@ def number(pg, title: str) -> int:
 
 
 def wait_value(pg, read, value, timeout: float = 20):
-    """Poll ``read(pg)`` until it equals ``value`` (the browser updates asynchronously)."""
+    """Poll ``read(pg)`` until it equals ``value`` (the browser updates asynchronously).
+
+    ``pg`` is a Playwright page or locator.  Between reads it waits with Playwright's
+    ``wait_for_timeout``, not ``time.sleep``: the sync API handles the browser's events
+    only inside its own calls, so a read of client-side state (``page.url`` is updated
+    by the navigation event of ``history.pushState``) would otherwise stay stale until
+    some other call happened to run."""
+    page = getattr(pg, "page", pg)  # a Locator's page
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -84,7 +91,7 @@ def wait_value(pg, read, value, timeout: float = 20):
                 return
         except Exception as exc:  # element not rendered yet
             last = exc
-        time.sleep(0.2)
+        page.wait_for_timeout(200)
     raise AssertionError(f"never showed {value} (last: {last})")
 
 
