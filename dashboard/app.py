@@ -197,7 +197,10 @@ def served_page(path: str | None = None, sizes: bool | None = None) -> pn.templa
     pn.extension(*EXTENSIONS, sizing_mode="stretch_width")
     # Bootstrap, not Fast: the Fast design always fetches a web font from the internet, and
     # the page must load nothing from outside the machine (air-gapped sites)
-    template = pn.template.BootstrapTemplate(title=TITLE, sidebar_width=330, header_background="#0f5b97")
+    # no busy indicator: Panel's busy state is the whole process's, so each session's
+    # spinner would spin (and each page restyle, two messages a session) whenever
+    # any other session recomputes
+    template = pn.template.BootstrapTemplate(title=TITLE, sidebar_width=330, header_background="#0f5b97", busy_indicator=None)
     bar = pn.indicators.Progress(name="Loading", value=-1, max=100, sizing_mode="stretch_width")
     text = pn.pane.Str(f"Loading the build cache {path} ...")
     template.main.append(pn.Column(text, bar))
