@@ -269,3 +269,31 @@ def test_typing_the_same_search_again_right_after_clearing_applies_it(server, pa
         wait_value(page, table_rows, len(real_data.specs))
         wait_value(page, lambda p: search.input_value(), "")
     assert not page.errors
+
+
+def test_a_pick_in_one_session_sends_nothing_to_another(server, browser, real_data):
+    """Sessions are independent: a pick in one page changes its numbers and sends no
+    message to another open page (Panel's busy state is process-wide; a template busy
+    indicator made every page restyle on every pick of any other)."""
+    index = q.build_index(real_data)
+    stack = str(index.categories["stack"][0])
+    want = q.compute(index, q.Selection(stack=(stack,)))
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        watcher, picker = context.new_page(), context.new_page()
+        for pg in (watcher, picker):
+            pg.goto(server)
+            pg.wait_for_selector(".tabulator-row", timeout=60000)
+        frames = []
+        watcher.wait_for_timeout(2000)  # anything the first render still sends has arrived
+        session = watcher.context.new_cdp_session(watcher)
+        session.send("Network.enable")
+        session.on("Network.webSocketFrameReceived", lambda e: frames.append(e["response"]["payloadData"][:200]))
+        pick(picker, list(q.DIMENSIONS).index("stack"), stack)
+        wait_number(picker, "Specs", want.numbers["specs"])
+        picker.wait_for_timeout(1500)
+        watcher.wait_for_timeout(500)  # the watcher's events are handled within Playwright calls
+        assert frames == [], frames
+        assert number(watcher, "Specs") == len(real_data.specs)
+    finally:
+        context.close()
