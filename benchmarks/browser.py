@@ -113,12 +113,15 @@ def _expect(result: "query.Result", sel: "query.Selection") -> tuple[int, int, s
 
 
 def _pick(pg, dim: str, value: str, sel: "query.Selection", result: "query.Result", timeout_s: float = 60) -> float:
-    """Open ``dim``'s dropdown, click ``value``; seconds from the browser's pointer press
+    """Open ``dim``'s dropdown (typing ``value`` if the list does not show it), click
+    ``value``; seconds from the browser's pointer press
     until the page has drawn ``result`` of ``sel`` (measured in the page: see :data:`READY_JS`).
     The dropdown's opening and Playwright's own checks before it clicks are not timed."""
     box = pg.locator("input.choices__input--cloned").nth(list(DIMENSIONS).index(dim))
     box.click()
     option = pg.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first
+    if not option.count():  # long lists show their first options: type, as a user would
+        box.type(value)
     option.wait_for()
     specs, rows, search = _expect(result, sel)
     pg.evaluate("([s, r, q]) => { window.__scd.down = null; window.__scdPending = __scdWatch(s, r, 'click', q); }", [specs, rows, search])

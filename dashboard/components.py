@@ -44,6 +44,10 @@ class Selectors(Component):
 
     #: Seconds the name search waits after the last key before it applies.
     SEARCH_DEBOUNCE_S = 0.3
+    #: Options the version list shows (newest first) and any list shows for typed text.
+    #: The browser re-renders a selector's whole list whenever its counts change (each
+    #: pick): hundreds of versions, each naming its packages, cost ~20 ms a pick.
+    OPTION_LIMIT = 40
     #: Seconds during which the browser's copy of a search text set from Python is an echo.
     ECHO_S = 5.0
 
@@ -54,8 +58,13 @@ class Selectors(Component):
             dim: Choice.from_param(s.param[dim], placeholder="all", solid=False, name=LABELS[dim])
             for dim in DIMENSIONS
         }
+        for widget in self.widgets.values():
+            widget.search_option_limit = self.OPTION_LIMIT  # Choices.js shows 4 matches by default
+        self.widgets["version"].option_limit = self.OPTION_LIMIT
         self.widgets["stack"].description = "root = the tag's top-level mirror, holding every spec of the tag"
-        self.widgets["version"].description = "Newest first (Spack's order); each version names the packages that have it"
+        self.widgets["version"].description = (
+            f"Newest first (Spack's order); each version names the packages that have it. The list shows the newest {self.OPTION_LIMIT}: type to find the others"
+        )
         self.search = pn.widgets.TextInput.from_param(s.param.package, placeholder="e.g. py-", name="Package name contains")
         self._pushed_at: dict[str, float] = {}
         self.search.param.watch(self._typed, "value_input")

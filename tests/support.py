@@ -101,11 +101,16 @@ def wait_number(pg, title: str, value: int, timeout: float = 20):
 
 def pick(pg, selector_index: int, value: str, within=None):
     """Choose ``value`` in the n-th multi-choice selector (tag, stack, os, target, version)
-    of the page ``pg``, or of the part of it located by ``within``."""
+    of the page ``pg``, or of the part of it located by ``within``.  A value the open
+    list does not show (long lists show their first options) is typed first, as a
+    user would."""
     root = within if within is not None else pg
     box = root.locator("input.choices__input--cloned").nth(selector_index)
     box.click()
-    root.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first.click()
+    option = root.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first
+    if not option.count():
+        box.type(value)
+    option.click()
     pg.keyboard.press("Escape")
 
 

@@ -233,6 +233,33 @@ def test_chosen_values_stay_shown_when_their_counts_change(server, page, real_da
     assert box.inner_text().startswith(f"root ({count(after):,})")
 
 
+def test_long_version_list_shows_the_newest_and_typing_finds_the_rest(server, page, real_data):
+    """The version list shows its first OPTION_LIMIT options (newest first); a version
+    beyond them is found by typing and picked."""
+    from dashboard.components import Selectors
+
+    options = q.compute(q.build_index(real_data), q.Selection()).options["version"]
+    assert len(options) > Selectors.OPTION_LIMIT  # the real pages have more versions than the list shows
+    oldest = str(options["value"].iloc[-1])
+    want = q.compute(q.build_index(real_data), q.Selection(version=(oldest,)))
+    page.goto(server)
+    page.wait_for_selector(".tabulator-row", timeout=60000)
+    version = list(q.DIMENSIONS).index("version")
+    box = page.locator("input.choices__input--cloned").nth(version)
+    box.click()
+    shown = page.locator("div.choices").nth(version).locator(".choices__list--dropdown .choices__item--choice")
+    wait_value(page, lambda p: shown.count(), Selectors.OPTION_LIMIT)
+    labels = shown.all_inner_texts()
+    assert [label.split(" (")[0] for label in labels] == [str(v) for v in options["value"].iloc[: Selectors.OPTION_LIMIT]]
+    assert not any(label.startswith(f"{oldest} (") for label in labels)
+    box.type(oldest)
+    shown.filter(has_text=re.compile(rf"^{re.escape(oldest)} \(")).first.click()
+    page.keyboard.press("Escape")
+    wait_value(page, table_rows, want.numbers["specs"])
+    assert selected(page, version) == [oldest]
+    assert not page.errors
+
+
 def test_clicking_an_os_target_cell_selects_them(server, page, real_data, artifacts):
     """On the OS x target heatmap a click selects that OS and target: selectors, numbers,
     table and URL follow (the heatmap is drawn once, then updated in place)."""
