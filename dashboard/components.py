@@ -342,8 +342,11 @@ class Problems(Component):
 
     def __panel__(self):
         problems = self.state.data.problems
+        # no table when there is nothing to list: a Tabulator costs each new session and
+        # page its model and rendering even collapsed
+        body = views.problems_table(problems) if len(problems) else pn.pane.Markdown("Every page loaded; none disagrees with itself.")
         return pn.Card(
-            views.problems_table(problems),
+            body,
             title=f"Problems: {len(problems)} ({int((problems['severity'] == 'error').sum())} {'mirrors' if len(self.state.data.mirrors) else 'pages'} not loaded)",
             collapsed=problems.empty,
             sizing_mode="stretch_width",

@@ -45,3 +45,27 @@ def test_an_updated_heatmap_draws_what_a_new_one_draws(real_data, top_n):
         assert drawn(fig) == drawn(fresh), sel
         assert fig.height == fresh.height == 400
         assert drawn(fig)["cells"] == {(s, p): c for p, s, c in counts[["package", "stack", "count"]].itertuples(index=False)}
+
+
+def test_problems_card_lists_problems_in_a_table_and_says_so_when_there_are_none(real_data, pages_copy):
+    """The real pages load without problems: the card says so (no table, collapsed). A
+    truncated page is a row of the card's table, open."""
+    import panel as pn
+
+    from dashboard.components import Problems
+    from dashboard.load import load
+    from dashboard.state import DashboardState
+
+    clean = Problems(state=DashboardState(real_data)).__panel__()
+    assert real_data.problems.empty and clean.collapsed
+    assert [type(o) for o in clean.objects] == [pn.pane.Markdown]
+    assert clean.title.startswith("Problems: 0")
+
+    page = next(pages_copy.glob("*/*/specs.md"))
+    page.write_text(page.read_text()[:200])  # cut inside the front matter
+    broken = load(pages_copy, cache_dir=pages_copy.parent / "store")
+    card = Problems(state=DashboardState(broken)).__panel__()
+    table = card.objects[0]
+    assert not card.collapsed and isinstance(table, pn.widgets.Tabulator)
+    assert len(table.value) == len(broken.problems) >= 1
+    assert str(page.relative_to(pages_copy)) in " ".join(table.value["path"].astype(str))
