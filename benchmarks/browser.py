@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import signal
 import statistics
 import sys
@@ -37,7 +36,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from support import CHROMIUM, CHROMIUM_ARGS, free_port, number, start_server, table_rows  # noqa: E402  (shared with the browser tests)
+from support import CHROMIUM, CHROMIUM_ARGS, free_port, number, open_option, start_server, table_rows  # noqa: E402  (shared with the browser tests)
 
 from dashboard import query  # noqa: E402
 from dashboard.config import STORE_ENV  # noqa: E402
@@ -117,11 +116,7 @@ def _pick(pg, dim: str, value: str, sel: "query.Selection", result: "query.Resul
     ``value``; seconds from the browser's pointer press
     until the page has drawn ``result`` of ``sel`` (measured in the page: see :data:`READY_JS`).
     The dropdown's opening and Playwright's own checks before it clicks are not timed."""
-    box = pg.locator("input.choices__input--cloned").nth(list(DIMENSIONS).index(dim))
-    box.click()
-    option = pg.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first
-    if not option.count():  # long lists show their first options: type, as a user would
-        box.type(value)
+    option = open_option(pg, list(DIMENSIONS).index(dim), value)
     option.wait_for()
     specs, rows, search = _expect(result, sel)
     pg.evaluate("([s, r, q]) => { window.__scd.down = null; window.__scdPending = __scdWatch(s, r, 'click', q); }", [specs, rows, search])

@@ -55,11 +55,10 @@ class Selectors(Component):
         super().__init__(**params)
         s = self.state
         self.widgets = {
-            dim: Choice.from_param(s.param[dim], placeholder="all", solid=False, name=LABELS[dim])
+            # typed text shows up to OPTION_LIMIT matches (Choices.js shows 4 by default)
+            dim: Choice.from_param(s.param[dim], placeholder="all", solid=False, name=LABELS[dim], search_option_limit=self.OPTION_LIMIT)
             for dim in DIMENSIONS
         }
-        for widget in self.widgets.values():
-            widget.search_option_limit = self.OPTION_LIMIT  # Choices.js shows 4 matches by default
         self.widgets["version"].option_limit = self.OPTION_LIMIT
         self.widgets["stack"].description = "root = the tag's top-level mirror, holding every spec of the tag"
         self.widgets["version"].description = (

@@ -99,18 +99,23 @@ def wait_number(pg, title: str, value: int, timeout: float = 20):
     wait_value(pg, lambda p: number(p, title), value, timeout)
 
 
-def pick(pg, selector_index: int, value: str, within=None):
-    """Choose ``value`` in the n-th multi-choice selector (tag, stack, os, target, version)
-    of the page ``pg``, or of the part of it located by ``within``.  A value the open
-    list does not show (long lists show their first options) is typed first, as a
+def open_option(root, selector_index: int, value: str):
+    """Open the n-th multi-choice selector (tag, stack, os, target, version) in ``root``
+    (a page or a part of it) and return the locator of ``value``'s option.  A value the
+    open list does not show (long lists show their first options) is typed first, as a
     user would."""
-    root = within if within is not None else pg
     box = root.locator("input.choices__input--cloned").nth(selector_index)
     box.click()
     option = root.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first
     if not option.count():
         box.type(value)
-    option.click()
+    return option
+
+
+def pick(pg, selector_index: int, value: str, within=None):
+    """Choose ``value`` in the n-th multi-choice selector of the page ``pg``, or of the
+    part of it located by ``within`` (see :func:`open_option`)."""
+    open_option(within if within is not None else pg, selector_index, value).click()
     pg.keyboard.press("Escape")
 
 
