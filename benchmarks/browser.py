@@ -111,13 +111,13 @@ def _expect(result: "query.Result", sel: "query.Selection") -> tuple[int, int, s
     return result.numbers["specs"], result.package_stack["package"].nunique() or 1, search
 
 
-def _pick(pg, dim: str, value: str, sel: "query.Selection", result: "query.Result", timeout_s: float = 60) -> float:
-    """Open ``dim``'s dropdown (typing ``value`` if the list does not show it), click
-    ``value``; seconds from the browser's pointer press
+def _pick(pg, dim: str, value: str, sel: "query.Selection", result: "query.Result", count: int, timeout_s: float = 60) -> float:
+    """Open ``dim``'s dropdown (typing ``value`` if the list does not show it), wait for
+    ``value``'s option to show its spec count ``count`` (the counts follow each answer:
+    a pick starts from a settled page), click it; seconds from the browser's pointer press
     until the page has drawn ``result`` of ``sel`` (measured in the page: see :data:`READY_JS`).
     The dropdown's opening and Playwright's own checks before it clicks are not timed."""
-    option = open_option(pg, list(DIMENSIONS).index(dim), value)
-    option.wait_for()
+    option = open_option(pg, list(DIMENSIONS).index(dim), value, count=count)
     specs, rows, search = _expect(result, sel)
     pg.evaluate("([s, r, q]) => { window.__scd.down = null; window.__scdPending = __scdWatch(s, r, 'click', q); }", [specs, rows, search])
     option.click()
@@ -205,8 +205,9 @@ def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: 
                     _wait_ready(pg, everything)
                     continue
                 value = rnd.choice(free)
+                count = int(options[dim].set_index("value").loc[value, "specs"])
                 sel = query.Selection(**{**{d: sel.values(d) for d in DIMENSIONS}, dim: (*sel.values(dim), value)})
-                latencies.append(_pick(pg, dim, value, sel, query.compute(index, sel, TOP_N)))
+                latencies.append(_pick(pg, dim, value, sel, query.compute(index, sel, TOP_N), count))
                 if os.environ.get("SCD_BENCH_VERBOSE"):
                     print(f"    pick {dim}={value}: {1000 * latencies[-1]:.0f} ms", flush=True)
             ctx.close()
@@ -229,7 +230,8 @@ def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: 
             for _, cp in contexts:
                 tag = rnd.choice(tags)
                 one = query.Selection(tag=(tag,))
-                each.append(_pick(cp, "tag", tag, one, query.compute(index, one, TOP_N), timeout_s=120))
+                count = int(everything.options["tag"].set_index("value").loc[tag, "specs"])
+                each.append(_pick(cp, "tag", tag, one, query.compute(index, one, TOP_N), count, timeout_s=120))
             out["sessions"] = sessions
             out["session_pick_max_ms"] = 1000 * max(each)
             out["session_pick_median_ms"] = 1000 * statistics.median(each)

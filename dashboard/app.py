@@ -42,6 +42,29 @@ QUESTION_VIEWS = {"runs-here": RunsHereView, "compare": CompareView, "find": Fin
 EXTENSIONS = ("tabulator",)
 
 
+#: Milliseconds from a change's answer (numbers, heatmaps, table) to the selectors' new
+#: option counts, sent in a second message.  The browser rebuilds a selector whose options
+#: change (Bokeh's MultiChoice): ~40 ms a pick at 2M rows, on top of drawing the answer
+#: (~100-180 ms); arriving later, the counts no longer hold the answer back.
+RELABEL_DELAY_MS = 200
+
+
+def after_drawn(callback) -> None:
+    """Run ``callback`` :data:`RELABEL_DELAY_MS` after this change, the model changes it
+    makes sent as one message; at once where there is no served session (notebook,
+    tests).  The ``later`` of :class:`~dashboard.state.DashboardState`."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        callback()
+        return
+
+    def run():
+        with pn.io.hold(doc):
+            callback()
+
+    doc.add_timeout_callback(run, RELABEL_DELAY_MS)
+
+
 def shared_data(path: str, progress=None, sizes: bool = False) -> CacheData:
     """Load ``path`` once per process (Panel's cache shared by all sessions); sessions
     arriving during the load wait for it.  ``progress`` is only called by the
@@ -110,7 +133,7 @@ class CacheDashboard(pn.viewable.Viewer):
     state = param.ClassSelector(class_=DashboardState)
 
     def __init__(self, data: CacheData, **params):
-        super().__init__(state=DashboardState(data, batch=pn.io.hold), **params)
+        super().__init__(state=DashboardState(data, batch=pn.io.hold, later=after_drawn), **params)
         self.selectors = Selectors(state=self.state)
         self.headline = Headline(state=self.state)
         # updated in this order after each change, within one message (state.batch)

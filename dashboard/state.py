@@ -20,6 +20,10 @@ from dashboard.terms import LABELS, VIEWS
 MAX_URL_FIND = 400
 
 
+def _now(callback: Callable[[], None]) -> None:
+    callback()
+
+
 class DashboardState(param.Parameterized):
     """The single source of truth of one dashboard session.
 
@@ -32,10 +36,10 @@ class DashboardState(param.Parameterized):
         batch: a context manager factory wrapped around each recomputation and the
             watchers it sets off; the served app passes ``pn.io.hold`` so that one
             change reaches the browser as one message.
-
-    Attributes:
-        relabelled: the dimensions whose option labels changed with the latest
-            ``result`` (a chosen value's label there must be sent again).
+        later: runs a callable after the new ``result`` is shown; the selectors'
+            option labels (their spec counts) are set then.  Default: at once.  The
+            served app waits until the browser has drawn the answer: the browser
+            re-renders a selector's whole list when its labels change.
     """
 
     tag = param.ListSelector(default=[], objects=[], label=LABELS["tag"])
@@ -54,17 +58,27 @@ class DashboardState(param.Parameterized):
     tag_a = param.String(default="", allow_None=True, label="Older tag (A)", doc="side A of What changed? (a tag, or a stack when compare_by is 'stack')")
     tag_b = param.String(default="", allow_None=True, label="Newer tag (B)", doc="side B of What changed?")
     find = param.String(default="", doc="what the Find a spec view matches: a spec, /hash, spec.json or spack.lock")
+    relabelled = param.Parameter(default=frozenset(), doc="the dimensions whose option labels changed last (a chosen value's label there must be sent again); set, and triggered, after ``result``")
 
-    def __init__(self, data: CacheData, batch: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext, **params):
+    def __init__(
+        self,
+        data: CacheData,
+        batch: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+        later: Callable[[Callable[[], None]], None] | None = None,
+        **params,
+    ):
         self.data = data
         #: context manager factory wrapped around each recomputation and what it sets off
         #: (the app passes ``pn.io.hold``: one message to the browser per change)
         self.batch = batch
+        #: runs a callable once the new result is shown (see the class docstring)
+        self.later = later or _now
         self.index = query.index_for(data)  # shared by the sessions of one server process
         self._options: dict[str, dict] = {}  # option labels last sent, per dimension
+        self._relabel_due = False
         super().__init__(**params)
         self.param.watch(self._on_change, ["tag", "stack", "os", "target", "version", "package", "top_n", "cell", "host"])
-        self._recompute()
+        self._recompute(later=_now)
 
     @property
     def selection(self) -> query.Selection:
@@ -84,23 +98,33 @@ class DashboardState(param.Parameterized):
         with self.batch():
             self._recompute()
 
-    def _recompute(self):
-        result = query.compute(self.index, self.selection, self.top_n)
+    def _recompute(self, later: Callable[[Callable[[], None]], None] | None = None):
+        self.result = query.compute(self.index, self.selection, self.top_n)
+        if not self._relabel_due:  # one pending relabelling serves any number of changes
+            self._relabel_due = True
+            (later or self.later)(self._relabel)
+
+    def _relabel(self):
+        """Label each selector's options with their spec counts in ``result``; only the
+        dimensions whose labels changed get new ``objects`` (re-rendering a long option
+        list is slow in the browser); then trigger ``relabelled``."""
+        self._relabel_due = False
         changed = set()
         for dim in query.DIMENSIONS:
-            opts = result.options[dim]
+            opts = self.result.options[dim]
             if dim == "version":  # versions of many packages: say whose they are
                 labels = [f"{v} ({n:,}) {p}" for v, n, p in zip(opts["value"], opts["specs"], opts["packages"])]
             else:
                 labels = [f"{v} ({n:,})" for v, n in zip(opts["value"], opts["specs"])]
             # Choices.js renders option labels as HTML: escape text that comes from pages
             objects = {html.escape(label): v for label, v in zip(labels, opts["value"])}
-            if objects != self._options.get(dim):  # re-rendering a long option list is slow in the browser
+            if objects != self._options.get(dim):
                 self._options[dim] = objects
                 self.param[dim].objects = objects
                 changed.add(dim)
-        self.relabelled = frozenset(changed)
-        self.result = result
+        with param.discard_events(self):
+            self.relabelled = frozenset(changed)
+        self.param.trigger("relabelled")
 
     def clear(self):
         """Reset every filter."""

@@ -99,24 +99,55 @@ def wait_number(pg, title: str, value: int, timeout: float = 20):
     wait_value(pg, lambda p: number(p, title), value, timeout)
 
 
-def open_option(root, selector_index: int, value: str):
+def open_option(root, selector_index: int, value: str, count: int | None = None, tries: int = 4):
     """Open the n-th multi-choice selector (tag, stack, os, target, version) in ``root``
-    (a page or a part of it) and return the locator of ``value``'s option.  A value the
-    open list does not show (long lists show their first options) is typed first, as a
-    user would."""
+    (a page or a part of it) and return the locator of ``value``'s option, once shown.
+    A value the open list does not show (long lists show their first options) is typed
+    first, as a user would.  ``count``: wait for the option to show this spec count.
+
+    The counts arrive a moment after each change's answer
+    (:data:`dashboard.app.RELABEL_DELAY_MS`) and the browser rebuilds the selectors they
+    change, closing an open list: then the list is opened again, as a user would, up to
+    ``tries`` times."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     box = root.locator("input.choices__input--cloned").nth(selector_index)
-    box.click()
-    option = root.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(rf"^{re.escape(value)} \(")).first
-    if not option.count():
-        box.type(value)
+    text = rf"^{re.escape(value)} \({count:,}\)" if count is not None else rf"^{re.escape(value)} \("
+    option = root.locator(".choices__list--dropdown .choices__item--choice", has_text=re.compile(text)).first
+    for attempt in range(tries):
+        box.click()
+        if not option.count():
+            box.fill("")
+            box.type(value)
+        try:
+            option.wait_for(state="visible", timeout=2000 if attempt < tries - 1 else 30000)
+            return option
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+            box.press("Escape")
     return option
 
 
-def pick(pg, selector_index: int, value: str, within=None):
+def pick(pg, selector_index: int, value: str, within=None, tries: int = 3):
     """Choose ``value`` in the n-th multi-choice selector of the page ``pg``, or of the
-    part of it located by ``within`` (see :func:`open_option`)."""
-    open_option(within if within is not None else pg, selector_index, value).click()
-    pg.keyboard.press("Escape")
+    part of it located by ``within`` (see :func:`open_option`).  A click that the
+    selector's rebuild swallowed (the chosen value not shown as chosen) is made again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    root = within if within is not None else pg
+    chosen = root.locator("div.choices").nth(selector_index).locator(".choices__list--multiple .choices__item", has_text=re.compile(rf"^{re.escape(value)} \("))
+    for attempt in range(tries):
+        try:
+            open_option(root, selector_index, value).click(timeout=3000)
+        except PlaywrightTimeout:  # the list was rebuilt (closed) under the pointer: open it again
+            continue
+        pg.keyboard.press("Escape")
+        for _ in range(20):
+            if chosen.count():
+                return
+            pg.wait_for_timeout(100)
+    raise AssertionError(f"{value!r} is not shown as chosen in selector {selector_index} after {tries} clicks")
 
 
 def table_rows(pg) -> int:
