@@ -30,3 +30,39 @@ def test_unknown_url_values_are_ignored_with_a_notice(real_data):
     assert any("plan9" in n for n in notices) and any("<b>nope</b>" in n for n in notices) and any("zlib,e4s" in n for n in notices)
     specs = real_data.specs
     assert state.result.numbers["specs"] == int((specs["os"] == "ubuntu22.04").sum())
+
+
+def test_option_counts_follow_the_result_when_later_runs(real_data):
+    """With a ``later`` that holds callables back (the served app waits for the browser
+    to draw), a change sets ``result`` at once and the selectors' labelled options only
+    when ``later`` runs them; several changes meanwhile need one relabelling."""
+    pending = []
+    state = DashboardState(real_data, later=pending.append)
+    assert not pending  # the first labels are set while building, at once
+    index = q.build_index(real_data)
+    os_name = str(index.categories["os"][0])
+    labels_before = dict(state.param["stack"].objects)
+    relabelled = []
+    state.param.watch(lambda e: relabelled.append(set(state.relabelled)), "relabelled")
+
+    state.os = [os_name]
+    want = q.compute(index, q.Selection(os=(os_name,)))
+    assert state.result.numbers == want.numbers  # the answer is there at once
+    assert dict(state.param["stack"].objects) == labels_before  # the counts are not yet
+    state.top_n = 10  # a second change before the counts went out
+    assert len(pending) == 1 and not relabelled
+
+    pending.pop()()
+    counts = want.options["stack"].set_index("value")["specs"]
+    assert {v: label for label, v in state.param["stack"].objects.items()} == {v: f"{v} ({n:,})" for v, n in counts.items()}
+    assert relabelled and "stack" in relabelled[-1] and "os" not in relabelled[-1]  # its own counts do not change
+    assert labels_before != dict(state.param["stack"].objects)
+
+
+def test_without_later_the_counts_come_with_the_result(real_data):
+    state = DashboardState(real_data)
+    index = q.build_index(real_data)
+    os_name = str(index.categories["os"][0])
+    state.os = [os_name]
+    counts = q.compute(index, q.Selection(os=(os_name,))).options["stack"].set_index("value")["specs"]
+    assert {v: label for label, v in state.param["stack"].objects.items()} == {v: f"{v} ({n:,})" for v, n in counts.items()}
