@@ -63,14 +63,16 @@ def _rss_mb(pid: int) -> float:
 #: (``pointerdown``, capture phase) and offers ``__scdWatch(specs, heat, since, search)``,
 #: which resolves with the milliseconds from that press (``since="navigation"``: from
 #: navigation start) until the page's models show ``specs`` (Specs number and row
-#: count) and ``heat`` package rows on the package x stack heatmap, the URL's query is
-#: ``search`` (the server writes it with the rest of its answer, so a pick that changes
+#: count) and ``heat`` package rows on the package x stack heatmap, the URL's query has
+#: the pairs of ``search`` (in any order) (the server writes it with the rest of its answer, so a pick that changes
 #: no number still waits for the server), and the frame after that has been drawn.
 #: Checked on every animation frame among Bokeh's views: no DOM polling from outside,
 #: which would itself slow the page down.
 READY_JS = """
 window.__scd = {down: null};
 document.addEventListener("pointerdown", () => { window.__scd.down = performance.now(); }, true);
+// the query's pairs in any order: a selector the browser rebuilds lists its chosen values in its options' order
+window.__scdNorm = (q) => q.replace(/^\\?/, "").split("&").sort().join("&");
 window.__scdWatch = (specs, heat, since, search) => new Promise((resolve) => {
   const find = () => {
     if (!window.Bokeh || !Bokeh.index) return null;
@@ -92,7 +94,7 @@ window.__scdWatch = (specs, heat, since, search) => new Promise((resolve) => {
   const frame = () => {
     const models = find();  // each frame: a rebuilt plot is a new model
     const factors = models ? models.figure.y_range.factors.length : -1;
-    if (models && window.location.search.replace(/^\\?/, "") === search && value(models.number.text, "Specs&lt;/div&gt;") === specs && value(models.count.text, "row-count") === specs
+    if (models && __scdNorm(window.location.search) === __scdNorm(search) && value(models.number.text, "Specs&lt;/div&gt;") === specs && value(models.count.text, "row-count") === specs
         && (factors === heat || (specs === 0 && factors <= 1))) {
       // drawn: the frame after this one has been painted
       requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now() - (since === "navigation" ? 0 : window.__scd.down))));

@@ -117,7 +117,8 @@ def open_option(root, selector_index: int, value: str, count: int | None = None,
     for attempt in range(tries):
         box.click()
         if not option.count():
-            box.fill("")
+            if box.input_value():  # text typed by an earlier try (clearing an empty box would
+                box.fill("")       # act as Backspace: Choices.js removes the last chosen value)
             box.type(value)
         try:
             option.wait_for(state="visible", timeout=2000 if attempt < tries - 1 else 30000)
