@@ -144,10 +144,11 @@ def pick(pg, selector_index: int, value: str, within=None, tries: int = 3):
         except PlaywrightTimeout:  # the list was rebuilt (closed) under the pointer: open it again
             continue
         pg.keyboard.press("Escape")
-        for _ in range(20):
-            if chosen.count():
-                return
-            pg.wait_for_timeout(100)
+        try:
+            chosen.first.wait_for(timeout=2000)
+            return
+        except PlaywrightTimeout:
+            continue
     raise AssertionError(f"{value!r} is not shown as chosen in selector {selector_index} after {tries} clicks")
 
 
