@@ -144,11 +144,10 @@ def pick(pg, selector_index: int, value: str, within=None, tries: int = 3):
         except PlaywrightTimeout:  # the list was rebuilt (closed) under the pointer: open it again
             continue
         pg.keyboard.press("Escape")
-        try:
-            chosen.first.wait_for(timeout=2000)
-            return
-        except PlaywrightTimeout:
-            continue
+        for _ in range(20):
+            if chosen.count():
+                return
+            pg.wait_for_timeout(100)
     raise AssertionError(f"{value!r} is not shown as chosen in selector {selector_index} after {tries} clicks")
 
 
