@@ -321,7 +321,8 @@ class SpecTable(Component):
             flex_wrap="wrap", align_items="center", sizing_mode="stretch_width",
         )
         self._layout = pn.Column(pn.pane.Markdown("### Specs"), header, self.table, sizing_mode="stretch_width")
-        self._update()
+        self._note_cell()
+        self._count_rows()
 
     def _csv(self) -> io.StringIO:
         return io.StringIO(self.table.current_view.to_csv(index=False))
@@ -340,6 +341,11 @@ class SpecTable(Component):
     def _update(self):
         s = self.state
         self.table.value = query.table_rows(s.index, s.result.mask)
+        self._note_cell()
+
+    def _note_cell(self):
+        """The note above the table and *Show all cells*: which heatmap cell it shows."""
+        s = self.state
         if s.cell:
             self.cell_note.object = html.escape(f"Table shows the cell: package {s.cell[0]}, stack {s.cell[1]}")
         else:
