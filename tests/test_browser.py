@@ -169,6 +169,14 @@ CELL_JS = """([title, x, y]) => {
 }"""
 
 
+MARKED_JS = """(title) => {
+  const view = Bokeh.index.query_one(v => v.model.type === "Figure" && v.model.title && v.model.title.text === title);
+  const marker = view.model.renderers.find(r => r.glyph.type === "Scatter");
+  const data = marker.data_source.data, get = (k) => Array.from(data instanceof Map ? data.get(k) : data[k]);
+  return [get("stack"), get("package")];
+}"""
+
+
 def test_clicking_a_heatmap_cell_narrows_the_table(server, page, real_data, artifacts):
     index = q.build_index(real_data)
     everything = q.compute(index, q.Selection())
@@ -187,6 +195,7 @@ def test_clicking_a_heatmap_cell_narrows_the_table(server, page, real_data, arti
     assert set(column_texts(page, "package")) == {package}
     assert all(stack in s.split(", ") for s in column_texts(page, "stacks"))
     assert page.get_by_text(f"package {package}, stack {stack}").is_visible()
+    wait_value(page, lambda p: p.evaluate(MARKED_JS, "Specs per package and stack"), [[stack], [package]])  # the cell is outlined
     wait_value(page, lambda p: p.url, f"{server}?cell={package}%2C{stack}")
     page.screenshot(path=str(artifacts / "served-app-cell-click.png"), full_page=True)
     assert not page.errors

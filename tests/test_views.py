@@ -14,13 +14,13 @@ from dashboard.terms import stack_order
 hv.extension("bokeh")
 
 
-def drawn(fig) -> dict:
+def drawn(fig, x: str = "stack", y: str = "package") -> dict:
     """What a heatmap figure shows: factors, title, colour range, and its cells (x, y) -> specs."""
     source = views.heatmap_cells(fig)
     data = source.data
     cells = {
         (str(x), str(y)): int(z)
-        for x, y, z in zip(data["stack"], data["package"], data["zvalues"])
+        for x, y, z in zip(data[x], data[y], data["zvalues"])
         if not (isinstance(z, float) and math.isnan(z))
     }
     bar = next(r for r in fig.right if hasattr(r, "color_mapper"))
@@ -45,6 +45,27 @@ def test_an_updated_heatmap_draws_what_a_new_one_draws(real_data, top_n):
         assert drawn(fig) == drawn(fresh), sel
         assert fig.height == fresh.height == 400
         assert drawn(fig)["cells"] == {(s, p): c for p, s, c in counts[["package", "stack", "count"]].itertuples(index=False)}
+
+
+@pytest.mark.parametrize("selection", [{}, {"os": ["ubuntu22.04"]}, {"stack": ["e4s"], "tag": ["develop"]}, {"package": "zzz"}])
+def test_the_dashboards_heatmaps_draw_what_holoviews_draws_of_all_counts(real_data, selection):
+    """The dashboard plans each heatmap from one cell and draws the counts into it: the
+    same figure as HoloViews drawing every count, for each of the three heatmaps."""
+    from dashboard.components import Heatmaps
+    from dashboard.state import DashboardState
+    from dashboard.terms import HEATMAPS
+
+    state = DashboardState(real_data)
+    state.param.update(**selection)
+    heatmaps = Heatmaps(state=state)
+    for h in HEATMAPS:
+        heatmaps.picker.value = h.name  # drawn when first shown
+        fig, counts = heatmaps.figures[h.result], getattr(state.result, h.result)
+        args = heatmaps._layout_args(h, counts)
+        fresh = views.heatmap_figure(views.heatmap(counts, h.x, h.y, h.title, **args))
+        assert drawn(fig, h.x, h.y) == drawn(fresh, h.x, h.y), (h.name, selection)
+        assert (fig.height, fig.min_width) == (fresh.height, fresh.min_width) == (args["height"], args["min_width"])
+        assert drawn(fig, h.x, h.y)["cells"] == {(str(a), str(b)): c for a, b, c in counts[[h.x, h.y, "count"]].itertuples(index=False)}
 
 
 def test_problems_card_lists_problems_in_a_table_and_says_so_when_there_are_none(real_data, pages_copy):
