@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 import panel as pn
 import param
+from bokeh.settings import settings as bokeh_settings
 
 from dashboard.components import Headline, Heatmaps, Problems, Selectors, SpecTable
 from dashboard.questions import CompareView, FindView, HostFilter, RunsHereView
@@ -249,6 +250,10 @@ def served_page(path: str | None = None, sizes: bool | None = None) -> Page:
     sizes = wants_sizes() if sizes is None else sizes
     pn.extension(*EXTENSIONS, sizing_mode="stretch_width")
     serve_without_mathjax()
+    if "BOKEH_VALIDATE_DOC" not in os.environ:
+        # Bokeh's checks of each new session's document (~30 ms a session at 2M rows) are
+        # for developers: BOKEH_VALIDATE_DOC=true turns them back on
+        bokeh_settings.perform_document_validation.set_value(False)
     # Bootstrap, not Fast: the Fast design always fetches a web font from the internet, and
     # the page must load nothing from outside the machine (air-gapped sites)
     # no busy indicator: Panel's busy state is the whole process's, so each session's
