@@ -233,20 +233,28 @@ class Heatmaps(Component):
         args = self._layout_args(h, counts)
         cells = self._cell_frame() if h.result == "package_stack" else None
         fig = self.figures.get(h.result)
-        if fig is None:
-            first = counts.head(1)
-            plan = {**args, "y_order": list(first[h.y]), "x_order": list(first[h.x])}
-            fig = self.figures[h.result] = views.heatmap_figure(views.heatmap(first, h.x, h.y, h.title, **plan))
-            if cells is not None:
-                views.mark_cells(fig, h.x, h.y, cells)
-            if h.result in ("package_stack", "os_target"):
-                source = views.heatmap_cells(fig)
-                source.selected.on_change("indices", lambda attr, old, new, h=h, source=source: self._tapped(h, source, new))
+        new = fig is None
+        if new:
+            fig = self._plan(h, counts, args, cells)
+        views.update_heatmap(fig, counts, h.x, h.y, h.title, y_order=args.get("y_order"), x_order=args.get("x_order"), height=args["height"], cells=cells)
+        if new:
             # the figure sizes its pane: setting the pane's size later would make Panel copy
             # the figure's properties back, which fails on HoloViews' style sheets
             self._views[h.name][:] = [pn.pane.Bokeh(fig, name=h.name)]
-        views.update_heatmap(fig, counts, h.x, h.y, h.title, y_order=args.get("y_order"), x_order=args.get("x_order"), height=args["height"], cells=cells)
         self._stale.discard(h.result)
+
+    def _plan(self, h: Heatmap, counts: pd.DataFrame, args: dict, cells: pd.DataFrame | None):
+        """HoloViews' figure for heatmap ``h``, planned from the first cell of ``counts``,
+        with the clicked-cell marker (``cells``) and the click handler."""
+        first = counts.head(1)
+        plan = {**args, "y_order": list(first[h.y]), "x_order": list(first[h.x])}
+        fig = self.figures[h.result] = views.heatmap_figure(views.heatmap(first, h.x, h.y, h.title, **plan))
+        if cells is not None:
+            views.mark_cells(fig, h.x, h.y, cells)
+        if h.result in ("package_stack", "os_target"):
+            source = views.heatmap_cells(fig)
+            source.selected.on_change("indices", lambda attr, old, new, h=h, source=source: self._tapped(h, source, new))
+        return fig
 
     def _tapped(self, h: Heatmap, source, indices: list[int]) -> None:
         """A click on a cell of ``h``: the package x stack cell narrows the table, the OS x
