@@ -10,6 +10,10 @@ needs (headline numbers, heatmaps, selector options with counts, table rows).
 Semantics: within one dimension the selected values are OR-ed, across
 dimensions AND-ed; an empty selection means "all".  A spec matches a stack
 filter when it is in *any* selected stack.
+
+One module (over 400 lines) because every function here reads the same
+:class:`SpecIndex` layout (codes, stack sets, memo): split, that layout would be
+spread over several files.
 """
 
 from __future__ import annotations
