@@ -1,6 +1,6 @@
 """End-to-end benchmark of the served app in headless Chromium.
 
-    python -m benchmarks.browser --data TREE [--picks 30] [--sessions 20] [--baseline SRC]
+    python -m benchmarks.browser --data TREE [--picks 30] [--sessions 20] [--baseline SRC [--alternate]]
 
 (also run at the end of ``python -m benchmarks.run``).  One server process
 (``spack-cache-dashboard serve``) on the tree, its store warmed first.  Measures,
@@ -17,7 +17,9 @@ timed inside the page (see :data:`READY_JS`):
   5 s) and its RSS read 60 s after closing; finally one SIGTERM must stop it.
 
 ``--baseline SRC`` first measures the dashboard of another source tree (e.g. ``git
-worktree add /tmp/base <commit>``) the same way and prints both and their ratios.
+worktree add /tmp/base <commit>``) the same way and prints both and their ratios;
+with ``--alternate`` both are served side by side and the first renders and picks are
+measured in turns (:func:`alternate`), the fair comparison on a busy machine.
 ``SCD_BENCH_VERBOSE=1`` prints each pick's time.  Expected values come from
 :mod:`dashboard.query` on the same tree, so a pick is timed until the browser shows
 the right numbers, not just any change.
@@ -149,6 +151,27 @@ def _wait_ready(pg, result: "query.Result", sel: "query.Selection" = query.Selec
     return elapsed
 
 
+def _next_pick(index: "query.SpecIndex", sel: "query.Selection", rnd: random.Random):
+    """The walk's next pick from ``sel``: a random dimension and one of the values it
+    offers, as ``(dim, value, new selection, the value's spec count)``; ``None``: start
+    over (a dimension with two values chosen, or nothing left: a long walk narrows to
+    nothing)."""
+    options = query.compute(index, sel, TOP_N).options
+    dim = rnd.choice([d for d in DIMENSIONS if len(options[d])])
+    free = [v for v in options[dim]["value"] if v not in sel.values(dim)]
+    if not free or len(sel.values(dim)) >= 2:
+        return None
+    value = rnd.choice(free)
+    count = int(options[dim].set_index("value").loc[value, "specs"])
+    return dim, value, query.Selection(**{**{d: sel.values(d) for d in DIMENSIONS}, dim: (*sel.values(dim), value)}), count
+
+
+def _clear(pg, everything: "query.Result") -> None:
+    """Click *Clear all filters* and wait until the page shows everything again."""
+    pg.get_by_role("button", name="Clear all filters").first.click()
+    _wait_ready(pg, everything)
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -197,18 +220,12 @@ def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: 
             _wait_ready(pg, everything)
             sel, latencies = query.Selection(), []
             for _ in range(picks):
-                options = query.compute(index, sel, TOP_N).options
-                dims = [d for d in DIMENSIONS if len(options[d])]
-                dim = rnd.choice(dims)
-                free = [v for v in options[dim]["value"] if v not in sel.values(dim)]
-                if not free or len(sel.values(dim)) >= 2:  # start over now and then: a long walk narrows to nothing
-                    pg.get_by_role("button", name="Clear all filters").first.click()
+                step = _next_pick(index, sel, rnd)
+                if step is None:
+                    _clear(pg, everything)
                     sel = query.Selection()
-                    _wait_ready(pg, everything)
                     continue
-                value = rnd.choice(free)
-                count = int(options[dim].set_index("value").loc[value, "specs"])
-                sel = query.Selection(**{**{d: sel.values(d) for d in DIMENSIONS}, dim: (*sel.values(dim), value)})
+                dim, value, sel, count = step
                 latencies.append(_pick(pg, dim, value, sel, query.compute(index, sel, TOP_N), count))
                 if os.environ.get("SCD_BENCH_VERBOSE"):
                     print(f"    pick {dim}={value}: {1000 * latencies[-1]:.0f} ms", flush=True)
@@ -267,6 +284,66 @@ def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: 
     return out
 
 
+def alternate(tree: Path, store: Path, source: Path, picks: int = 30, pages: int = 12, seed: int = 3) -> dict:
+    """This version and the dashboard of ``source`` served side by side, measured in
+    turns: ``pages`` fresh first renders each, then ``picks`` picks of one walk, each made
+    on both (which one goes first alternates).  On a shared machine whose speed drifts
+    within minutes, turns keep the comparison fair where two measurements one after the
+    other do not.  Returns ``{figure: (this, baseline)}`` for first render (median) and
+    pick median and p95, in ms."""
+    from playwright.sync_api import sync_playwright
+
+    data = load(tree, cache_dir=store)
+    index = query.index_for(data)
+    everything = query.compute(index, query.Selection(), TOP_N)
+    ports = {"this": free_port(), "base": free_port()}
+    servers = {
+        "this": start_server(str(tree), ports["this"], timeout=900, env={STORE_ENV: str(store)}),
+        "base": start_server(str(tree), ports["base"], timeout=900, env={STORE_ENV: str(store / "baseline")}, cwd=str(source)),
+    }
+    first: dict = {"this": [], "base": []}
+    taken: dict = {"this": [], "base": []}
+    rnd = random.Random(seed)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for i in range(pages):
+                for who in ("this", "base") if i % 2 == 0 else ("base", "this"):
+                    ctx = _context(browser, 1400, 1000)
+                    pg = ctx.new_page()
+                    pg.goto(f"http://127.0.0.1:{ports[who]}/")
+                    first[who].append(_wait_ready(pg, everything, since="navigation"))
+                    ctx.close()
+            tabs = {}
+            for who, port in ports.items():
+                tabs[who] = _context(browser, 1400, 1000).new_page()
+                tabs[who].goto(f"http://127.0.0.1:{port}/")
+                _wait_ready(tabs[who], everything)
+            sel, done = query.Selection(), 0
+            while done < picks:
+                step = _next_pick(index, sel, rnd)
+                if step is None:
+                    for pg in tabs.values():
+                        _clear(pg, everything)
+                    sel = query.Selection()
+                    continue
+                dim, value, sel, count = step
+                result = query.compute(index, sel, TOP_N)
+                for who in ("this", "base") if done % 2 == 0 else ("base", "this"):
+                    taken[who].append(1000 * _pick(tabs[who], dim, value, sel, result, count))
+                done += 1
+            browser.close()
+    finally:
+        for server in servers.values():
+            server.terminate()
+            server.wait(timeout=15)
+    return {
+        "first render (median)": tuple(statistics.median(first[w]) for w in ("this", "base")),
+        "pick median": tuple(statistics.median(taken[w]) for w in ("this", "base")),
+        "pick p95": tuple(_percentile(taken[w], 0.95) for w in ("this", "base")),
+    }
+
+
 def report_lines(fig: dict) -> list[tuple[str, str, str]]:
     """(metric, measured, target) rows for :func:`measure`'s figures."""
     idle = "never within 60 s" if fig["idle_after_s"] is None else f"{fig['idle_after_s']:.0f} s"
@@ -300,10 +377,20 @@ def main(argv=None) -> int:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--baseline", metavar="SRC", help="also measure the dashboard of this source tree first "
                         "(e.g. `git worktree add /tmp/base <commit>`), then print both and their ratios")
+    parser.add_argument("--alternate", action="store_true", help="with --baseline: serve both side by side and measure "
+                        "first renders and picks in turns (fair on a machine whose speed drifts) instead of one after the other")
     args = parser.parse_args(argv)
     import tempfile
 
     store = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="scd-bench-store-"))
+    if args.alternate:
+        if not args.baseline:
+            parser.error("--alternate needs --baseline")
+        figures = alternate(Path(args.data), store, Path(args.baseline), args.picks)
+        print(f"  in turns with the baseline {args.baseline} ({args.picks} picks, 12 first renders each):")
+        for what, (this, base) in figures.items():
+            print(f"    {what}: this version {this:.0f} ms, baseline {base:.0f} ms, ratio {this / base:.2f}x")
+        return 0
     base = measure(Path(args.data), store, args.picks, args.sessions, source=Path(args.baseline)) if args.baseline else None
     fig = measure(Path(args.data), store, args.picks, args.sessions)
     for metric, value, target in report_lines(fig):
