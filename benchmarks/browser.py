@@ -172,6 +172,17 @@ def _clear(pg, everything: "query.Result") -> None:
     _wait_ready(pg, everything)
 
 
+def _first_render(browser, url: str, everything: "query.Result") -> float:
+    """Milliseconds from navigation until a fresh page (its own context: nothing cached)
+    at ``url`` has drawn ``everything``."""
+    ctx = _context(browser, 1400, 1000)
+    pg = ctx.new_page()
+    pg.goto(url)
+    elapsed = _wait_ready(pg, everything, since="navigation")
+    ctx.close()
+    return elapsed
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -205,14 +216,7 @@ def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: 
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            first = []
-            for _ in range(3):
-                ctx = _context(browser, 1400, 1000)
-                pg = ctx.new_page()
-                pg.goto(url)
-                first.append(_wait_ready(pg, everything, since="navigation"))
-                ctx.close()
-            out["first_render_ms"] = statistics.median(first)
+            out["first_render_ms"] = statistics.median(_first_render(browser, url, everything) for _ in range(3))
 
             ctx = _context(browser, 1400, 1000)
             pg = ctx.new_page()
@@ -309,11 +313,7 @@ def alternate(tree: Path, store: Path, source: Path, picks: int = 30, pages: int
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for i in range(pages):
                 for who in ("this", "base") if i % 2 == 0 else ("base", "this"):
-                    ctx = _context(browser, 1400, 1000)
-                    pg = ctx.new_page()
-                    pg.goto(f"http://127.0.0.1:{ports[who]}/")
-                    first[who].append(_wait_ready(pg, everything, since="navigation"))
-                    ctx.close()
+                    first[who].append(_first_render(browser, f"http://127.0.0.1:{ports[who]}/", everything))
             tabs = {}
             for who, port in ports.items():
                 tabs[who] = _context(browser, 1400, 1000).new_page()

@@ -127,7 +127,7 @@ def open_option(root, selector_index: int, value: str, count: int | None = None,
             if attempt == tries - 1:
                 raise
             box.press("Escape")
-    return option
+    raise ValueError(f"tries must be at least 1, not {tries}")
 
 
 def pick(pg, selector_index: int, value: str, within=None, tries: int = 3):

@@ -19,8 +19,8 @@ def drawn(fig, x: str = "stack", y: str = "package") -> dict:
     source = views.heatmap_cells(fig)
     data = source.data
     cells = {
-        (str(x), str(y)): int(z)
-        for x, y, z in zip(data[x], data[y], data["zvalues"])
+        (str(a), str(b)): int(z)
+        for a, b, z in zip(data[x], data[y], data["zvalues"])
         if not (isinstance(z, float) and math.isnan(z))
     }
     bar = next(r for r in fig.right if hasattr(r, "color_mapper"))
