@@ -75,7 +75,8 @@ def serve_without_mathjax() -> None:
     which the dashboard has none of) still applies."""
     from panel.io import resources
 
-    resources._panel_use_mathjax = _no_mathjax
+    if hasattr(resources, "_panel_use_mathjax"):  # a Panel without it: MathJax is sent, nothing breaks
+        resources._panel_use_mathjax = _no_mathjax
 
 
 def _no_mathjax(roots) -> bool:
@@ -86,7 +87,13 @@ def shared_data(path: str, progress=None, sizes: bool = False) -> CacheData:
     """Load ``path`` once per process (Panel's cache shared by all sessions); sessions
     arriving during the load wait for it.  ``progress`` is only called by the
     session that started the load; ``sizes``: see :func:`dashboard.load.load`."""
-    return pn.state.as_cached(_cache_key(path, sizes), lambda: load(path, progress=progress, sizes=sizes))
+    key = _cache_key(path, sizes)
+    data = pn.state.as_cached(key, lambda: load(path, progress=progress, sizes=sizes))
+    _loaded.add(key)
+    return data
+
+
+_loaded: set[str] = set()  # keys of shared_data that finished loading in this process
 
 
 def _cache_key(path: str, sizes: bool = False) -> str:
@@ -135,7 +142,7 @@ def release_memory(session_context) -> None:
 
 def is_loaded(path: str, sizes: bool = False) -> bool:
     """Whether :func:`shared_data` holds ``path`` already (no wait for a new session)."""
-    return (_cache_key(path, sizes),) in pn.state.cache
+    return _cache_key(path, sizes) in _loaded
 
 
 class CacheDashboard(pn.viewable.Viewer):

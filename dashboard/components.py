@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import io
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -49,8 +50,11 @@ class Choice(pn.widgets.MultiChoice):
         self._events.update({attr: new})
         try:
             self._change_event(doc)
-        except Exception as exc:  # as Panel's deferred path does: log it, never break the session
-            pn.state._handle_exception(exc)
+        except Exception as exc:  # as Panel's deferred path does: report it, never break the session
+            if pn.config.exception_handler:
+                pn.config.exception_handler(exc)
+            else:
+                logging.getLogger(__name__).exception("applying a selector's change failed")
 
 
 class Selectors(Component):
@@ -71,7 +75,7 @@ class Selectors(Component):
         s = self.state
         self.widgets = {
             # typed text shows up to OPTION_LIMIT matches (Choices.js shows 4 by default)
-            dim: Choice.from_param(s.param[dim], placeholder="all", solid=False, name=LABELS[dim], search_option_limit=self.OPTION_LIMIT)
+            dim: Choice.from_param(s.param[dim], placeholder="all", solid=False, label=LABELS[dim], search_option_limit=self.OPTION_LIMIT)
             for dim in DIMENSIONS
         }
         self.widgets["version"].option_limit = self.OPTION_LIMIT
@@ -79,11 +83,11 @@ class Selectors(Component):
         self.widgets["version"].description = (
             f"Newest first (Spack's order); each version names the packages that have it. The list shows the newest {self.OPTION_LIMIT}: type to find the others"
         )
-        self.search = pn.widgets.TextInput.from_param(s.param.package, placeholder="e.g. py-", name="Package name contains")
+        self.search = pn.widgets.TextInput.from_param(s.param.package, placeholder="e.g. py-", label="Package name contains")
         self._pushed_at: dict[str, float] = {}
         self.search.param.watch(self._typed, "value_input")
         self.top_n = pn.widgets.IntSlider.from_param(s.param.top_n, step=5)
-        self.reset = pn.widgets.Button(name="Clear all filters", button_type="light", on_click=lambda e: s.clear())
+        self.reset = pn.widgets.Button(label="Clear all filters", color="light", on_click=lambda e: s.clear())
         self._layout = pn.Column(self.search, *self.widgets.values(), self.top_n, self.reset, sizing_mode="stretch_width")
 
     @param.depends("state.package", watch=True)
@@ -134,7 +138,7 @@ class Headline(Component):
         }
         self.empty_note = pn.Row(
             pn.pane.HTML("<b>No specs match this selection.</b> Remove a filter, or clear them all.", css_classes=["empty-note"]),
-            pn.widgets.Button(name="Clear all filters", button_type="warning", on_click=lambda e: self.state.clear(), width=160),
+            pn.widgets.Button(label="Clear all filters", color="warning", on_click=lambda e: self.state.clear(), width=160),
             visible=False,
             styles={"background": "#fff4e5", "border-radius": "4px"},
             sizing_mode="stretch_width",
@@ -176,7 +180,7 @@ class Heatmaps(Component):
             for h in HEATMAPS
         }
         self.picker = pn.widgets.RadioButtonGroup(
-            options=[h.name for h in HEATMAPS], value=HEATMAPS[0].name, button_type="primary", button_style="outline", name="heatmap"
+            options=[h.name for h in HEATMAPS], value=HEATMAPS[0].name, color="primary", variant="outline", css_classes=["heatmap-picker"]
         )
         self.picker.param.watch(self._show, "value")
         self._layout = pn.Column(
@@ -316,16 +320,16 @@ class SpecTable(Component):
         if s.data.dependencies.empty:  # pages name no dependencies: no column of dashes (its width to variants)
             self.table.param.update(hidden_columns=["n_deps"], widths={**self.table.widths, "variants": "16%"})
         self.download = pn.widgets.FileDownload(
-            callback=self._csv, filename="specs.csv", label="Download CSV (filtered rows)", button_type="primary", embed=False, width=220
+            callback=self._csv, filename="specs.csv", label="Download CSV (filtered rows)", color="primary", embed=False, width=220
         )
         self.export = pn.widgets.FileDownload(
-            callback=self._export, filename="spack-cache-dashboard.html", label="Export HTML (current selection)", button_type="light",
+            callback=self._export, filename="spack-cache-dashboard.html", label="Export HTML (current selection)", color="light",
             embed=False, width=250,
         )
         self.row_count = pn.pane.HTML("", name="row count", width=140)
         self.cell_note = pn.pane.HTML("", min_width=260, sizing_mode="stretch_width")
         self.clear_cell = pn.widgets.Button(
-            name="Show all cells", button_type="light", visible=False, on_click=lambda e: setattr(s, "cell", None), width=130
+            label="Show all cells", color="light", visible=False, on_click=lambda e: setattr(s, "cell", None), width=130
         )
         self.table.param.watch(self._count_rows, ["filters", "value"])
         header = pn.FlexBox(

@@ -60,6 +60,13 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[cols].astype(str).drop_duplicates("hash")
 
 
+def _joined(frame: pd.DataFrame, columns) -> pd.Series:
+    """Each row's ``columns`` (text) joined by NUL: one configuration key per row.
+    (``DataFrame.agg(str.join, axis=1)`` gave wrong keys under pandas 2.2.)"""
+    first, *rest = columns
+    return frame[first].astype(str).str.cat([frame[c].astype(str) for c in rest], sep="\x00")
+
+
 def diff(a: pd.DataFrame, b: pd.DataFrame) -> Diff:
     """Compare spec rows ``a`` (old) with ``b`` (new).
 
@@ -77,9 +84,12 @@ def diff(a: pd.DataFrame, b: pd.DataFrame) -> Diff:
     new = b[~b["hash"].isin(a["hash"])]
     def numbered(frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with its configuration key and its rank within it (by version)."""
+        # versions as their rank in Spack's order: integers sort alike in every pandas
+        # (a column of key tuples does not: pandas 2.2 sorted it out of key order)
+        rank = {v: i for i, v in enumerate(sorted(set(frame["version"]), key=version_key))}
         frame = frame.assign(
-            _key=frame[CONFIGURATION].agg("\x00".join, axis=1) if len(frame) else pd.Series(dtype=str),
-            _vkey=frame["version"].map(version_key) if len(frame) else pd.Series(dtype=object),
+            _key=_joined(frame, CONFIGURATION) if len(frame) else pd.Series(dtype=str),
+            _vkey=frame["version"].map(rank).astype("int64") if len(frame) else pd.Series(dtype="int64"),
         ).sort_values(["_key", "_vkey", "hash"], kind="stable")
         return frame.assign(_n=frame.groupby("_key").cumcount() if len(frame) else pd.Series(dtype=int))
 

@@ -34,7 +34,7 @@ def _table(frame: pd.DataFrame, name: str, page_size: int = 15, wrap=()) -> pn.w
     """A read-only, paginated table; ``wrap`` columns wrap their text (long reasons)."""
     return pn.widgets.Tabulator(
         frame, pagination="local", page_size=page_size, show_index=False, disabled=True, selectable=False,
-        layout="fit_data_table", sizing_mode="stretch_width", name=name,
+        layout="fit_data_table", sizing_mode="stretch_width", css_classes=[name],
         formatters={c: {"type": "textarea"} for c in wrap}, widths={c: 380 for c in wrap},
         configuration={"columnDefaults": {"tooltip": True, "maxWidth": 420}},
     )
@@ -51,11 +51,11 @@ class HostFilter(Component):
     def __init__(self, **params):
         super().__init__(**params)
         self.input = pn.widgets.TextInput(
-            name="Runs on host", value=self.state.host, placeholder="zen3 or linux-ubuntu22.04-zen3",
+            label="Runs on host", value=self.state.host, placeholder="zen3 or linux-ubuntu22.04-zen3",
             description="Only binaries that run there: same platform and OS (when given) and a target the host runs (archspec)",
         )
         self.input.param.watch(self._typed, "value")
-        self.detect = pn.widgets.Button(name="This machine", button_type="light", width=120, on_click=self._detect)
+        self.detect = pn.widgets.Button(label="This machine", color="light", width=120, on_click=self._detect)
         self.message = pn.pane.HTML("", css_classes=["host-message"], sizing_mode="stretch_width", margin=(0, 10))
         self._layout = pn.Column(self.input, self.detect, self.message, sizing_mode="stretch_width")
         self._show()
@@ -139,7 +139,7 @@ class CompareView(Component):
         super().__init__(**params)
         s = self.state
         self.by = pn.widgets.RadioButtonGroup.from_param(s.param.compare_by, options={"Two tags": "tag", "Two stacks": "stack"},
-                                                         button_type="primary", button_style="outline", name="compare-by",
+                                                         color="primary", variant="outline", css_classes=["compare-by"],
                                                          description=None, width=260)
         self.a = pn.widgets.Select.from_param(s.param.tag_a, options=self._choices(), width=260, css_classes=["tag-a"], description=None)
         self.b = pn.widgets.Select.from_param(s.param.tag_b, options=self._choices(), width=260, css_classes=["tag-b"], description=None)
@@ -149,7 +149,7 @@ class CompareView(Component):
         self.by_stack.param.update(layout="fit_columns", widths={"stack": "46%"})
         self.rows = _table(pd.DataFrame(), "diff-rows")
         self.download = pn.widgets.FileDownload(callback=self._csv, filename="changes.csv", label="Download CSV (all changes)",
-                                                button_type="primary", embed=False, width=230)
+                                                color="primary", embed=False, width=230)
         if "timeline" not in s.data.derived:  # once per data set, shared by the sessions
             s.data.derived["timeline"] = timeline(s.data.specs, s.data.spec_stacks)
         line = s.data.derived["timeline"]
@@ -258,9 +258,9 @@ class FindView(Component):
         super().__init__(**params)
         self.input = pn.widgets.TextAreaInput(
             value=self.state.find, placeholder="hdf5@1.14 +mpi %gcc@11 target=zen3 os=ubuntu22.04   |   /abc123   |   a spec.json or spack.lock",
-            height=90, sizing_mode="stretch_width", name="Spec, /hash, spec.json or spack.lock", css_classes=["find-input"],
+            height=90, sizing_mode="stretch_width", label="Spec, /hash, spec.json or spack.lock", css_classes=["find-input"],
         )
-        self.go = pn.widgets.Button(name="Find", button_type="primary", width=100, on_click=lambda e: setattr(self.state, "find", self.input.value))
+        self.go = pn.widgets.Button(label="Find", color="primary", width=100, on_click=lambda e: setattr(self.state, "find", self.input.value))
         self.message = pn.pane.HTML("", sizing_mode="stretch_width", name="find-message")
         self.exact = _table(pd.DataFrame(), "find-exact", page_size=10)
         self.nearest = _table(pd.DataFrame(columns=["agree", "differs"]), "find-nearest", page_size=10)

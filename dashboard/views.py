@@ -54,7 +54,7 @@ def _empty_or(counts: pd.DataFrame, x: str, y: str, title: str) -> tuple[pd.Data
     columns and a title saying so; the colour range goes from 1 to at least 10 (integer
     ticks, and an empty plot still has a range)."""
     if counts.empty:
-        counts = pd.DataFrame({x: pd.Series([], dtype=str), y: pd.Series([], dtype=str), "count": pd.Series([], dtype="int64")})
+        counts = pd.DataFrame({x: pd.Series([], dtype="string"), y: pd.Series([], dtype="string"), "count": pd.Series([], dtype="int64")})
         title = f"{title}: no specs match this selection"
     high = max(int(counts["count"].max()) if len(counts) else 1, 10)
     return counts, title, high
@@ -348,7 +348,7 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail)
         row_content=row_content,
         embed_content=False,
         sizing_mode="stretch_width",
-        name="specs",
+        css_classes=["spec-table"],
     )
 
 
@@ -363,5 +363,5 @@ def problems_table(problems: pd.DataFrame) -> pn.widgets.Tabulator:
         selectable=False,
         layout="fit_data_table",
         sizing_mode="stretch_width",
-        name="problems",
+        css_classes=["problems-table"],
     )

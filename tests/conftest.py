@@ -18,6 +18,17 @@ from dashboard.config import STORE_ENV  # noqa: E402
 from support import free_port, start_server  # noqa: E402
 
 
+def pytest_configure(config):
+    """With ``SCD_STRICT_WARNINGS=1`` (``SCD_DEPS=newest bash .ci/run``), a deprecation
+    that a library reports against the project's own code fails the test: the warning is
+    attributed to the calling module, so the filter names the ``dashboard`` package."""
+    import os
+
+    if os.environ.get("SCD_STRICT_WARNINGS") == "1":
+        for category in ("DeprecationWarning", "FutureWarning", "PendingDeprecationWarning"):
+            config.addinivalue_line("filterwarnings", f"error::{category}:dashboard")
+
+
 def reference_frame(pages_dir: Path = REAL_PAGES) -> pd.DataFrame:
     """Independent reading of every page with PyYAML (not the product's JSON fast
     path): one row per spec per stack, plain object columns."""
@@ -101,7 +112,10 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def page(browser):
+    from support import PATIENCE_MS
+
     context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+    context.set_default_timeout(PATIENCE_MS)
     pg = context.new_page()
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))

@@ -13,6 +13,16 @@ import time
 import urllib.request
 from pathlib import Path
 
+#: Seconds a test waits for a state to show before it fails (``SCD_TEST_PATIENCE``).  A
+#: bound, not a guess at how long things take: every wait returns as soon as the state
+#: shows, so a generous bound costs nothing on a quiet machine and keeps a busy one green.
+PATIENCE = float(os.environ.get("SCD_TEST_PATIENCE", "120"))
+PATIENCE_MS = int(PATIENCE * 1000)
+#: Milliseconds before a step that may have been undone by the page is tried again (a
+#: selector's list closed by its rebuild): a retry, never a failure.
+RETRY_MS = 10_000
+OPEN_RETRY_MS = 4_000  # a list that did not open: open it again
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,7 +37,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: bool = False, env: dict | None = None,
+def start_server(data: str | None, port: int, timeout: float = PATIENCE, panel_serve: bool = False, env: dict | None = None,
                  extra_args: list[str] | None = None, cwd: str | None = None) -> subprocess.Popen:
     """Start the dashboard server and wait until it answers HTTP (raises on timeout).
 
@@ -42,7 +52,9 @@ def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: 
     """
     if panel_serve:
         app = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
-        cmd = [sys.executable, "-m", "panel", "serve", app, "--port", str(port), "--address", "127.0.0.1"]
+        # Bokeh before 3.9 allows only the 'localhost' origin unless told (its 403 on the websocket)
+        cmd = [sys.executable, "-m", "panel", "serve", app, "--port", str(port), "--address", "127.0.0.1",
+               "--allow-websocket-origin", f"127.0.0.1:{port}"]
         cmd += ["--args", "--data", data] if data else []
     else:
         cmd = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), "--address", "127.0.0.1"]
@@ -52,17 +64,37 @@ def start_server(data: str | None, port: int, timeout: float = 90, panel_serve: 
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}, cwd=cwd)
     proc.log = log
+    try:
+        wait_http(port, proc, timeout)
+    except Exception:
+        proc.kill()
+        raise
+    return proc
+
+
+def wait_http(port: int, proc: subprocess.Popen | None = None, timeout: float = PATIENCE) -> None:
+    """Wait until a server on ``port`` answers HTTP at all.
+
+    It asks for a path no app serves: the 404 comes from the web server itself, so
+    waiting builds no dashboard session (asking for ``/`` would build a whole page at
+    every try and load the machine the test waits on).  Raises ``RuntimeError`` if
+    ``proc`` exits first, ``TimeoutError`` after ``timeout`` seconds."""
+    import urllib.error
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()[-5000:]}")
+    while True:
+        if proc is not None and proc.poll() is not None:
+            log = getattr(proc, "log", None)
+            raise RuntimeError(f"server exited: {log.read_text()[-5000:] if log else proc.returncode}")
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-            return proc
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/__not_an_app_path__", timeout=PATIENCE)
+            return
+        except urllib.error.HTTPError:  # any HTTP answer: the server is up
+            return
         except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise TimeoutError(f"server on port {port} did not answer in {timeout} s")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server on port {port} did not answer in {timeout} s") from None
+            time.sleep(0.2)
 
 
 # -- reading and driving the served app in Playwright -------------------------------
@@ -73,7 +105,7 @@ def number(pg, title: str) -> int:
     return int(text.split()[-1].replace(",", ""))
 
 
-def wait_value(pg, read, value, timeout: float = 20):
+def wait_value(pg, read, value, timeout: float = PATIENCE):
     """Poll ``read(pg)`` until it equals ``value`` (the browser updates asynchronously).
 
     ``pg`` is a Playwright page or locator.  Between reads it waits with Playwright's
@@ -95,7 +127,7 @@ def wait_value(pg, read, value, timeout: float = 20):
     raise AssertionError(f"never showed {value} (last: {last})")
 
 
-def wait_number(pg, title: str, value: int, timeout: float = 20):
+def wait_number(pg, title: str, value: int, timeout: float = PATIENCE):
     wait_value(pg, lambda p: number(p, title), value, timeout)
 
 
@@ -121,7 +153,7 @@ def open_option(root, selector_index: int, value: str, count: int | None = None,
                 box.fill("")       # act as Backspace: Choices.js removes the last chosen value)
             box.type(value)
         try:
-            option.wait_for(state="visible", timeout=2000 if attempt < tries - 1 else 30000)
+            option.wait_for(state="visible", timeout=OPEN_RETRY_MS if attempt < tries - 1 else PATIENCE_MS)
             return option
         except PlaywrightTimeout:
             if attempt == tries - 1:
@@ -140,14 +172,15 @@ def pick(pg, selector_index: int, value: str, within=None, tries: int = 3):
     chosen = root.locator("div.choices").nth(selector_index).locator(".choices__list--multiple .choices__item", has_text=re.compile(rf"^{re.escape(value)} \("))
     for attempt in range(tries):
         try:
-            open_option(root, selector_index, value).click(timeout=3000)
+            open_option(root, selector_index, value).click(timeout=RETRY_MS)
         except PlaywrightTimeout:  # the list was rebuilt (closed) under the pointer: open it again
             continue
         pg.keyboard.press("Escape")
-        for _ in range(20):
-            if chosen.count():
-                return
-            pg.wait_for_timeout(100)
+        try:  # the chip shows at the click, in the browser; a swallowed click shows none
+            chosen.first.wait_for(state="attached", timeout=RETRY_MS)
+            return
+        except PlaywrightTimeout:
+            continue
     raise AssertionError(f"{value!r} is not shown as chosen in selector {selector_index} after {tries} clicks")
 
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import REAL_PAGES
 from dashboard import query as q
 from dashboard.config import STORE_ENV
-from support import column_texts, free_port, number, pick, selected, start_server, table_rows, wait_value, wait_number
+from support import PATIENCE_MS, column_texts, free_port, number, pick, selected, start_server, table_rows, wait_value, wait_number
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 def test_served_app_renders_real_data(server, page, real_data, artifacts):
     t0 = time.monotonic()
     page.goto(server)
-    page.wait_for_selector(".tabulator-row", timeout=60000)
+    page.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     elapsed = time.monotonic() - t0
     packages = set(real_data.specs["package"].astype(str))
     shown = set(column_texts(page, "package"))
@@ -38,7 +38,7 @@ def test_served_app_renders_real_data(server, page, real_data, artifacts):
 
 def test_choosing_a_stack_filters_table_and_numbers(server, page, real_data, artifacts):
     page.goto(server)
-    page.wait_for_selector(".tabulator-row", timeout=60000)
+    page.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     pick(page, 1, "e4s")
     index = q.build_index(real_data)
     expected = q.compute(index, q.Selection(stack=("e4s",)))
@@ -72,7 +72,7 @@ def test_markup_in_pages_is_not_executed(browser, tmp_path, artifacts):
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
         pg = ctx.new_page()
         pg.goto(f"http://127.0.0.1:{port}/")
-        pg.wait_for_selector(".tabulator-row", timeout=60000)
+        pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
         box = pg.locator("input.choices__input--cloned").nth(1)
         box.click()
         pg.wait_for_timeout(500)
@@ -104,21 +104,21 @@ def test_exported_file_is_interactive_offline(browser, real_data, tmp_path, arti
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.goto(out.as_uri())
     nums = "() => { const m = window.Bokeh && Bokeh.documents[0] && Bokeh.documents[0].get_model_by_name('numbers'); return m && m.tags.length ? m.tags : null; }"
-    pg.wait_for_function(nums, timeout=30000)
+    pg.wait_for_function(nums, timeout=PATIENCE_MS)
     index = q.build_index(real_data)
     everything = q.compute(index, q.Selection()).numbers
     assert pg.evaluate(nums) == [everything["packages"], everything["specs"], everything["stacks"], everything["tags"]]
     pick(pg, 1, "e4s")  # stack
     pick(pg, 2, "ubuntu22.04")  # OS
     want = q.compute(index, q.Selection(stack=("e4s",), os=("ubuntu22.04",)))
-    pg.wait_for_function(f"() => ({nums})()[1] === {want.numbers['specs']}", timeout=10000)
+    pg.wait_for_function(f"() => ({nums})()[1] === {want.numbers['specs']}", timeout=PATIENCE_MS)
     assert pg.evaluate(nums) == [want.numbers["packages"], want.numbers["specs"], want.numbers["stacks"], want.numbers["tags"]]
     table_hashes = pg.evaluate("Bokeh.documents[0].get_model_by_name('table').data.hash")
     assert sorted(table_hashes) == sorted(q.table_rows(index, want.mask)["hash"])
     # every selector's options narrow to what exists under the other selections, with counts
     for dim in q.DIMENSIONS:
         expected = [[v, f"{v} ({n:,})"] for v, n in zip(want.options[dim]["value"], want.options[dim]["specs"])]
-        wait_value(pg, lambda p: p.evaluate(f"Bokeh.documents[0].get_model_by_name('{dim}').options"), expected, timeout=10)
+        wait_value(pg, lambda p: p.evaluate(f"Bokeh.documents[0].get_model_by_name('{dim}').options"), expected)
     with pg.expect_download() as dl:
         pg.get_by_text("Download CSV (rows in the table)").click()
     import pandas as pd
@@ -135,7 +135,7 @@ def test_url_round_trip_restores_selections(server, page, real_data, artifacts):
     want = q.compute(index, q.Selection(stack=("e4s",), os=("ubuntu22.04",)))
     # an unknown OS is ignored with a visible notice; the known values still apply
     page.goto(server + "?stack=e4s&os=ubuntu22.04&os=plan9")
-    page.wait_for_selector(".tabulator-row", timeout=60000)
+    page.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     wait_value(page, table_rows, want.numbers["specs"])
     assert number(page, "Specs") == want.numbers["specs"]
     assert selected(page, 1) == ["e4s"] and selected(page, 2) == ["ubuntu22.04"]
@@ -154,7 +154,7 @@ def test_url_round_trip_restores_selections(server, page, real_data, artifacts):
     shared = page.url
     other = page.context.new_page()
     other.goto(shared)
-    other.wait_for_selector(".tabulator-row", timeout=60000)
+    other.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     wait_value(other, table_rows, tag_specs)
     assert [selected(other, i) for i in range(5)] == [[tag], ["e4s"], ["ubuntu22.04"], [], []]
     assert other.locator(".url-notice").count() == 0
@@ -187,8 +187,8 @@ def test_clicking_a_heatmap_cell_narrows_the_table(server, page, real_data, arti
     want = q.compute(index, q.Selection(cell=(package, stack)))
     assert 0 < want.numbers["specs"] < len(real_data.specs)
     page.goto(server)
-    page.wait_for_selector(".tabulator-row", timeout=60000)
-    page.wait_for_function("() => window.Bokeh && Bokeh.index.query_one(v => v.model.type === 'Figure') !== null", timeout=30000)
+    page.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+    page.wait_for_function("() => window.Bokeh && Bokeh.index.query_one(v => v.model.type === 'Figure') !== null", timeout=PATIENCE_MS)
     point = page.evaluate(CELL_JS, ["Specs per package and stack", stack, package])
     page.mouse.click(point["x"], point["y"])
     wait_value(page, table_rows, want.numbers["specs"])
@@ -210,7 +210,7 @@ def test_panel_serve_app_py_loads_then_shows_everything(browser, real_data, tmp_
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
         pg = ctx.new_page()
         pg.goto(f"http://127.0.0.1:{port}/app?tag=develop-2025-03-30")
-        pg.wait_for_selector(".tabulator-row", timeout=60000)
+        pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
         want = q.compute(q.build_index(real_data), q.Selection(tag=("develop-2025-03-30",)))
         wait_value(pg, table_rows, want.numbers["specs"])
         assert pg.locator("input.choices__input--cloned").count() == 5
@@ -232,7 +232,7 @@ def test_chosen_values_stay_shown_when_their_counts_change(server, page, real_da
     count = lambda res: int(res.options["stack"].set_index("value").loc["root", "specs"])
     assert count(before) != count(after)  # the label of the chosen stack changes
     page.goto(server)
-    page.wait_for_selector(".tabulator-row", timeout=60000)
+    page.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     pick(page, 1, "root")
     wait_value(page, table_rows, before.numbers["specs"])
     pick(page, 2, "ubuntu22.04")
@@ -253,7 +253,7 @@ def test_long_version_list_shows_the_newest_and_typing_finds_the_rest(server, pa
     oldest = str(options["value"].iloc[-1])
     want = q.compute(q.build_index(real_data), q.Selection(version=(oldest,)))
     page.goto(server)
-    page.wait_for_selector(".tabulator-row", timeout=60000)
+    page.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     version = list(q.DIMENSIONS).index("version")
     box = page.locator("input.choices__input--cloned").nth(version)
     box.click()
@@ -278,9 +278,9 @@ def test_clicking_an_os_target_cell_selects_them(server, page, real_data, artifa
     os_name, target = cells.iloc[len(cells) // 2][["os", "target"]]
     want = q.compute(index, q.Selection(os=(os_name,), target=(target,)))
     page.goto(server)
-    page.wait_for_selector(".tabulator-row", timeout=60000)
+    page.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     page.get_by_role("button", name="OS x target").click()
-    page.wait_for_function("() => Bokeh.index.query_one(v => v.model.type === 'Figure' && v.model.title && v.model.title.text === 'Specs per OS and target' && v.model.inner_height > 0) !== null", timeout=30000)
+    page.wait_for_function("() => Bokeh.index.query_one(v => v.model.type === 'Figure' && v.model.title && v.model.title.text === 'Specs per OS and target' && v.model.inner_height > 0) !== null", timeout=PATIENCE_MS)
     point = page.evaluate(CELL_JS, ["Specs per OS and target", target, os_name])
     page.mouse.click(point["x"], point["y"])
     wait_value(page, table_rows, want.numbers["specs"])
@@ -296,7 +296,7 @@ def test_typing_the_same_search_again_right_after_clearing_applies_it(server, pa
     applied again (it was once taken for the browser's echo of a value set from Python)."""
     want = q.compute(q.build_index(real_data), q.Selection(package="py-"))
     page.goto(server)
-    page.wait_for_selector(".tabulator-row", timeout=60000)
+    page.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     search = page.locator("input[placeholder='e.g. py-']").first
     for _ in range(2):
         search.fill("")
@@ -320,7 +320,7 @@ def test_a_pick_in_one_session_sends_nothing_to_another(server, browser, real_da
         watcher, picker = context.new_page(), context.new_page()
         for pg in (watcher, picker):
             pg.goto(server)
-            pg.wait_for_selector(".tabulator-row", timeout=60000)
+            pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
         frames = []
         watcher.wait_for_timeout(2000)  # anything the first render still sends has arrived
         session = watcher.context.new_cdp_session(watcher)

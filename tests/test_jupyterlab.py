@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT
 from dashboard import query as q
-from support import free_port, pick, table_rows, wait_value
+from support import PATIENCE_MS, free_port, pick, table_rows, wait_value
 
 pytestmark = pytest.mark.browser
 
@@ -57,21 +57,21 @@ def test_notebook_runs_in_jupyterlab(jupyterlab, browser, real_data, artifacts):
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.goto(f"{jupyterlab}/lab/tree/explore.ipynb")
-    pg.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120000)
-    pg.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120000)
-    pg.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120000)
+    pg.wait_for_selector(".jp-Notebook .jp-Cell", timeout=PATIENCE_MS)
+    pg.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=PATIENCE_MS)
+    pg.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=PATIENCE_MS)
     pg.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     pg.locator("li[data-command='runmenu:run-all']").click()
     # JupyterLab may still ask which kernel to use: take the notebook's own
     dialog = pg.locator(".jp-Dialog", has_text="Select Kernel")
     try:
-        dialog.wait_for(timeout=5000)
+        dialog.wait_for(timeout=PATIENCE_MS)
         dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
     except Exception:
         pass
     # the app renders in the output area: selectors, numbers, heatmap and spec table
     try:
-        pg.wait_for_selector(".jp-OutputArea .tabulator-row", timeout=120000)
+        pg.wait_for_selector(".jp-OutputArea .tabulator-row", timeout=PATIENCE_MS)
     except Exception:
         pg.screenshot(path=str(artifacts / "jupyterlab-failed.png"), full_page=True)
         raise AssertionError(f"no table rendered; page errors: {errors}")
@@ -87,7 +87,7 @@ def test_notebook_runs_in_jupyterlab(jupyterlab, browser, real_data, artifacts):
     stacks = out.locator("div.tabulator-row div.tabulator-cell[tabulator-field='stacks']").all_inner_texts()
     assert stacks and all("e4s" in s.split(", ") for s in stacks)
     # every code cell ran without an error
-    pg.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120000)
+    pg.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=PATIENCE_MS)
     assert pg.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback").count() == 0
     assert pg.locator(".jp-RenderedText", has_text="Error").count() == 0
     out.screenshot(path=str(artifacts / "jupyterlab-app.png"))

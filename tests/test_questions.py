@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, STORE_ENV
-from support import free_port, number, start_server, table_rows, wait_number, wait_value
+from support import PATIENCE_MS, free_port, number, start_server, table_rows, wait_number, wait_value
 
 from dashboard.match import spec_variants
 
@@ -37,7 +37,7 @@ def shown(pg, css: str) -> int:
 
 def open_view(pg, server, query: str = "", wait_css: str | None = None):
     pg.goto(server + ("?" + query if query else ""))
-    pg.wait_for_selector(wait_css or ".bk-tab", timeout=60000)
+    pg.wait_for_selector(wait_css or ".bk-tab", timeout=PATIENCE_MS)
 
 
 def test_compare_two_tags(server, page, real_data, artifacts):
@@ -76,11 +76,11 @@ def test_compare_two_tags(server, page, real_data, artifacts):
 def test_runs_here_host_filter(server, page, real_data, artifacts):
     pg = page
     open_view(pg, server, "view=runs-here")
-    pg.get_by_text("No host given").wait_for(timeout=20000)
+    pg.get_by_text("No host given").wait_for(timeout=PATIENCE_MS)
     box = pg.locator("input[placeholder='zen3 or linux-ubuntu22.04-zen3']")
     box.fill("zen9")
     box.press("Enter")
-    pg.locator(".host-message", has_text="unknown target 'zen9'").wait_for(timeout=20000)
+    pg.locator(".host-message", has_text="unknown target 'zen9'").wait_for(timeout=PATIENCE_MS)
     box.fill("linux-ubuntu22.04-neoverse_v2")
     box.press("Enter")
     specs = real_data.specs
@@ -118,7 +118,7 @@ def test_find_my_spec_and_copy_a_command(server, browser, real_data, artifacts):
     same = specs[(specs[fields].astype(str) == row[fields].astype(str)).all(axis=1)
                  & (specs["variants"].astype(str).map(spec_variants) == [spec_variants(row["variants"])] * len(specs))]
     open_view(pg, server, "view=find", ".find-input textarea")
-    pg.get_by_text("Paste something to look for.").wait_for(timeout=20000)
+    pg.get_by_text("Paste something to look for.").wait_for(timeout=PATIENCE_MS)
     pg.locator(".find-input textarea").fill(text)
     pg.get_by_role("button", name="Find").click()
     wait_value(pg, lambda p: shown(p, "find-exact-count"), len(same))
@@ -128,18 +128,18 @@ def test_find_my_spec_and_copy_a_command(server, browser, real_data, artifacts):
     pg.locator(".find-input textarea").fill(text.replace(f"target={row['target']}", "target=zen5"))
     pg.get_by_role("button", name="Find").click()
     wait_value(pg, lambda p: shown(p, "find-exact-count"), 0)
-    pg.get_by_text("(wanted zen5").first.wait_for(timeout=20000)
+    pg.get_by_text("(wanted zen5").first.wait_for(timeout=PATIENCE_MS)
     pg.screenshot(path=str(artifacts / "view-find.png"), full_page=True)
     # a typo: a message, never a traceback
     pg.locator(".find-input textarea").fill("axl @@")
     pg.get_by_role("button", name="Find").click()
-    pg.locator(".find-error", has_text="cannot read").wait_for(timeout=20000)
+    pg.locator(".find-error", has_text="cannot read").wait_for(timeout=PATIENCE_MS)
     # copy a command from a spec's detail in the overview
     pg.locator(".bk-tab", has_text="Overview").click()
-    pg.wait_for_selector(".tabulator-row", timeout=30000)
+    pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     pg.locator(".tabulator-row .tabulator-cell", has_text="►").first.click()
     command = pg.locator("code.install-cmd").last
-    command.wait_for(timeout=10000)
+    command.wait_for(timeout=PATIENCE_MS)
     pg.locator(".copy-cmd").last.click()
     assert pg.evaluate("navigator.clipboard.readText()") == command.inner_text()
     assert command.inner_text().startswith("spack install --use-buildcache only /")
@@ -154,7 +154,7 @@ def test_odd_view_values_in_the_url(server, page, artifacts):
     open_view(pg, server, f"view=bogus&a=nope&host={quote('zen9')}&q={quote('{broken')}", ".url-notice")
     notice = pg.locator(".url-notice")
     for text in ("View 'bogus' from the URL", "Tag 'nope' from the URL", "Host 'zen9' from the URL: unknown target 'zen9'"):
-        notice.get_by_text(text).wait_for(timeout=20000)
+        notice.get_by_text(text).wait_for(timeout=PATIENCE_MS)
     wait_number(pg, "Specs", 473)  # nothing filtered by the bad values
     assert not pg.errors, pg.errors
 
@@ -180,7 +180,7 @@ def test_the_app_on_a_mirror_set_shows_what_the_pages_show_plus_sizes(mirror_ser
     url, _ = mirror_server
     pg = page
     pg.goto(url + "?stack=e4s")
-    pg.wait_for_selector(".tabulator-row", timeout=60000)
+    pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     ids = real_data.spec_stacks.loc[real_data.spec_stacks["stack"] == "e4s", "spec"]
     wait_number(pg, "Specs", len(ids))
     assert number(pg, "Packages") == real_data.specs.iloc[ids.to_numpy()]["package"].nunique()
@@ -189,7 +189,7 @@ def test_the_app_on_a_mirror_set_shows_what_the_pages_show_plus_sizes(mirror_ser
     assert sizes and all(re.fullmatch(r"[\d,]+", s) for s in sizes)  # every size known (spec manifests)
     assert deps and all(d in ("0", "1") for d in deps)  # the generator's compiler edge
     pg.locator(".tabulator-row .tabulator-cell", has_text="►").first.click()
-    pg.locator(".spec-deps").first.wait_for(timeout=10000)
+    pg.locator(".spec-deps").first.wait_for(timeout=PATIENCE_MS)
     pg.screenshot(path=str(artifacts / "mirror-app.png"), full_page=True)
     # the question views too: the diff of the mirror set is the diff of the pages
     pg.goto(url + f"?view=compare&a={OLD}&b={NEW}")
@@ -236,7 +236,7 @@ def test_random_walk_over_the_question_views(server, page, real_data, artifacts)
         else:
             query["q"] = rng.choice(finds)
         pg.goto(server + "?" + "&".join(f"{k}={quote(v)}" for k, v in query.items()))
-        pg.wait_for_selector(".bk-tab", timeout=60000)
+        pg.wait_for_selector(".bk-tab", timeout=PATIENCE_MS)
         if view == "compare":
             want = expected_diff(specs, query["a"], query["b"])
             for css, value in want.items():
@@ -251,17 +251,17 @@ def test_random_walk_over_the_question_views(server, page, real_data, artifacts)
             wait_value(pg, lambda p: shown(p, "runs-here-count"), int(ok.sum()))
             checked += 1
         elif view == "runs-here":
-            pg.get_by_text("No host given").wait_for(timeout=20000)
+            pg.get_by_text("No host given").wait_for(timeout=PATIENCE_MS)
         elif query["q"].startswith("/"):
             want = int(specs["hash"].str.startswith(query["q"][1:]).sum())
             wait_value(pg, lambda p: shown(p, "find-exact-count"), want)
             checked += 1
         elif query["q"] in ("axl @@", "+mpi"):
-            pg.locator(".find-error").wait_for(timeout=20000)
+            pg.locator(".find-error").wait_for(timeout=PATIENCE_MS)
         elif not query["q"]:
-            pg.get_by_text("Paste something to look for.").wait_for(timeout=20000)
+            pg.get_by_text("Paste something to look for.").wait_for(timeout=PATIENCE_MS)
         else:
-            pg.locator("b.find-exact-count").wait_for(timeout=20000)
+            pg.locator("b.find-exact-count").wait_for(timeout=PATIENCE_MS)
         assert not pg.errors, (query, pg.errors)
     pg.screenshot(path=str(artifacts / "questions-walk-last.png"), full_page=True)
     assert checked >= 5
@@ -299,9 +299,9 @@ def test_the_app_when_every_mirror_fails(browser, tmp_path, artifacts):
         errors = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
         pg.goto(f"http://127.0.0.1:{port}/")
-        pg.get_by_text("Problems: 1").wait_for(timeout=60000)
+        pg.get_by_text("Problems: 1").wait_for(timeout=PATIENCE_MS)
         wait_number(pg, "Specs", 0)
-        pg.get_by_text("unreachable").first.wait_for(timeout=20000)  # the card is open when there are problems
+        pg.get_by_text("unreachable").first.wait_for(timeout=PATIENCE_MS)  # the card is open when there are problems
         pg.screenshot(path=str(artifacts / "mirror-unreachable.png"), full_page=True)
         for name in ("Runs here?", "What changed?", "Find my spec"):
             pg.locator(".bk-tab", has_text=name).click()

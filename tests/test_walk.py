@@ -13,7 +13,7 @@ import pytest
 
 from dashboard import query as q
 from dashboard.terms import HEATMAPS
-from support import column_texts, number, pick, table_rows, wait_value
+from support import PATIENCE_MS, column_texts, number, pick, table_rows, wait_value
 
 pytestmark = pytest.mark.browser
 
@@ -113,14 +113,14 @@ def test_random_walk_of_selections(server, page, real_data, artifacts):
     for i in range(20):
         pairs, sel = url_case(rnd, index, empty=i % 3 == 0)
         page.goto(server + "?" + urlencode(pairs))
-        page.wait_for_selector(".bk-panel-models-tabulator-DataTabulator, .tabulator", timeout=60000)
+        page.wait_for_selector(".bk-panel-models-tabulator-DataTabulator, .tabulator", timeout=PATIENCE_MS)
         check_page(page, index, sel, server, csv=i % 5 == 0)
         empties += q.compute(index, sel).numbers["specs"] == 0
         if i == 0:
             page.screenshot(path=str(artifacts / "walk-url-empty.png"), full_page=True)
     # from the UI: one action a step, from a cleared page
     page.goto(server)
-    page.wait_for_selector(".tabulator-row", timeout=60000)
+    page.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     sel = q.Selection()
     search = page.locator("input[placeholder='e.g. py-']").first
     for step in range(10):
@@ -165,7 +165,7 @@ def test_every_heatmap_view_is_readable(server, browser, real_data, artifacts, w
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.goto(server)
-    pg.wait_for_selector(".tabulator-row", timeout=60000)
+    pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     for name in [VIEWS[1], VIEWS[2], VIEWS[0], VIEWS[2], VIEWS[1], VIEWS[0]]:  # each after each other one
         pg.get_by_role("button", name=name, exact=True).click()
         wait_value(pg, lambda p: plot(p, TITLES[name])["h"] > 0, True)
@@ -191,7 +191,7 @@ def test_every_heatmap_view_is_readable(server, browser, real_data, artifacts, w
         pg.mouse.move(point["x"] - 1, point["y"] + 1)
         pg.mouse.move(point["x"], point["y"])
         tip = pg.locator(".bk-Tooltip").filter(has_text="specs")
-        tip.first.wait_for(timeout=10000)
+        tip.first.wait_for(timeout=PATIENCE_MS)
         # the tooltip's rows live in its shadow root
         text = re.sub(r"\s+", " ", tip.first.evaluate(TIP_TEXT_JS))
         assert str(cell["x"]) in text and str(cell["y"]) in text and f"specs: {cell['count']}" in text, text
@@ -210,7 +210,7 @@ def test_no_request_leaves_localhost(server, browser, tmp_path, artifacts):
     ctx.on("request", lambda r: (loaded.append(r.url), None if local(r.url) else outside.append(r.url)))
     pg = ctx.new_page()
     pg.goto(server + "?stack=e4s")
-    pg.wait_for_selector(".tabulator-row", timeout=60000)
+    pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     for name in VIEWS[::-1]:
         pg.get_by_role("button", name=name, exact=True).click()
         pg.wait_for_timeout(500)
@@ -219,7 +219,7 @@ def test_no_request_leaves_localhost(server, browser, tmp_path, artifacts):
     pg.locator(".tabulator-row .tabulator-cell", has_text="►").first.click()  # a row's detail
     hashes = column_texts(pg, "hash")
     detail = pg.locator(".spec-hash").first
-    detail.wait_for(timeout=10000)
+    detail.wait_for(timeout=PATIENCE_MS)
     assert detail.inner_text() in {h for h in hashes} or len(detail.inner_text()) == 32
     pg.screenshot(path=str(artifacts / "row-detail.png"), full_page=True)
     with pg.expect_download() as dl:
@@ -232,7 +232,7 @@ def test_no_request_leaves_localhost(server, browser, tmp_path, artifacts):
     offline.on("request", lambda r: seen.append(r.url))
     view = offline.new_page()
     view.goto(exported.as_uri())
-    view.wait_for_function("() => window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].get_model_by_name('numbers').tags.length", timeout=30000)
+    view.wait_for_function("() => window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].get_model_by_name('numbers').tags.length", timeout=PATIENCE_MS)
     view.screenshot(path=str(artifacts / "app-export-offline.png"), full_page=True)
     assert all(u.startswith(("file:", "data:", "blob:")) for u in seen), [u for u in seen if not u.startswith("file:")]
     assert outside == [], outside
@@ -270,7 +270,7 @@ def test_export_javascript_equals_python_queries(browser, real_data, tmp_path, a
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.goto(out.as_uri())
-    pg.wait_for_function("() => window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].get_model_by_name('numbers').tags.length", timeout=30000)
+    pg.wait_for_function("() => window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].get_model_by_name('numbers').tags.length", timeout=PATIENCE_MS)
     rnd = random.Random(7)
     values = {dim: [str(v) for v in index.categories[dim]] for dim in q.DIMENSIONS}
     previous = {dim: [] for dim in q.DIMENSIONS} | {"package": ""}
@@ -292,7 +292,7 @@ def test_export_javascript_equals_python_queries(browser, real_data, tmp_path, a
         for dim in q.DIMENSIONS:
             opts = want.options[dim]
             expected = [f"{v} ({c:,})" for v, c in zip(opts["value"], opts["specs"])]
-            wait_value(pg, lambda p: p.evaluate(READ_EXPORT_JS)["options"][dim], expected, timeout=5)
+            wait_value(pg, lambda p: p.evaluate(READ_EXPORT_JS)["options"][dim], expected)
     pg.screenshot(path=str(artifacts / "export-equivalence.png"), full_page=True)
     assert not errors, errors
     ctx.close()
