@@ -24,7 +24,7 @@ import pandas as pd
 
 from .compat import target_runs_on
 from .sources.spackdb import render_variants
-from .spack import normalize_compiler, version_key
+from .spack import VersionConstraintError, normalize_compiler, version_key, version_satisfies  # noqa: F401 (re-exported)
 
 _TOKEN = re.compile(
     r"/(?P<hash>[a-z0-9]+)"
@@ -136,6 +136,12 @@ def parse_spec(text: str) -> SpecQuery:
             raise MatchInputError(f"cannot read {text.strip()!r} at {m.group()!r} (position {m.start() + 1})")
     if not (query.name or query.hash):
         raise MatchInputError("give a package name (hdf5@1.14 +mpi) or a hash (/abc123)")
+    for what, constraint in (("version", query.version), ("compiler version", (query.compiler or "").partition("@")[2])):
+        try:
+            if constraint:
+                version_satisfies("0", constraint)  # Spack refuses the constraint itself
+        except VersionConstraintError as exc:
+            raise MatchInputError(f"{what}: {exc}") from None
     return query
 
 
@@ -191,30 +197,6 @@ def parse_input(text: str) -> SpecQuery | LockFile:
     if "name" in doc:
         return _node_query(doc, [doc])
     raise MatchInputError("JSON that is neither a spec.json ({spec: {nodes: [...]}}) nor a spack.lock ({concrete_specs: {...}})")
-
-
-def version_satisfies(version: str, constraint: str) -> bool:
-    """Spack's meaning of ``@constraint`` for a concrete ``version``: ``1.14``
-    matches 1.14 and 1.14.x; ``=1.14`` only 1.14; ``a:b`` the range (either end
-    open); ``a,b`` either."""
-    version = str(version)
-    for part in constraint.split(","):
-        part = part.strip()
-        if part.startswith("="):
-            if version == part[1:]:
-                return True
-        elif ":" in part:
-            low, high = part.split(":", 1)
-            key = version_key(version)
-            if (not low or key >= version_key(low)) and (not high or key <= version_key(high) or _prefix(version, high)):
-                return True
-        elif _prefix(version, part):
-            return True
-    return False
-
-
-def _prefix(version: str, constraint: str) -> bool:
-    return version == constraint or version.startswith(constraint + ".") or version.startswith(constraint + "-")
 
 
 def _compiler_ok(spec_compiler: str, wanted: str) -> bool:

@@ -64,14 +64,13 @@ def test_notebook_runs_in_jupyterlab(jupyterlab, browser, real_data, artifacts):
     pg.locator("li[data-command='runmenu:run-all']").click()
     # JupyterLab may still ask which kernel to use: take the notebook's own
     dialog = pg.locator(".jp-Dialog", has_text="Select Kernel")
-    try:
-        dialog.wait_for(timeout=PATIENCE_MS)
-        dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
-    except Exception:
-        pass
+    rendered = pg.locator(".jp-OutputArea .tabulator-row")
     # the app renders in the output area: selectors, numbers, heatmap and spec table
     try:
-        pg.wait_for_selector(".jp-OutputArea .tabulator-row", timeout=PATIENCE_MS)
+        dialog.or_(rendered).first.wait_for(timeout=PATIENCE_MS)  # whichever comes first
+        if dialog.count():
+            dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+        rendered.first.wait_for(timeout=PATIENCE_MS)
     except Exception:
         pg.screenshot(path=str(artifacts / "jupyterlab-failed.png"), full_page=True)
         raise AssertionError(f"no table rendered; page errors: {errors}")
