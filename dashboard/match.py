@@ -82,16 +82,28 @@ def _variant_text(name: str, value: str) -> str:
     return f"+{name}" if value == "true" else f"~{name}" if value == "false" else f"{name}={value}"
 
 
+_VARIANT = re.compile(
+    r"(?P<sign>[+~]{1,2})(?P<bool>[\w.-]+)"
+    r"|(?P<key>[\w.-]+):?==?(?P<value>'[^']*'|\"(?:[^\"\\]|\\.)*\"|[^\s+~]+)"
+)
+
+
 def spec_variants(text: str) -> dict[str, str]:
     """A spec row's variant string as ``{name: value}`` (``"true"``/``"false"`` for
-    ``+x``/``~x``; values of ``k:=a,b`` as ``"a,b"``)."""
+    ``+x``/``~x``; values of ``k:=a,b`` as ``"a,b"``, quotes removed).  Reads Spack's
+    form (``+a~b k=v``, booleans run together, quoted values) and the pages' form
+    (``+a ~b k=v``)."""
     out = {}
-    for token in str(text).split():
-        if token[0] in "+~":
-            out[token[1:]] = "true" if token[0] == "+" else "false"
-        elif "=" in token:
-            name, value = token.split("=", 1)
-            out[name.rstrip(":")] = value.strip('"')
+    for m in _VARIANT.finditer(str(text)):
+        if m["bool"]:
+            out[m["bool"]] = "true" if m["sign"][0] == "+" else "false"
+        else:
+            value = m["value"]
+            if value[:1] == '"':
+                value = json.loads(value)
+            elif value[:1] == "'":
+                value = value[1:-1]
+            out[m["key"]] = value
     return out
 
 

@@ -45,3 +45,42 @@ def test_every_version_constraint_selects_what_spack_selects():
                 wrong.append((v, constraint, v in want))
     assert checks >= 80_000
     assert not wrong, f"{len(wrong)} of {checks} checks differ, e.g. {wrong[:5]}"
+
+
+# --- a cache Spack wrote, and Spack's own listing of it --------------------------------------
+
+SPACK_MIRRORS = ROOT / "assets" / "mirrors" / "spack-1.2"
+
+
+@pytest.fixture(scope="module")
+def spack_cache(tmp_path_factory):
+    from dashboard.load import load
+
+    return load(SPACK_MIRRORS / "spack-1.2-v3-unsigned", cache_dir=tmp_path_factory.mktemp("store"))
+
+
+def spack_listing() -> dict[str, dict]:
+    """``spack buildcache list --allarch -L -v`` as Spack printed it: hash -> the spec text
+    after the hash, its architecture and compilers (the section header)."""
+    out, section = {}, None
+    for line in (SPACK_MIRRORS / "spack-buildcache-list-allarch-Lv.txt").read_text().splitlines():
+        if line.startswith("-- "):
+            arch, _, compilers = line.strip("- ").partition(" / ")
+            section = {"arch": arch, "compilers": compilers.strip(" -")}
+        elif line.strip():
+            digest, text = line.split(" ", 1)
+            out[digest] = {"text": text, **section}
+    return out
+
+
+def test_every_binary_prints_as_spack_lists_it(spack_cache):
+    """Name, version and variants of each of the 16 binaries read as Spack's listing has
+    them (booleans first and run together, quoting as Spack quotes)."""
+    listing = spack_listing()
+    specs = spack_cache.specs.set_index("hash")
+    assert len(specs) == 16 and set(specs.index) <= set(listing)
+    for digest, row in specs.iterrows():
+        variants = str(row["variants"])
+        printed = f"{row['package']}@{row['version']}" + (variants if variants[:1] in "+~" else " " + variants)
+        assert printed == listing[digest]["text"], digest
+        assert f"{row['platform']}-{row['os']}-{row['target']}" == listing[digest]["arch"]

@@ -26,6 +26,7 @@ records that cannot be read being counted, never stopping the rest.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Union
 
 import msgspec
@@ -137,31 +138,48 @@ def strip_armour(text: bytes) -> tuple[bytes, bool]:
     return b"\n".join(lines), True
 
 
-def render_variants(parameters: dict) -> str:
-    """A spec's ``parameters`` as Spack prints its variants, sorted by name:
-    ``+shared ~pic build_system=cmake patches:=0f6940d,3e6448a``.
+_NO_QUOTES_NEEDED = re.compile(r"^[a-zA-Z0-9,/_.\-\[\]]+$")
 
-    Booleans are ``+name``/``~name``; lists (multi-valued variants) ``name:=a,b``
-    (``patches`` shortened to 7 characters each, as Spack prints them); other
-    values ``name=value``; compiler flags only when not empty
-    (``cflags="-O3 -g"``).
+
+def quote_if_needed(value: str) -> str:
+    """A variant or flag value as Spack writes it in a spec string
+    (``spack.spec_parser.quote_if_needed``): bare when it holds only letters, digits and
+    ``,/_.-[]``; else in single quotes, or JSON double quotes when it holds a ``'``."""
+    if _NO_QUOTES_NEEDED.match(value):
+        return value
+    return json.dumps(value) if "'" in value else f"'{value}'"
+
+
+def render_variants(parameters: dict) -> str:
+    """A spec's ``parameters`` as Spack's ``Spec.format`` prints its compiler flags and
+    variants (``{compiler_flags}{variants}``): flags first (``cflags='-O3 -g'``, only when
+    not empty), then the boolean variants run together (``+shared~pic``), then the
+    others, each name-sorted: ``cflags=-O3 +shared~pic build_system=cmake
+    patches:=0f6940d,3e6448a``.
+
+    Lists (multi-valued variants) print as ``name:=a,b`` with their values sorted
+    (``patches`` shortened to 7 characters each), other values as ``name=value``; values
+    are quoted as Spack quotes them (:func:`quote_if_needed`).  ``True``/``False`` and the
+    strings ``"true"``/``"false"`` (any case) are boolean, as Spack reads them.
     """
-    out = []
+    flags, bools, others = [], [], []
     for name in sorted(parameters):
         value = parameters[name]
         if name in FLAG_NAMES:
-            if value:
-                out.append(f'{name}="{" ".join(map(str, value)) if isinstance(value, list) else value}"')
-        elif value is True:
-            out.append(f"+{name}")
-        elif value is False:
-            out.append(f"~{name}")
+            values = value if isinstance(value, list) else [value] if value else []
+            if values:
+                flags.append(f"{name}={quote_if_needed(' '.join(map(str, values)))}")
         elif isinstance(value, list):
-            values = [str(v)[:7] for v in value] if name == "patches" else [str(v) for v in value]
-            out.append(f"{name}:={','.join(values)}")
-        elif value is not None:
-            out.append(f"{name}={value}")
-    return " ".join(out)
+            values = sorted({str(v) for v in value})
+            values = [v[:7] for v in values] if name == "patches" else values
+            others.append(f"{name}:={quote_if_needed(','.join(values))}")
+        elif value is None:
+            continue
+        elif str(value).upper() in ("TRUE", "FALSE"):
+            bools.append(f"{'+' if str(value).upper() == 'TRUE' else '~'}{name}")
+        else:
+            others.append(f"{name}={quote_if_needed(str(value))}")
+    return " ".join([*flags, *(["".join(bools)] if bools else []), *others])
 
 
 def _deps(spec) -> list[tuple[str, str, str, str]]:
