@@ -216,7 +216,7 @@ def cmd_match(args) -> int:
             print()
             print(cov["rows"].to_string(index=False))
             return 0
-        result = match(data.specs, query, data.dependencies, limit=args.limit)
+        result = match(data.specs, query, data.dependencies, limit=args.limit, nodes=data.nodes)
         cols = ["hash", "package", "version", "compiler", "os", "target", "tag", "stacks"]
         print(f"query {result['query']}")
         print(f"exact hits {len(result['exact'])}")
@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("match", help="exact and nearest binaries for a spec, /hash, spec.json or spack.lock")
     data_arg(p)
-    p.add_argument("spec", nargs="+", metavar="SPEC_OR_HASH_OR_FILE", help="e.g. hdf5@1.14 +mpi %%gcc@11 target=zen3, /abc123, or a spec.json / spack.lock file")
+    p.add_argument("spec", nargs="+", metavar="SPEC_OR_HASH_OR_FILE", help="e.g. hdf5@1.14 +mpi target=zen3 %%gcc@11 (what follows %%gcc constrains the compiler), /abc123, or a spec.json / spack.lock file")
     p.add_argument("--limit", type=int, default=10, help="nearest binaries shown (default 10)")
     p.set_defaults(func=cmd_match)
     return parser

@@ -210,6 +210,7 @@ def load_mirrors(
     tables, mirror_problems, fetched = read_mirrors(mirrors, root, label=source, sizes=sizes, progress=step)
     t_fetch = time.perf_counter()
     frames = to_frames(tables, tables["pages"].num_rows)
+    nodes = tables["nodes"].to_pandas()
     problems = mirror_problems.to_pandas()
     problems.insert(2, "package", pd.Series([None] * len(problems), dtype=object))
     del tables
@@ -228,6 +229,7 @@ def load_mirrors(
         report=report,
         dependencies=frames["dependencies"],
         mirrors=pd.DataFrame([(m.tag, m.stack, m.url) for m in mirrors], columns=["tag", "stack", "url"]),
+        nodes=nodes,
     )
 
 

@@ -3,10 +3,12 @@ environment's ``spack.lock`` against the loaded binaries.  Pure pandas, no Panel
 
 Accepted input (:func:`parse_input`):
 
-* a spec as Spack's command line takes it: ``hdf5@1.14 +mpi %gcc@11 target=zen3
-  os=ubuntu22.04`` (also compact: ``hdf5@1.14+mpi%gcc@11``; ``arch=linux-ubuntu22.04-zen3``;
-  ``key=value`` and ``key:=a,b`` variants; a version may be ``1.14`` (any 1.14.x),
-  ``=1.14.5`` (exactly), a range ``1.12:1.14`` or alternatives ``1.12,1.14``);
+* a spec as Spack 1.x reads it (:mod:`dashboard.specsyntax`): ``hdf5@1.14 +mpi
+  target=zen3 os=ubuntu22.04 %gcc@11`` (what follows ``%gcc`` constrains the compiler),
+  ``^mpich@4`` (a dependency anywhere below), ``%c=gcc`` (the compiler of C),
+  ``key=a,b`` (values include a and b) and ``key:=a,b`` (exactly), versions ``1.14``
+  (1.14 and every 1.14.x), ``=1.14.5``, ``1.12:1.14``, ``1.12,1.14``, targets ``zen2``,
+  ``:zen2``, ``x86_64:``; exact hits are what Spack's ``Spec.satisfies`` selects;
 * a hash or hash prefix: ``/abc123`` (or ``hdf5/abc123``);
 * a ``spec.json`` (``{"spec": {"nodes": [root, deps...]}}``): its root node, by hash
   first, else by every field (and, where the source lists dependencies, their hashes);
@@ -20,22 +22,17 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from collections.abc import Mapping
+
+import numpy as np
 import pandas as pd
 
 from .compat import target_runs_on
 from .sources.spackdb import render_variants
-from .spack import VersionConstraintError, normalize_compiler, version_key, version_satisfies  # noqa: F401 (re-exported)
+from .spack import normalize_compiler, version_key, version_satisfies  # noqa: F401 (re-exported)
+from .specsyntax import Graph, Node, SpecNode, SpecSyntaxError, satisfies
+from .specsyntax import parse as parse_spack
 
-_TOKEN = re.compile(
-    r"/(?P<hash>[a-z0-9]+)"
-    r"|%(?P<compiler>[\w.+-]+(?:@=?[\w.:,-]+)?)"
-    r"|@(?P<version>=?[\w.:,-]+)"
-    r"|(?P<bool>[+~])(?P<bname>\w[\w-]*)"
-    r"|(?P<key>\w[\w-]*)(?P<op>:?==?)(?P<value>[^\s+~%@]+)"
-    r"|(?P<name>[A-Za-z_][\w.-]*)"
-    r"|(?P<space>\s+)"
-    r"|(?P<other>.)"
-)
 #: Fields compared, in the order differences are listed.
 FIELDS = ("version", "compiler", "platform", "os", "target")
 
@@ -57,8 +54,14 @@ class SpecQuery:
     variants: dict[str, str] = field(default_factory=dict)
     hash: str | None = None
     dependency_hashes: frozenset[str] | None = None
+    #: The whole query as Spack parses it (dependencies included): what selects exact hits.
+    constraint: Node | None = None
+    #: The text the query was parsed from (shown back as it was written).
+    text: str | None = None
 
     def __str__(self) -> str:
+        if self.text:
+            return " ".join(self.text.split())
         parts = [self.name or ""]
         if self.version:
             parts[0] += f"@{self.version}"
@@ -108,53 +111,29 @@ def spec_variants(text: str) -> dict[str, str]:
 
 
 def parse_spec(text: str) -> SpecQuery:
-    """A :class:`SpecQuery` from a spec string (see the module docstring).
+    """A :class:`SpecQuery` from a spec string, read as Spack 1.x reads it
+    (:func:`dashboard.specsyntax.parse`): ``constraint`` holds the whole query; the other
+    fields are its root's constraints (and the compiler: the first ``%`` of the root),
+    used to rank the nearest binaries and say what differs.
 
     Raises:
-        MatchInputError: a character that belongs nowhere, or two package names.
+        MatchInputError: text Spack refuses (the message marks where), or a query with
+            neither a name, a hash nor any other constraint.
     """
-    query = SpecQuery()
-    for m in _TOKEN.finditer(text.strip()):
-        kind = m.lastgroup
-        if kind in ("space",):
-            continue
-        if kind == "hash":
-            query.hash = m["hash"]
-        elif kind == "compiler":
-            query.compiler = normalize_compiler(m["compiler"])
-        elif kind == "version":
-            query.version = m["version"]
-        elif kind == "bname":
-            query.variants[m["bname"]] = "true" if m["bool"] == "+" else "false"
-        elif kind == "value":
-            key, value = m["key"], m["value"]
-            if key == "arch":
-                parts = value.split("-")
-                if len(parts) >= 3:
-                    query.platform, query.os, query.target = parts[0], "-".join(parts[1:-1]), parts[-1]
-                else:
-                    raise MatchInputError(f"arch={value}: expected platform-os-target")
-            elif key in ("target", "os", "platform"):
-                setattr(query, key, value)
-            elif key == "platform_os":
-                query.os = value
-            else:
-                query.variants[key] = value
-        elif kind == "name":
-            if query.name is not None:
-                raise MatchInputError(f"two package names ({query.name!r} and {m['name']!r}); match one spec at a time")
-            query.name = m["name"]
-        else:
-            raise MatchInputError(f"cannot read {text.strip()!r} at {m.group()!r} (position {m.start() + 1})")
-    if not (query.name or query.hash):
+    try:
+        root = parse_spack(text)
+    except SpecSyntaxError as exc:
+        raise MatchInputError(str(exc)) from None
+    if not (root.name or root.hash or root.versions or root.variants or root.edges or root.platform or root.os or root.target):
         raise MatchInputError("give a package name (hdf5@1.14 +mpi) or a hash (/abc123)")
-    for what, constraint in (("version", query.version), ("compiler version", (query.compiler or "").partition("@")[2])):
-        try:
-            if constraint:
-                version_satisfies("0", constraint)  # Spack refuses the constraint itself
-        except VersionConstraintError as exc:
-            raise MatchInputError(f"{what}: {exc}") from None
-    return query
+    variants = {name: ("true" if v.values[0] else "false") if isinstance(v.values[0], bool) else ",".join(v.values)
+                for name, v in root.variants.items()}
+    compiler = next((e.node for e in root.edges if e.direct and e.node.name), None)
+    return SpecQuery(
+        name=root.name, version=root.versions, hash=root.hash, platform=root.platform, os=root.os, target=root.target,
+        compiler=f"{compiler.name}@{compiler.versions}" if compiler and compiler.versions else compiler.name if compiler else None,
+        variants=variants, constraint=root, text=text.strip(),
+    )
 
 
 def _node_query(node: dict, nodes: list[dict]) -> SpecQuery:
@@ -251,31 +230,108 @@ def _known(target: str) -> bool:
     return target in archspec.cpu.TARGETS
 
 
-def match(specs: pd.DataFrame, query: SpecQuery, dependencies: pd.DataFrame | None = None, limit: int = 10) -> dict:
+class _Lookup(Mapping):
+    """Rows of a frame by a text key, found when asked (sorted keys, binary search):
+    the graph of millions of specs is never built whole, only what a query visits."""
+
+    def __init__(self, keys: pd.Series, make):
+        order = np.argsort(keys.to_numpy(dtype=object), kind="stable")
+        self._keys = keys.to_numpy(dtype=object)[order]
+        self._rows = order
+        self._make = make
+        self._cache: dict = {}
+
+    def _positions(self, key):
+        lo = int(np.searchsorted(self._keys, key, side="left"))
+        hi = int(np.searchsorted(self._keys, key, side="right"))
+        return self._rows[lo:hi]
+
+    def __getitem__(self, key):
+        if key not in self._cache:
+            rows = self._positions(key) if isinstance(key, str) else []
+            if not len(rows):
+                raise KeyError(key)
+            self._cache[key] = self._make(rows)
+        return self._cache[key]
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(dict.fromkeys(self._keys))
+
+
+def spec_graph(specs: pd.DataFrame, dependencies: pd.DataFrame | None = None, nodes: pd.DataFrame | None = None) -> Graph:
+    """The concrete specs and their dependency edges, for :func:`dashboard.specsyntax.satisfies`.
+
+    Args:
+        specs: :attr:`dashboard.model.CacheData.specs` (a hash in several tags: its first row).
+        dependencies: :attr:`~dashboard.model.CacheData.dependencies` (mirror sources).
+        nodes: :attr:`~dashboard.model.CacheData.nodes`: the records that are not
+            binaries (externals such as a system gcc), which ``%`` and ``^`` may name.
+    """
+    frames = [specs[["hash", "package", "version", "variants", "platform", "os", "target", "compiler"]].astype(str)
+              .assign(has_edges=specs["n_deps"].notna().to_numpy())]
+    if nodes is not None and len(nodes):
+        frames.append(nodes[["hash", "package", "version", "variants", "platform", "os", "target", "compiler"]].astype(str).assign(has_edges=True))
+    table = pd.concat(frames, ignore_index=True)
+    columns = {c: table[c].to_numpy() for c in table.columns}
+
+    def node(rows) -> SpecNode:
+        i = rows[0]
+        return SpecNode(hash=columns["hash"][i], name=columns["package"][i], version=columns["version"][i],
+                        variants=columns["variants"][i], platform=columns["platform"][i], os=columns["os"][i],
+                        target=columns["target"][i], compiler=columns["compiler"][i], has_edges=bool(columns["has_edges"][i]))
+
+    if dependencies is None or not len(dependencies):
+        return Graph(_Lookup(table["hash"], node), {})
+    deps = {c: dependencies[c].astype(str).to_numpy() for c in ("dep_hash", "deptypes", "virtuals")}
+
+    def edges(rows) -> list:
+        return list(dict.fromkeys(
+            (deps["dep_hash"][i], frozenset(filter(None, deps["deptypes"][i].split(","))), frozenset(filter(None, deps["virtuals"][i].split(","))))
+            for i in rows))
+
+    return Graph(_Lookup(table["hash"], node), _EdgeLookup(dependencies["hash"].astype(str), edges))
+
+
+class _EdgeLookup(_Lookup):
+    """Edges by hash; a hash without edges has none (not a missing key)."""
+
+    def get(self, key, default=()):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def match(specs: pd.DataFrame, query: SpecQuery, dependencies: pd.DataFrame | None = None, limit: int = 10,
+          nodes: pd.DataFrame | None = None) -> dict:
     """Exact hits and the nearest binaries for ``query``.
 
     Args:
         specs: spec rows (columns of :attr:`dashboard.model.CacheData.specs`).
         query: from :func:`parse_input`.
         dependencies: :attr:`dashboard.model.CacheData.dependencies` (mirror
-            sources) to compare a spec.json's dependency hashes; ``None`` skips.
+            sources): ``^dep`` and ``%dep`` are answered on these edges as Spack
+            answers them; a spec.json's dependency hashes are compared; ``None``: a
+            spec's ``%`` is its ``compiler`` column (as for cache.spack.io pages).
         limit: nearest rows returned at most.
+        nodes: :attr:`dashboard.model.CacheData.nodes` (the index's records that
+            are not binaries, e.g. an external gcc that ``%gcc@12`` names).
 
     Returns:
         ``{"query": str, "exact": DataFrame, "nearest": DataFrame, "candidates": int}``:
         both frames hold the spec rows plus ``agree`` (fields that agree,
         ``int``), ``of`` (fields asked for) and ``differs`` (``"; "``-joined
-        differences, ``""`` for exact hits); ``nearest`` is sorted by ``agree``
+        differences, ``""`` for exact hits); exact hits are what Spack's
+        ``Spec.satisfies`` selects; ``nearest`` is sorted by ``agree``
         (most first), then newest version.  ``candidates``: binaries of the
         package (or with the hash prefix).
     """
     rows = specs
     if query.hash:
-        hit = rows[rows["hash"].astype(str).str.startswith(query.hash)]
-        if len(hit) or not query.name:
-            if len(hit) or query.version is None:
-                exact = hit.assign(agree=1, of=1, differs="")
-                return {"query": str(query), "exact": exact, "nearest": exact.iloc[:0], "candidates": len(hit)}
+        rows = rows[rows["hash"].astype(str).str.startswith(query.hash)]
     if query.name:
         rows = rows[rows["package"].astype(str) == query.name]
     deps = None
@@ -287,8 +343,16 @@ def match(specs: pd.DataFrame, query: SpecQuery, dependencies: pd.DataFrame | No
         agree=[asked - len(d) for d in diffs], of=asked, differs=["; ".join(d) for d in diffs],
         _v=rows["version"].astype(str).map(version_key) if len(rows) else [],
     )
-    exact = scored[scored["differs"] == ""].drop(columns="_v")
-    near = scored[scored["differs"] != ""].sort_values(["agree", "_v"], ascending=[False, False], kind="stable").drop(columns="_v")
+    if query.constraint is not None:
+        graph = spec_graph(specs, dependencies, nodes)
+        hit = np.array([satisfies(graph, h, query.constraint) for h in rows["hash"].astype(str)], dtype=bool)
+        scored.loc[hit, "differs"] = ""
+        scored.loc[hit, "agree"] = asked
+        scored.loc[~hit & (scored["differs"] == ""), "differs"] = "dependencies differ"
+    else:
+        hit = (scored["differs"] == "").to_numpy()
+    exact = scored[hit].drop(columns="_v")
+    near = scored[~hit].sort_values(["agree", "_v"], ascending=[False, False], kind="stable").drop(columns="_v")
     return {"query": str(query), "exact": exact, "nearest": near.head(limit), "candidates": len(rows)}
 
 

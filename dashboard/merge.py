@@ -23,8 +23,8 @@ def merge(parts: list[CacheData], source: str = "") -> CacheData:
 
     Page ids are renumbered (each part's offset by the ones before it);
     ``spec_stacks`` is rebuilt from the merged ``stacks``; ``problems``,
-    ``pages``, ``meta_stacks``, ``dependencies`` and ``mirrors`` are
-    concatenated.  ``report`` is the first part's, with every part's line in
+    ``pages``, ``meta_stacks``, ``dependencies``, ``mirrors`` and ``nodes``
+    are concatenated (a node in several parts once).  ``report`` is the first part's, with every part's line in
     ``store_note``.
     """
     if len(parts) == 1:
@@ -63,4 +63,5 @@ def merge(parts: list[CacheData], source: str = "") -> CacheData:
         specs=specs, spec_stacks=spec_stacks, pages=pages, meta_stacks=stacked("meta_stacks"),
         problems=pd.concat([p.problems for p in parts], ignore_index=True), source=source, report=report,
         dependencies=stacked("dependencies"), mirrors=pd.concat([p.mirrors for p in parts], ignore_index=True),
+        nodes=pd.concat([p.nodes for p in parts], ignore_index=True).drop_duplicates(["tag", "hash"], ignore_index=True),
     )

@@ -257,7 +257,7 @@ class FindView(Component):
     def __init__(self, **params):
         super().__init__(**params)
         self.input = pn.widgets.TextAreaInput(
-            value=self.state.find, placeholder="hdf5@1.14 +mpi %gcc@11 target=zen3 os=ubuntu22.04   |   /abc123   |   a spec.json or spack.lock",
+            value=self.state.find, placeholder="hdf5@1.14 +mpi target=zen3 os=ubuntu22.04 %gcc@11   |   /abc123   |   a spec.json or spack.lock",
             height=90, sizing_mode="stretch_width", label="Spec, /hash, spec.json or spack.lock", css_classes=["find-input"],
         )
         self.go = pn.widgets.Button(label="Find", color="primary", width=100, on_click=lambda e: setattr(self.state, "find", self.input.value))
@@ -301,7 +301,7 @@ class FindView(Component):
             self.exact.value = cov["rows"]
             self.nearest.value = pd.DataFrame()
             return
-        result = match(specs, parsed, s.data.dependencies)
+        result = match(specs, parsed, s.data.dependencies, nodes=s.data.nodes)
         self.message.object = (_number(len(result["exact"]), f"exact hits for {result['query']}", "find-exact-count")
                                + f"<span>{result['candidates']:,} binaries of that package in the selection</span>")
         self.exact.value = result["exact"][cols]

@@ -24,7 +24,7 @@ from support import CHROMIUM, CHROMIUM_ARGS, free_port, start_server  # noqa: E4
 VIEWS = [
     ("runs-here", "?view=runs-here&host=linux-ubuntu22.04-zen3", "b.runs-here-count"),
     ("compare", "?view=compare&a=develop-2025-03-23&b=develop-2025-03-30", "b.diff-specs-added"),
-    ("find", "?view=find&q=axl%400.9%20%2Bbapi%20%25gcc%4011%20target%3Dzen3", "b.find-exact-count"),
+    ("find", "?view=find&q=axl%400.9%20%2Bbapi%20target%3Dzen3%20%25gcc%4011", "b.find-exact-count"),
 ]
 
 

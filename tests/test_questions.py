@@ -113,7 +113,7 @@ def test_find_my_spec_and_copy_a_command(server, browser, real_data, artifacts):
     pg.on("pageerror", lambda e: errors.append(str(e)))
     specs = real_data.specs
     row = specs[(specs["package"] == "axl") & (specs["compiler"] != "none")].iloc[0]
-    text = f"axl@{row['version']} {row['variants']} %{row['compiler']} os={row['os']} target={row['target']}"
+    text = f"axl@{row['version']} {row['variants']} os={row['os']} target={row['target']} %{row['compiler']}"  # Spack 1.x: the compiler last
     fields = ["package", "version", "compiler", "os", "target"]
     same = specs[(specs[fields].astype(str) == row[fields].astype(str)).all(axis=1)
                  & (specs["variants"].astype(str).map(spec_variants) == [spec_variants(row["variants"])] * len(specs))]

@@ -84,3 +84,36 @@ def test_every_binary_prints_as_spack_lists_it(spack_cache):
         printed = f"{row['package']}@{row['version']}" + (variants if variants[:1] in "+~" else " " + variants)
         assert printed == listing[digest]["text"], digest
         assert f"{row['platform']}-{row['os']}-{row['target']}" == listing[digest]["arch"]
+
+
+QUERIES = json.loads((ORACLE / "spack_queries.json").read_text())
+
+
+def test_the_query_fixture_covers_spack_syntax():
+    queries = QUERIES["queries"]
+    assert len(queries) >= 100 and QUERIES["spack_commit"]
+    errors = [q for q, a in queries.items() if "error" in a]
+    assert 8 <= len(errors) < 30
+    for form in ("^", "%", "%c=", "%[virtuals=", ":=", "@=", "target=:", "/", ","):
+        assert any(form in q for q in queries), form
+
+
+def test_find_my_spec_selects_what_spack_selects(spack_cache):
+    """Every query of the fixture through the dashboard's own path (parse_input, match):
+    the exact hits are the specs Spack's Spec.satisfies selects; what Spack refuses, the
+    dashboard refuses with a message."""
+    from dashboard.match import MatchInputError, match, parse_input
+
+    assert sorted(spack_cache.specs["hash"]) == QUERIES["specs"]
+    wrong = []
+    for text, answer in QUERIES["queries"].items():
+        try:
+            result = match(spack_cache.specs, parse_input(text), spack_cache.dependencies, nodes=spack_cache.nodes)
+        except MatchInputError:
+            if "error" not in answer:
+                wrong.append((text, "refused", answer))
+            continue
+        got = sorted(result["exact"]["hash"])
+        if "error" in answer or got != answer["satisfies"]:
+            wrong.append((text, got, answer))
+    assert not wrong, f"{len(wrong)} of {len(QUERIES['queries'])} queries differ from Spack: {wrong[:3]}"

@@ -45,7 +45,10 @@ SET_YAML = ("mirrors.yaml", "mirrors.yml")
 #: Mirrors checked at once (each check is one small request).
 CHECK_THREADS = 8
 #: Tables of a combined mirror set (see :func:`combine`).
-COMBINED_TABLES = ("specs", "spec_stacks", "pages", "meta_stacks", "problems", "dependencies")
+COMBINED_TABLES = ("specs", "spec_stacks", "pages", "meta_stacks", "problems", "dependencies", "nodes")
+#: Records of an index that are not binaries (externals, records not pushed): one row per (tag, hash).
+NODE_SCHEMA = pa.schema([("tag", pa.string()), ("hash", pa.string()), ("package", pa.string())]
+                        + [pa.field(n, pa.string()) for n in ("version", "compiler", "os", "platform", "target", "variants")])
 
 
 @dataclass
@@ -180,10 +183,17 @@ def combine(parts: list[tuple[Mirror, pa.Table, pa.Table, dict | None]]) -> dict
     Returns:
         ``specs``, ``spec_stacks``, ``pages``, ``meta_stacks`` (empty),
         ``problems`` (empty: mirror problems are reported by :func:`read_mirrors`)
-        and ``dependencies`` (:data:`DEPENDENCIES_SCHEMA`).
+        ``dependencies`` (:data:`DEPENDENCIES_SCHEMA`) and ``nodes``
+        (:data:`NODE_SCHEMA`: the records that are not binaries).
     """
-    pieces, dep_pieces = [], []
+    pieces, dep_pieces, node_pieces = [], [], []
     for mirror, records, deps, sizes in parts:
+        others = records.filter(pc.invert(records.column("in_buildcache")))
+        node_pieces.append(pa.table(
+            {"tag": pa.array([mirror.tag] * others.num_rows, pa.string()), "hash": others.column("hash").cast(pa.string()),
+             "package": others.column("package").cast(pa.string()),
+             **{n: others.column(n).cast(pa.string()) for n in ("version", "compiler", "os", "platform", "target", "variants")}},
+            schema=NODE_SCHEMA))
         binaries = records.filter(records.column("in_buildcache"))
         n = binaries.num_rows
         size = pa.array([sizes.get(h) for h in binaries.column("hash").to_pylist()], pa.int64()) if sizes else pa.nulls(n, pa.int64())
@@ -264,6 +274,10 @@ def combine(parts: list[tuple[Mirror, pa.Table, pa.Table, dict | None]]) -> dict
         },
         schema=DEPENDENCIES_SCHEMA,
     )
+    nodes = pa.concat_tables(node_pieces) if node_pieces else NODE_SCHEMA.empty_table()
+    nodes = nodes.group_by(["tag", "hash"], use_threads=False).aggregate(
+        [(n, "first") for n in NODE_SCHEMA.names if n not in ("tag", "hash")])
+    nodes = nodes.rename_columns([n.removesuffix("_first") for n in nodes.column_names]).select(NODE_SCHEMA.names).cast(NODE_SCHEMA)
     return {
         "specs": specs,
         "spec_stacks": spec_stacks,
@@ -271,6 +285,7 @@ def combine(parts: list[tuple[Mirror, pa.Table, pa.Table, dict | None]]) -> dict
         "meta_stacks": META_STACK_SCHEMA.empty_table(),
         "problems": PROBLEM_SCHEMA.empty_table(),
         "dependencies": dependencies,
+        "nodes": nodes.sort_by([("tag", "ascending"), ("hash", "ascending")]),
     }
 
 
