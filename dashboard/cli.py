@@ -209,9 +209,12 @@ def cmd_match(args) -> int:
     data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
     with _wide():
         if isinstance(query, LockFile):
-            cov = lock_coverage(data.specs, query)
+            cov = lock_coverage(data.specs, query, data.nodes)
             print(f"concrete specs in the cache {cov['cached']} of {cov['total']}")
             print(f"missing {cov['missing']}")
+            print(f"externals (never binaries) {cov['external']}")
+            if cov["not_pushed"]:
+                print(f"in the index but not pushed {cov['not_pushed']}")
             print(f"download size {cov['bytes']:,} bytes" + (f" ({cov['unknown_sizes']} sizes unknown)" if cov["unknown_sizes"] else ""))
             print()
             print(cov["rows"].to_string(index=False))
@@ -228,6 +231,10 @@ def cmd_match(args) -> int:
             print(near.assign(agree=near["agree"].astype(str) + "/" + near["of"].astype(str))[["agree", *cols[:3], "tag", "differs"]].to_string(index=False))
         elif not len(result["exact"]):
             print(f"no binary of {query.name or 'that hash'} in {args.data}")
+        others = result["not_binaries"]
+        if len(others):
+            print(f"\nin the index but no binary (externals are never pushed) {len(others)}")
+            print(others.to_string(index=False))
     return 0
 
 

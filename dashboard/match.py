@@ -76,9 +76,12 @@ class SpecQuery:
 
 @dataclass
 class LockFile:
-    """The concrete specs of a ``spack.lock``: hash -> (name, version)."""
+    """The concrete specs of a ``spack.lock``: hash -> (name, version); ``externals``:
+    the hashes of those that are externals (a node with an ``external`` entry: a system
+    compiler or library, never a binary)."""
 
     specs: dict[str, tuple[str, str]]
+    externals: frozenset[str] = frozenset()
 
 
 def _variant_text(name: str, value: str) -> str:
@@ -178,10 +181,9 @@ def parse_input(text: str) -> SpecQuery | LockFile:
     except ValueError as exc:
         raise MatchInputError(f"not valid JSON ({exc})") from None
     if isinstance(doc.get("concrete_specs"), dict):
-        return LockFile({
-            str(h): (str(n.get("name", "")), str(n.get("version", "")))
-            for h, n in doc["concrete_specs"].items() if isinstance(n, dict)
-        })
+        nodes = {str(h): n for h, n in doc["concrete_specs"].items() if isinstance(n, dict)}
+        return LockFile({h: (str(n.get("name", "")), str(n.get("version", ""))) for h, n in nodes.items()},
+                        frozenset(h for h, n in nodes.items() if n.get("external")))
     nodes = (doc.get("spec") or {}).get("nodes") if isinstance(doc.get("spec"), dict) else None
     if isinstance(nodes, list) and nodes and isinstance(nodes[0], dict):
         return _node_query(nodes[0], nodes)
@@ -321,13 +323,16 @@ def match(specs: pd.DataFrame, query: SpecQuery, dependencies: pd.DataFrame | No
             are not binaries, e.g. an external gcc that ``%gcc@12`` names).
 
     Returns:
-        ``{"query": str, "exact": DataFrame, "nearest": DataFrame, "candidates": int}``:
+        ``{"query": str, "exact": DataFrame, "nearest": DataFrame, "candidates": int,
+        "not_binaries": DataFrame}``:
         both frames hold the spec rows plus ``agree`` (fields that agree,
         ``int``), ``of`` (fields asked for) and ``differs`` (``"; "``-joined
         differences, ``""`` for exact hits); exact hits are what Spack's
         ``Spec.satisfies`` selects; ``nearest`` is sorted by ``agree``
         (most first), then newest version.  ``candidates``: binaries of the
-        package (or with the hash prefix).
+        package (or with the hash prefix).  ``not_binaries``: records of the index
+        that match but are no binary (``hash``, ``package``, ``version``, ``status``:
+        ``"external"`` or ``"not pushed"``), never counted as missing.
     """
     rows = specs
     if query.hash:
@@ -353,18 +358,45 @@ def match(specs: pd.DataFrame, query: SpecQuery, dependencies: pd.DataFrame | No
         hit = (scored["differs"] == "").to_numpy()
     exact = scored[hit].drop(columns="_v")
     near = scored[~hit].sort_values(["agree", "_v"], ascending=[False, False], kind="stable").drop(columns="_v")
-    return {"query": str(query), "exact": exact, "nearest": near.head(limit), "candidates": len(rows)}
+    return {"query": str(query), "exact": exact, "nearest": near.head(limit), "candidates": len(rows),
+            "not_binaries": _not_binaries(specs, query, dependencies, nodes)}
 
 
-def lock_coverage(specs: pd.DataFrame, lock: LockFile) -> dict:
+def _not_binaries(specs: pd.DataFrame, query: SpecQuery, dependencies, nodes: pd.DataFrame | None) -> pd.DataFrame:
+    """Records of the index that match ``query`` but are no binary: ``hash``, ``package``,
+    ``version``, ``status`` (``"external"``: Spack never pushes it; ``"not pushed"``)."""
+    columns = ["hash", "package", "version", "status"]
+    if nodes is None or not len(nodes) or query.constraint is None:
+        return pd.DataFrame(columns=columns)
+    candidates = nodes if not query.name else nodes[nodes["package"].astype(str) == query.name]
+    if query.hash:
+        candidates = candidates[candidates["hash"].astype(str).str.startswith(query.hash)]
+    if not len(candidates):
+        return pd.DataFrame(columns=columns)
+    graph = spec_graph(specs, dependencies, nodes)
+    keep = np.array([satisfies(graph, h, query.constraint) for h in candidates["hash"].astype(str)], dtype=bool)
+    found = candidates[keep].drop_duplicates("hash")
+    status = np.where(found["external"].astype(bool), "external", "not pushed") if len(found) else []
+    return found.assign(status=status)[columns].reset_index(drop=True)
+
+
+def lock_coverage(specs: pd.DataFrame, lock: LockFile, nodes: pd.DataFrame | None = None) -> dict:
     """Which concrete specs of a ``spack.lock`` are binaries in ``specs``.
 
+    Args:
+        specs: spec rows (:attr:`dashboard.model.CacheData.specs`).
+        lock: from :func:`parse_input`.
+        nodes: :attr:`dashboard.model.CacheData.nodes`: records of the index that
+            are not binaries (a lock's spec found there was not pushed).
+
     Returns:
-        ``{"total", "cached", "missing", "bytes", "unknown_sizes", "rows"}``:
-        counts, the download size in bytes of the cached ones whose size is
-        known, how many cached ones have no known size, and ``rows``
-        (``hash``, ``package``, ``version``, ``cached`` bool, ``size`` Int64,
-        ``tags`` comma-separated), missing first.
+        ``{"total", "cached", "external", "not_pushed", "missing", "bytes",
+        "unknown_sizes", "rows"}``: counts (externals and specs the index records
+        without a binary are never "missing"), the download size in bytes of the
+        cached ones whose size is known, how many cached ones have no known size, and
+        ``rows`` (``hash``, ``package``, ``version``, ``status`` — ``"cached"``,
+        ``"external"``, ``"not pushed"`` or ``"missing"`` —, ``cached`` bool,
+        ``size`` Int64, ``tags`` comma-separated), missing first.
     """
     plain = pd.DataFrame({"hash": specs["hash"].astype(str).to_numpy(), "tag": specs["tag"].astype(str).to_numpy(),
                           "size": specs["size"].astype("Float64").to_numpy()})
@@ -374,14 +406,23 @@ def lock_coverage(specs: pd.DataFrame, lock: LockFile) -> dict:
     )
     rows = rows.join(by_hash, on="hash")
     rows["cached"] = rows["tags"].notna()
+    recorded = set(nodes["hash"].astype(str)) if nodes is not None and len(nodes) else set()
+    external = set(lock.externals) | (set(nodes.loc[nodes["external"].astype(bool), "hash"].astype(str)) if recorded else set())
+    rows["status"] = np.select(
+        [rows["cached"], rows["hash"].isin(external), rows["hash"].isin(recorded)],
+        ["cached", "external", "not pushed"], "missing")
     rows["size"] = rows["size"].astype("Int64")
     rows["tags"] = rows["tags"].fillna("")
-    rows = rows.sort_values(["cached", "package"], kind="stable").reset_index(drop=True)[["hash", "package", "version", "cached", "size", "tags"]]
+    order = rows["status"].map({"missing": 0, "not pushed": 1, "external": 2, "cached": 3})
+    rows = rows.assign(_o=order).sort_values(["_o", "package"], kind="stable").reset_index(drop=True)
+    rows = rows[["hash", "package", "version", "status", "cached", "size", "tags"]]
     cached = rows[rows["cached"]]
     return {
         "total": len(rows),
         "cached": len(cached),
-        "missing": int((~rows["cached"]).sum()),
+        "external": int((rows["status"] == "external").sum()),
+        "not_pushed": int((rows["status"] == "not pushed").sum()),
+        "missing": int((rows["status"] == "missing").sum()),
         "bytes": int(cached["size"].sum(skipna=True)) if len(cached) else 0,
         "unknown_sizes": int(cached["size"].isna().sum()),
         "rows": rows,

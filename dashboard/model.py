@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 #: Columns of :attr:`CacheData.nodes`.
-NODE_COLUMNS = ("tag", "hash", "package", "version", "compiler", "os", "platform", "target", "variants")
+NODE_COLUMNS = ("tag", "hash", "package", "version", "compiler", "os", "platform", "target", "variants", "external")
 
 
 @dataclass
@@ -105,7 +105,8 @@ class CacheData:
         nodes: the records of a mirror's index that are not binaries (externals such
             as a system compiler, and dependencies that were not pushed): ``tag``,
             ``hash``, ``package``, ``version``, ``compiler``, ``os``, ``platform``,
-            ``target``, ``variants`` (all ``str``); empty for pages.  Dependency
+            ``target``, ``variants`` (``str``), ``external`` (``bool``: Spack's
+            ``external`` entry, e.g. a system compiler); empty for pages.  Dependency
             edges (``dependencies``) may point at them.
     """
 
@@ -120,7 +121,7 @@ class CacheData:
         {"page_id": pd.Series(dtype="int32"), **{c: pd.Series(dtype="str") for c in ("hash", "dep_hash")},
          **{c: pd.Series(dtype="category") for c in ("dep_name", "deptypes", "virtuals")}}))
     mirrors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({c: pd.Series(dtype="str") for c in ("tag", "stack", "url")}))
-    nodes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({c: pd.Series(dtype="str") for c in NODE_COLUMNS}))
+    nodes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({c: pd.Series(dtype="bool" if c == "external" else "str") for c in NODE_COLUMNS}))
     #: Structures derived from this data once and shared by every session that
     #: shows it (e.g. the query index, see :func:`dashboard.query.index_for`).
     derived: dict = field(default_factory=dict, repr=False, compare=False)

@@ -294,16 +294,22 @@ class FindView(Component):
         specs = s.data.specs[query.spec_mask(s.index, s.selection)]
         cols = ["hash", "package", "version", "compiler", "os", "target", "variants", "tag", "stacks", "size"]
         if isinstance(parsed, LockFile):
-            cov = lock_coverage(specs, parsed)
+            cov = lock_coverage(specs, parsed, s.data.nodes)
             unknown = f" ({cov['unknown_sizes']} sizes unknown)" if cov["unknown_sizes"] else ""
             self.message.object = (_number(cov["cached"], f"of {cov['total']} concrete specs are in the cache", "lock-cached")
-                                   + _number(cov["missing"], "missing", "lock-missing") + f"<span>download {cov['bytes']:,} bytes{unknown}</span>")
+                                   + _number(cov["missing"], "missing", "lock-missing")
+                                   + _number(cov["external"], "externals (never binaries)", "lock-external")
+                                   + (_number(cov["not_pushed"], "in the index, not pushed", "lock-not-pushed") if cov["not_pushed"] else "")
+                                   + f"<span>download {cov['bytes']:,} bytes{unknown}</span>")
             self.exact.value = cov["rows"]
             self.nearest.value = pd.DataFrame()
             return
         result = match(specs, parsed, s.data.dependencies, nodes=s.data.nodes)
+        others = result["not_binaries"]
+        note = ("<span class='find-not-binaries'>in the index but no binary: " + html.escape(", ".join(
+            f"{r.package}@{r.version} /{r.hash[:7]} ({r.status})" for r in others.itertuples())) + "</span>") if len(others) else ""
         self.message.object = (_number(len(result["exact"]), f"exact hits for {result['query']}", "find-exact-count")
-                               + f"<span>{result['candidates']:,} binaries of that package in the selection</span>")
+                               + f"<span>{result['candidates']:,} binaries of that package in the selection</span>" + note)
         self.exact.value = result["exact"][cols]
         near = result["nearest"]
         self.nearest.value = near.assign(

@@ -117,3 +117,46 @@ def test_find_my_spec_selects_what_spack_selects(spack_cache):
         if "error" in answer or got != answer["satisfies"]:
             wrong.append((text, got, answer))
     assert not wrong, f"{len(wrong)} of {len(QUERIES['queries'])} queries differ from Spack: {wrong[:3]}"
+
+
+def _spack_index() -> dict:
+    """The Spack-written index of the unsigned cache, read with json (v3: manifest -> blob)."""
+    root = SPACK_MIRRORS / "spack-1.2-v3-unsigned"
+    manifest = json.loads((root / "v3" / "manifests" / "index" / "index.manifest.json").read_text())
+    digest = manifest["data"][0]["checksum"]
+    return json.loads((root / "blobs" / "sha256" / digest[:2] / digest).read_text())["database"]["installs"]
+
+
+def test_a_lock_of_every_record_counts_externals_and_unpushed_apart_from_missing(spack_cache, tmp_path):
+    """A spack.lock whose concrete specs are the index's 25 records as Spack wrote them
+    (plus one spec no cache has): binaries are cached, externals (gcc, glibc) and records
+    the index holds without a binary are said to be so; only the stranger is missing."""
+    from dashboard.match import lock_coverage, parse_input
+
+    installs = _spack_index()
+    concrete = {h: r["spec"] for h, r in installs.items()}
+    concrete["z" * 32] = {"name": "stranger", "version": "1.0", "hash": "z" * 32}
+    lock = parse_input(json.dumps({"_meta": {"lockfile-version": 6}, "roots": [], "concrete_specs": concrete}))
+    cov = lock_coverage(spack_cache.specs, lock, spack_cache.nodes)
+    binaries = [h for h, r in installs.items() if r["in_buildcache"]]
+    externals = [h for h, r in installs.items() if r["spec"].get("external")]
+    assert (cov["total"], cov["cached"], cov["external"]) == (len(installs) + 1, len(binaries), len(externals)) == (26, 16, 3)
+    assert cov["not_pushed"] == len(installs) - len(binaries) - len(externals) and cov["missing"] == 1
+    rows = cov["rows"].set_index("hash")
+    assert rows.loc["z" * 32, "status"] == "missing"
+    assert set(rows.index[rows["status"] == "external"]) == set(externals)
+
+
+def test_find_my_spec_names_externals_and_unpushed_records_as_such(spack_cache):
+    """``gcc`` has no binary in the cache Spack wrote (Spack's answer: 0 hits), but the
+    index records two external gcc: they are named as externals, not left unexplained."""
+    from dashboard.match import match, parse_input
+
+    installs = _spack_index()
+    for text, name in (("gcc", "gcc"), ("gcc-runtime@12", "gcc-runtime")):
+        result = match(spack_cache.specs, parse_input(text), spack_cache.dependencies, nodes=spack_cache.nodes)
+        assert result["exact"].empty
+        want = {h: "external" if r["spec"].get("external") else "not pushed" for h, r in installs.items()
+                if r["spec"]["name"] == name and not r["in_buildcache"]
+                and (text == name or r["spec"]["version"].startswith("12"))}
+        assert want and dict(zip(result["not_binaries"]["hash"], result["not_binaries"]["status"])) == want

@@ -48,7 +48,8 @@ CHECK_THREADS = 8
 COMBINED_TABLES = ("specs", "spec_stacks", "pages", "meta_stacks", "problems", "dependencies", "nodes")
 #: Records of an index that are not binaries (externals, records not pushed): one row per (tag, hash).
 NODE_SCHEMA = pa.schema([("tag", pa.string()), ("hash", pa.string()), ("package", pa.string())]
-                        + [pa.field(n, pa.string()) for n in ("version", "compiler", "os", "platform", "target", "variants")])
+                        + [pa.field(n, pa.string()) for n in ("version", "compiler", "os", "platform", "target", "variants")]
+                        + [("external", pa.bool_())])
 
 
 @dataclass
@@ -192,19 +193,20 @@ def combine(parts: list[tuple[Mirror, pa.Table, pa.Table, dict | None]]) -> dict
         node_pieces.append(pa.table(
             {"tag": pa.array([mirror.tag] * others.num_rows, pa.string()), "hash": others.column("hash").cast(pa.string()),
              "package": others.column("package").cast(pa.string()),
-             **{n: others.column(n).cast(pa.string()) for n in ("version", "compiler", "os", "platform", "target", "variants")}},
+             **{n: others.column(n).cast(pa.string()) for n in ("version", "compiler", "os", "platform", "target", "variants")},
+             "external": others.column("external")},
             schema=NODE_SCHEMA))
         binaries = records.filter(records.column("in_buildcache"))
         n = binaries.num_rows
         size = pa.array([sizes.get(h) for h in binaries.column("hash").to_pylist()], pa.int64()) if sizes else pa.nulls(n, pa.int64())
         pieces.append(
-            binaries.drop_columns(["in_buildcache"]).append_column("size", size)
+            binaries.drop_columns(["in_buildcache", "external"]).append_column("size", size)
             .append_column("tag", pa.array([mirror.tag] * n, pa.string()))
             .append_column("stack", pa.array([mirror.stack] * n, pa.string()))
             .append_column("url", pa.array([mirror.url] * n, pa.string()))
         )
         dep_pieces.append(deps.append_column("tag", pa.array([mirror.tag] * deps.num_rows, pa.string())))
-    schema = pa.schema([*[f for f in RECORD_SCHEMA if f.name != "in_buildcache"], ("size", pa.int64()), ("tag", pa.string()), ("stack", pa.string()), ("url", pa.string())])
+    schema = pa.schema([*[f for f in RECORD_SCHEMA if f.name not in ("in_buildcache", "external")], ("size", pa.int64()), ("tag", pa.string()), ("stack", pa.string()), ("url", pa.string())])
     rows = pa.concat_tables(pieces) if pieces else schema.empty_table()
     rows = rows.sort_by([("tag", "ascending"), ("package", "ascending"), ("hash", "ascending"), ("stack", "ascending")])
     firsts = [(c, "first") for c in ("package", "version", "compiler", "os", "platform", "target", "variants", "n_deps", "size", "url")]

@@ -29,7 +29,7 @@ from .spackdb import IndexError_, index_entry, parse_index, parse_manifest, tarb
 V3_MANIFEST = "v3/manifests/index/index.manifest.json"
 V2_INDEX = "build_cache/index.json"
 #: Format of the per-mirror cache folders; another value is re-fetched.
-MIRROR_CACHE_FORMAT = 1
+MIRROR_CACHE_FORMAT = 2  # 2: records say whether they are externals
 
 
 @dataclass(frozen=True)
