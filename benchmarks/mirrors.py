@@ -2,7 +2,7 @@
 writes, so the mirror source can be checked against the pages row for row and
 timed at any size.
 
-    python -m benchmarks.mirrors OUT_DIR [--pages assets/pages] [--layout v3|v2] [--db 9|8]
+    python -m benchmarks.mirrors OUT_DIR [--pages assets/pages] [--layout v3|v2] [--db 8|7]
     python -m benchmarks.mirrors OUT_DIR --synthetic 1000000      # one big v3 index
 
 A mirror set is written as binaries.spack.io lays it out: ``OUT/<tag>/<stack>/``
@@ -21,15 +21,20 @@ its page lists, ``root`` included) and ``OUT/cache_spack_io_index.json`` maps
 Database records are spec format v5 (Spack 1.x): the compiler is an external
 build dependency (``in_buildcache: false``) reached through ``virtuals``
 ``c``/``cxx``; targets alternate between the dict and the plain-string form;
-variants become ``parameters`` (``+x`` true, ``~x`` false, ``k:=a,b`` a list,
-``k=v`` a string).
+variants become ``parameters`` (``+x`` true, ``~x`` false, ``k:=a,b`` and
+``k=a,b`` a list, ``patches`` always a list of sha256 digests (the pages show 7
+characters: the rest is made up, deterministically), ``k=v`` a string).
+
+Only what Spack writes is written: index database v8 in layout v3 (Spack 1.x), v7 and
+v8 in layout v2 (Spack 0.x); the index is never compressed; manifests are unsigned
+(a signed cache comes from Spack itself: ``assets/mirrors/spack-1.2``).
+``scripts/spack_oracle/check_generator.sh`` has Spack list each layout written here.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import gzip
 import hashlib
 import json
 import sys
@@ -56,12 +61,15 @@ def parameters(variants: str) -> dict:
     for token in variants.split():
         if token[0] in "+~":
             out[token[1:]] = token[0] == "+"
-        elif ":=" in token:
-            name, value = token.split(":=", 1)
-            out[name] = value.split(",")
         elif "=" in token:
             name, value = token.split("=", 1)
-            out[name] = value
+            name = name.rstrip(":")
+            if name == "patches":  # Spack stores full sha256 digests; pages show 7 characters
+                out[name] = [v + hashlib.sha256(v.encode()).hexdigest()[: 64 - len(v)] for v in value.split(",")]
+            elif ":=" in token or "," in value:
+                out[name] = value.split(",")
+            else:
+                out[name] = value
     for flag in ("cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs"):
         out.setdefault(flag, [])
     return out
@@ -78,7 +86,7 @@ def _compiler_record(compiler: str, os_: str, platform: str, target: str) -> tup
     return spec_hash, {"spec": spec, "ref_count": 1, "in_buildcache": False}
 
 
-def database(rows, db_version: int = 9) -> dict:
+def database(rows, db_version: int = 8) -> dict:
     """The ``index.json`` document of the binaries ``rows`` (dicts with the
     columns of :attr:`dashboard.model.CacheData.specs`)."""
     installs: dict = {}
@@ -107,17 +115,22 @@ def _blob(mirror: Path, data: bytes) -> str:
     return digest
 
 
-def _manifest(entries: list[dict], sign: bool) -> str:
-    text = json.dumps({"version": 3, "data": entries}, indent=2)
-    if sign:  # the shape of a clear-signed manifest (the signature is not real)
-        text = ("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n" + text
-                + "\n-----BEGIN PGP SIGNATURE-----\n\niQIzBAEBCgAdFiEE\n-----END PGP SIGNATURE-----\n")
-    return text
+def _manifest(entries: list[dict]) -> str:
+    return json.dumps({"version": 3, "data": entries}, indent=2)
 
 
-def write_mirror(mirror: Path, rows: list[dict], layout: str = "v3", db_version: int = 9,
-                 spec_manifests: bool = True, compress: bool = False, sign: bool = False) -> Path:
-    """Write one mirror holding the binaries ``rows`` (see :func:`database`)."""
+#: Index database versions Spack wrote, by layout.
+SPACK_DB_VERSIONS = {"v3": (8,), "v2": (7, 8)}  # records in spec format v5; v6 held older specs
+
+
+def write_mirror(mirror: Path, rows: list[dict], layout: str = "v3", db_version: int = 8, spec_manifests: bool = True) -> Path:
+    """Write one mirror holding the binaries ``rows`` (see :func:`database`).
+
+    Raises:
+        ValueError: a layout and database version Spack never wrote together.
+    """
+    if db_version not in SPACK_DB_VERSIONS.get(layout, ()):
+        raise ValueError(f"Spack never wrote index database v{db_version} in layout {layout}")
     data = json.dumps(database(rows, db_version), separators=(",", ":")).encode()
     if layout == "v2":
         (mirror / "build_cache").mkdir(parents=True, exist_ok=True)
@@ -125,12 +138,11 @@ def write_mirror(mirror: Path, rows: list[dict], layout: str = "v3", db_version:
         (mirror / "build_cache" / "index.json.hash").write_text(hashlib.sha256(data).hexdigest())
         return mirror
     (mirror / "v3" / "manifests" / "index").mkdir(parents=True, exist_ok=True)
-    (mirror / "v3" / "layout.json").write_text(json.dumps({"signing": "signed" if sign else "unsigned"}))
-    stored = gzip.compress(data, mtime=0) if compress else data
-    digest = _blob(mirror, stored)
-    entry = {"contentLength": len(stored), "mediaType": f"application/vnd.spack.db.v{db_version}+json",
-             "compression": "gzip" if compress else "none", "checksumAlgorithm": "sha256", "checksum": digest}
-    (mirror / "v3" / "manifests" / "index" / "index.manifest.json").write_text(_manifest([entry], sign))
+    (mirror / "v3" / "layout.json").write_text(json.dumps({"signing": "gpg"}))  # as Spack 1.2 writes it, signed or not
+    digest = _blob(mirror, data)
+    entry = {"contentLength": len(data), "mediaType": f"application/vnd.spack.db.v{db_version}+json",
+             "compression": "none", "checksumAlgorithm": "sha256", "checksum": digest}
+    (mirror / "v3" / "manifests" / "index" / "index.manifest.json").write_text(_manifest([entry]))
     if spec_manifests:
         for row in rows:
             size = row["size"] if row["size"] is not None else made_up_size(row["hash"])
@@ -142,7 +154,7 @@ def write_mirror(mirror: Path, rows: list[dict], layout: str = "v3", db_version:
                 {"contentLength": 1000, "mediaType": "application/vnd.spack.spec.v5+json", "compression": "gzip",
                  "checksumAlgorithm": "sha256", "checksum": hashlib.sha256(row["hash"].encode() + b"spec").hexdigest()},
             ]
-            (folder / f"{row['package']}-{row['version']}-{row['hash']}.spec.manifest.json").write_text(_manifest(entries, sign))
+            (folder / f"{row['package']}-{row['version']}-{row['hash']}.spec.manifest.json").write_text(_manifest(entries))
     return mirror
 
 
@@ -156,7 +168,7 @@ def spec_rows(pages=REAL_PAGES) -> list[dict]:
     return frame.to_dict("records")
 
 
-def write_mirror_set(out, pages=REAL_PAGES, layout: str = "v3", db_version: int = 9, **options) -> Path:
+def write_mirror_set(out, pages=REAL_PAGES, layout: str = "v3", db_version: int = 8, **options) -> Path:
     """Write a mirror set (module docstring) from the pages ``pages``; returns
     the path of its ``cache_spack_io_index.json``."""
     out = Path(out)
@@ -191,7 +203,7 @@ def write_grid(out, tags: int = 100, stacks: int = 100, specs_per_mirror: int = 
 
 
 def synthetic_index(n: int, seed: int = 0) -> bytes:
-    """The bytes of one v9 ``index.json`` with ``n`` binaries, sampled from the
+    """The bytes of one v8 ``index.json`` with ``n`` binaries, sampled from the
     real pages (new hashes), as a big tag's root mirror would hold."""
     base = spec_rows()
     rng = np.random.default_rng(seed)
@@ -205,7 +217,7 @@ def main(argv=None) -> int:
     parser.add_argument("out")
     parser.add_argument("--pages", default=str(REAL_PAGES))
     parser.add_argument("--layout", choices=("v3", "v2"), default="v3")
-    parser.add_argument("--db", type=int, choices=(8, 9), default=9)
+    parser.add_argument("--db", type=int, choices=(8, 7), default=8, help="index database version (v3: 8 only, as Spack)")
     parser.add_argument("--synthetic", type=int, help="write one v3 mirror whose index has this many binaries")
     args = parser.parse_args(argv)
     if args.synthetic:
@@ -213,9 +225,9 @@ def main(argv=None) -> int:
         mirror = Path(args.out)
         (mirror / "v3" / "manifests" / "index").mkdir(parents=True, exist_ok=True)
         digest = _blob(mirror, data)
-        entry = {"contentLength": len(data), "mediaType": "application/vnd.spack.db.v9+json", "compression": "none",
+        entry = {"contentLength": len(data), "mediaType": "application/vnd.spack.db.v8+json", "compression": "none",
                  "checksumAlgorithm": "sha256", "checksum": digest}
-        (mirror / "v3" / "manifests" / "index" / "index.manifest.json").write_text(_manifest([entry], False))
+        (mirror / "v3" / "manifests" / "index" / "index.manifest.json").write_text(_manifest([entry]))
         print(f"{mirror}: {args.synthetic:,} binaries, index {len(data) / 1e6:.0f} MB")
         return 0
     path = write_mirror_set(args.out, args.pages, args.layout, args.db)

@@ -160,3 +160,20 @@ def test_find_my_spec_names_externals_and_unpushed_records_as_such(spack_cache):
                 if r["spec"]["name"] == name and not r["in_buildcache"]
                 and (text == name or r["spec"]["version"].startswith("12"))}
         assert want and dict(zip(result["not_binaries"]["hash"], result["not_binaries"]["status"])) == want
+
+
+@pytest.mark.parametrize("store", [True, False], ids=["with-store", "no-store"])
+def test_sizes_are_the_tarballs_in_spacks_manifests_with_or_without_the_store(tmp_path, store):
+    """Each binary's size is its tarball's contentLength in the spec manifest Spack wrote
+    (read here with json), whether or not the local store is on."""
+    from dashboard.load import load
+
+    root = SPACK_MIRRORS / "spack-1.2-v3-unsigned"
+    want = {}
+    for path in (root / "v3" / "manifests" / "spec").rglob("*.spec.manifest.json"):
+        data = json.loads(path.read_text())["data"]
+        want[path.name.removesuffix(".spec.manifest.json").rsplit("-", 1)[1]] = next(
+            d["contentLength"] for d in data if d["mediaType"].startswith("application/vnd.spack.install"))
+    data = load(root, cache=store, cache_dir=tmp_path, sizes=True)
+    got = dict(zip(data.specs["hash"], data.specs["size"]))
+    assert len(want) == 16 and got == want

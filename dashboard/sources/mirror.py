@@ -366,7 +366,7 @@ def read_mirrors(
             problems.append((got.mirror.url, got.mirror.tag, "error", f"{where}: cached copy unreadable ({exc})"))
             continue
         spec_sizes = None
-        if sizes and got.state.get("layout") == "v3" and cache_root is not None:
+        if sizes and got.state.get("layout") == "v3":  # without a store: fetched again next time
             spec_sizes, fetched = fetch_sizes(got, records.filter(records.column("in_buildcache")), known_sizes)
             known_sizes.update(spec_sizes)
             report.sizes_fetched += fetched
