@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import time
 import webbrowser
@@ -238,6 +240,35 @@ def cmd_match(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    """Verify every binary's spec manifest signature (exit 0: all verified; 1: any
+    binary unsigned, badly signed, signed by an unknown key or without a manifest;
+    with ``--require-trusted``, also any verified only by a key the mirror publishes)."""
+    from .sources.signatures import KeyError_, trusted_keys
+    from .verify import headline, verify_cache
+
+    try:
+        trusted = trusted_keys(args.trusted_keys, args.gnupghome)
+    except (KeyError_, OSError, subprocess.TimeoutExpired) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    data = _load_with_bar(args.data, cache=not args.no_cache, sizes=False)
+    if not len(data.mirrors):
+        print(f"error: {args.data} holds no mirror (pages carry no signatures)", file=sys.stderr)
+        return 2
+    rows, problems = verify_cache(data, trusted)
+    with _wide():
+        print(headline(rows))
+        for problem in problems:
+            print(f"key problem: {problem}", file=sys.stderr)
+        shown = rows if args.all else rows[rows["signature"] != "verified"]
+        if len(shown):
+            print()
+            print(shown[["signature", "signer", "package", "version", "hash", "tag", "stack"]].to_string(index=False))
+    good = {"verified"} if args.require_trusted else {"verified", "verified (mirror key)"}
+    return 0 if rows["signature"].isin(good).all() else 1
+
+
 @contextmanager
 def _wide():
     import pandas as pd
@@ -299,6 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", nargs="+", metavar="SPEC_OR_HASH_OR_FILE", help="e.g. hdf5@1.14 +mpi target=zen3 %%gcc@11 (what follows %%gcc constrains the compiler), /abc123, or a spec.json / spack.lock file")
     p.add_argument("--limit", type=int, default=10, help="nearest binaries shown (default 10)")
     p.set_defaults(func=cmd_match)
+
+    p = sub.add_parser("verify", help="check the signature of every binary's spec manifest (exit 1 if any is not good)")
+    data_arg(p)
+    p.add_argument("--trusted-keys", metavar="DIR", help="folder of public keys you trust (*.pub, *.asc, *.gpg, *.key)")
+    p.add_argument("--gnupghome", metavar="DIR", default=os.environ.get("SPACK_GNUPGHOME"),
+                   help="a GnuPG home whose public keys you trust (default: $SPACK_GNUPGHOME)")
+    p.add_argument("--require-trusted", action="store_true", help="a key only the mirror publishes is not enough (exit 1)")
+    p.add_argument("--all", action="store_true", help="list every binary, not only those not verified by a trusted key")
+    p.set_defaults(func=cmd_verify)
     return parser
 
 
@@ -313,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

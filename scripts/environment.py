@@ -4,8 +4,9 @@ same version bounds, so the two cannot drift.
     python scripts/environment.py          # rewrite environment.yml
     python scripts/environment.py --check  # exit 1 if environment.yml differs
 
-The runtime dependencies become conda-forge packages (their names are the same there);
-the test extra is installed by pip from the project itself (``-e ".[test]"``).
+The runtime dependencies become conda-forge packages (their names are the same there),
+but for :data:`PIP_ONLY` (not on conda-forge), which pip installs with the test extra
+from the project itself (``-e ".[test]"``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Dependencies conda-forge does not have: installed by pip.
+PIP_ONLY = ("pysequoia",)
 
 
 def render(pyproject: Path = ROOT / "pyproject.toml") -> str:
@@ -33,8 +36,10 @@ def render(pyproject: Path = ROOT / "pyproject.toml") -> str:
         "dependencies:",
         f"  - python{project['requires-python']}",
     ]
-    lines += [f"  - {dep.replace(' ', '')}" for dep in project["dependencies"]]
-    lines += ["  - pip", "  - pip:", '      - -e ".[test]"']
+    deps = [dep.replace(" ", "") for dep in project["dependencies"]]
+    pip_only = [d for d in deps if d.startswith(PIP_ONLY)]
+    lines += [f"  - {dep}" for dep in deps if dep not in pip_only]
+    lines += ["  - pip", "  - pip:", *[f"      - {dep}" for dep in pip_only], '      - -e ".[test]"']
     return "\n".join(lines) + "\n"
 
 

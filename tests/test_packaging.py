@@ -24,13 +24,14 @@ def test_environment_yml_has_the_packages_and_bounds_of_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = [d for d in env["dependencies"] if isinstance(d, str) and d != "pip"]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     python = [d for d in conda if Requirement(d).name == "python"]
     assert [Requirement(p).specifier for p in python] == [SpecifierSet(project["requires-python"])]
-    got = {Requirement(d).name: Requirement(d).specifier for d in conda if Requirement(d).name != "python"}
+    packages = [d for d in conda if Requirement(d).name != "python"] + [d for d in pip if not d.startswith("-e")]
+    got = {Requirement(d).name: Requirement(d).specifier for d in packages}
     want = {Requirement(d).name: Requirement(d).specifier for d in project["dependencies"]}
-    assert got == want
-    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert pip == ['-e ".[test]"']
+    assert got == want and len(packages) == len(want)
+    assert pip[-1] == '-e ".[test]"'
 
 
 #: Private methods the dashboard overrides, each where the library has no public way to

@@ -1,0 +1,66 @@
+"""Which binaries of a loaded build cache carry a good signature, and by whom.  Pure
+pandas (no Panel); the OpenPGP work is :mod:`dashboard.sources.signatures`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .model import CacheData
+from .sources.mirror_fetch import _spec_manifest_url
+from .sources.remote import FetchError, read_many
+from .sources.signatures import STATUSES, Keyring, mirror_keys, verify
+
+#: Columns of :func:`verify_cache`'s rows.
+COLUMNS = ("tag", "stack", "hash", "package", "version", "signature", "signer", "mirror")
+
+
+def verify_cache(data: CacheData, trusted: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Verify the spec manifest of every binary in every mirror ``data`` was read from.
+
+    Args:
+        data: a loaded mirror source (pages have no signatures: no rows).
+        trusted: the user's certificates (:func:`dashboard.sources.signatures.trusted_keys`).
+
+    Returns:
+        ``(rows, problems)``: one row per binary per mirror, columns :data:`COLUMNS`
+        (``signature`` one of :data:`~dashboard.sources.signatures.STATUSES`, ``signer``
+        the key's fingerprint or ``""``; all ``str``); ``problems``: key files that could
+        not be read, each naming its URL.
+    """
+    out, problems = [], []
+    if not len(data.mirrors):
+        return pd.DataFrame(columns=list(COLUMNS)), problems
+    specs = data.specs
+    stacks = data.spec_stacks.assign(tag=specs["tag"].astype(str).to_numpy()[data.spec_stacks["spec"].to_numpy()],
+                                     stack=data.spec_stacks["stack"].astype(str))
+    for mirror in data.mirrors.itertuples(index=False):
+        keys, trouble = mirror_keys(mirror.url)
+        problems += trouble
+        ring = Keyring(published=keys, trusted=dict(trusted or {}))
+        rows = specs.iloc[stacks.loc[(stacks["tag"] == mirror.tag) & (stacks["stack"] == mirror.stack), "spec"].to_numpy()]
+        plain = rows[["hash", "package", "version"]].astype(str)
+        urls = [_spec_manifest_url(mirror.url, n, v, h) for h, n, v in plain.itertuples(index=False)]
+        texts = read_many(urls)
+        for (h, n, v), url in zip(plain.itertuples(index=False), urls):
+            text = texts[url]
+            status, signer = ("no manifest", "") if isinstance(text, FetchError) else verify(text, ring)
+            out.append((mirror.tag, mirror.stack, h, n, v, status, signer, mirror.url))
+    return pd.DataFrame(out, columns=list(COLUMNS)), problems
+
+
+def headline(rows: pd.DataFrame) -> str:
+    """One line for people: ``"16 signed: 16 verified by AE8EE6A8…, key only from the
+    mirror"``, or what is wrong first (``"1 bad signature"``...)."""
+    if rows.empty:
+        return "no binaries to verify"
+    counts = rows["signature"].value_counts()
+    parts = [f"{counts[s]} {s}" for s in STATUSES if s in counts and not s.startswith("verified")]
+    good = rows[rows["signature"].str.startswith("verified")]
+    signed = len(rows) - int(counts.get("unsigned", 0)) - int(counts.get("no manifest", 0))
+    if len(good):
+        by = ", ".join(f"{fpr[:8].upper()}…" for fpr in sorted(set(good["signer"])))
+        where = "trusted here" if (good["signature"] == "verified").all() else (
+            "key only from the mirror" if (good["signature"] != "verified").all() else "some keys only from the mirror")
+        parts.insert(0, f"{len(good)} verified by {by}, {where}")
+    return f"{signed} signed: " + "; ".join(parts)

@@ -1,0 +1,109 @@
+"""Signatures of the cache Spack signed, checked by the dashboard and by GnuPG (as Spack
+checks them): a good manifest is verified, a changed byte is a bad signature, a key
+nobody publishes is unknown, an unsigned cache is unsigned."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from dashboard.load import load
+from dashboard.verify import verify_cache
+
+SPACK = ROOT / "assets" / "mirrors" / "spack-1.2"
+KEY = SPACK / "peer-test-key.pub"
+FINGERPRINT = "ae8ee6a88e9d37e38d5cca94fe2906cc338fcc85"
+
+
+def gpg_verifies(homedir, path) -> bool:
+    """GnuPG's word on one clear-signed file (the oracle)."""
+    return subprocess.run(["gpg", "--homedir", str(homedir), "--batch", "--verify", str(path)], capture_output=True, timeout=60).returncode == 0
+
+
+@pytest.fixture
+def gnupg(tmp_path):
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    subprocess.run(["gpg", "--homedir", str(home), "--batch", "--import", str(KEY)], capture_output=True, check=True, timeout=60)
+    return home
+
+
+@pytest.fixture
+def tampered(tmp_path):
+    """A copy of the signed cache with one byte changed in one spec manifest."""
+    copy = tmp_path / "signed"
+    shutil.copytree(SPACK / "spack-1.2-v3-signed", copy)
+    manifest = sorted((copy / "v3" / "manifests" / "spec").rglob("*.spec.manifest.json"))[0]
+    text = manifest.read_bytes()
+    at = text.index(b'"contentLength":') + len(b'"contentLength":')
+    manifest.write_bytes(text[:at] + bytes([text[at] ^ 1]) + text[at + 1:])  # one digit changed
+    return copy, manifest
+
+
+def _by_hash(rows):
+    return dict(zip(rows["hash"], rows["signature"]))
+
+
+def test_the_signed_cache_verifies_as_gnupg_says(tmp_path, gnupg):
+    data = load(SPACK / "spack-1.2-v3-signed", cache_dir=tmp_path / "store")
+    rows, problems = verify_cache(data)
+    assert not problems and len(rows) == 16
+    manifests = sorted((SPACK / "spack-1.2-v3-signed" / "v3" / "manifests" / "spec").rglob("*.spec.manifest.json"))
+    assert len(manifests) == 16 and all(gpg_verifies(gnupg, m) for m in manifests)
+    assert set(rows["signature"]) == {"verified (mirror key)"} and set(rows["signer"]) == {FINGERPRINT}
+    # the user's own trusted key makes it "verified"
+    trusted, _ = verify_cache(data, {FINGERPRINT: __import__("pysequoia").Cert.from_bytes(KEY.read_bytes())})
+    assert set(trusted["signature"]) == {"verified"}
+
+
+def test_a_changed_byte_is_a_bad_signature_and_the_others_stay_verified(tmp_path, gnupg, tampered):
+    copy, manifest = tampered
+    assert not gpg_verifies(gnupg, manifest)
+    rows, _ = verify_cache(load(copy, cache_dir=tmp_path / "store"))
+    digest = manifest.name.removesuffix(".spec.manifest.json").rsplit("-", 1)[1]
+    status = _by_hash(rows)
+    assert status.pop(digest) == "bad signature"
+    assert set(status.values()) == {"verified (mirror key)"} and len(status) == 15
+
+
+def test_a_key_the_mirror_does_not_publish_is_unknown(tmp_path):
+    copy = tmp_path / "signed"
+    shutil.copytree(SPACK / "spack-1.2-v3-signed", copy)
+    shutil.rmtree(copy / "v3" / "manifests" / "key")
+    rows, _ = verify_cache(load(copy, cache_dir=tmp_path / "store"))
+    assert set(rows["signature"]) == {"unknown key"} and len(rows) == 16
+
+
+def test_the_unsigned_cache_is_unsigned(tmp_path):
+    rows, _ = verify_cache(load(SPACK / "spack-1.2-v3-unsigned", cache_dir=tmp_path / "store"))
+    assert set(rows["signature"]) == {"unsigned"} and len(rows) == 16
+
+
+def _cli(*args, tmp_path):
+    env = {**__import__("os").environ, "SPACK_CACHE_DASHBOARD_CACHE": str(tmp_path / "c")}
+    env.pop("SPACK_GNUPGHOME", None)
+    return subprocess.run([sys.executable, "-m", "dashboard.cli", "verify", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_verify_command_exit_codes_for_audits(tmp_path, tampered):
+    good = _cli("--data", str(SPACK / "spack-1.2-v3-signed"), tmp_path=tmp_path)
+    assert good.returncode == 0 and "16 signed: 16 verified by AE8EE6A8…, key only from the mirror" in good.stdout
+    strict = _cli("--data", str(SPACK / "spack-1.2-v3-signed"), "--require-trusted", tmp_path=tmp_path)
+    assert strict.returncode == 1
+    trusted = _cli("--data", str(SPACK / "spack-1.2-v3-signed"), "--trusted-keys", str(SPACK), "--require-trusted", tmp_path=tmp_path)
+    assert trusted.returncode == 0 and "trusted here" in trusted.stdout
+    bad = _cli("--data", str(tampered[0]), tmp_path=tmp_path)
+    assert bad.returncode == 1 and "1 bad signature" in bad.stdout and "Traceback" not in bad.stderr
+    unsigned = _cli("--data", str(SPACK / "spack-1.2-v3-unsigned"), tmp_path=tmp_path)
+    assert unsigned.returncode == 1 and "16 unsigned" in unsigned.stdout
+    pages = _cli("--data", str(ROOT / "assets" / "pages"), tmp_path=tmp_path)
+    assert pages.returncode == 2 and "no mirror" in pages.stderr
+    wrong_key = tmp_path / "keys"
+    wrong_key.mkdir()
+    (wrong_key / "x.pub").write_text("not a key")
+    refused = _cli("--data", str(SPACK / "spack-1.2-v3-signed"), "--trusted-keys", str(wrong_key), tmp_path=tmp_path)
+    assert refused.returncode == 2 and "x.pub" in refused.stderr and "Traceback" not in refused.stderr
