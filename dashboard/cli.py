@@ -71,6 +71,14 @@ def cmd_summary(args) -> int:
     print(f"Load: {elapsed:.2f} s ({data.cache_status})")
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.to_string())
+    if len(data.nodes):
+        ext = int(data.nodes["external"].astype(bool).sum())
+        print(f"\nIn the indexes but no binaries: {ext} externals (never pushed), {len(data.nodes) - ext} records not pushed")
+    if getattr(args, "verify", False) and len(data.mirrors):
+        from .verify import headline, verify_cache
+
+        rows, _ = verify_cache(data)
+        print(f"Signatures: {headline(rows)}")
     problems = data.problems
     print(f"\nProblems: {len(problems)}")
     for row in problems.itertuples():
@@ -309,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="print what a tree holds and its problems")
     data_arg(p)
+    p.add_argument("--verify", action="store_true", help="also check each binary's signature (see the verify command)")
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("diff", help="what changed between two tags (or two stacks)")
