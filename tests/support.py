@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 #: Seconds a test waits for a state to show before it fails (``SCD_TEST_PATIENCE``).  A
