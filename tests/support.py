@@ -79,6 +79,7 @@ def wait_http(port: int, proc: subprocess.Popen | None = None, timeout: float = 
     every try and load the machine the test waits on).  Raises ``RuntimeError`` if
     ``proc`` exits first, ``TimeoutError`` after ``timeout`` seconds."""
     import urllib.error
+    import urllib.request
 
     deadline = time.monotonic() + timeout
     while True:
