@@ -162,17 +162,20 @@ def open_option(root, selector_index: int, value: str, count: int | None = None,
     raise ValueError(f"tries must be at least 1, not {tries}")
 
 
-def pick(pg, selector_index: int, value: str, within=None, tries: int = 3):
+def pick(pg, selector_index: int, value: str, within=None, tries: int = 3, count: int | None = None):
     """Choose ``value`` in the n-th multi-choice selector of the page ``pg``, or of the
     part of it located by ``within`` (see :func:`open_option`).  A click that the
-    selector's rebuild swallowed (the chosen value not shown as chosen) is made again."""
+    selector's rebuild swallowed (the chosen value not shown as chosen) is made again.
+    ``count``: click only once the option shows this spec count, as a person reads the
+    counts before clicking (the counts of the previous change have arrived: no rebuild
+    carrying the previous answer can come after the click)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     root = within if within is not None else pg
     chosen = root.locator("div.choices").nth(selector_index).locator(".choices__list--multiple .choices__item", has_text=re.compile(rf"^{re.escape(value)} \("))
     for attempt in range(tries):
         try:
-            open_option(root, selector_index, value).click(timeout=RETRY_MS)
+            open_option(root, selector_index, value, count=count).click(timeout=RETRY_MS)
         except PlaywrightTimeout:  # the list was rebuilt (closed) under the pointer: open it again
             continue
         pg.keyboard.press("Escape")

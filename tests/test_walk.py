@@ -130,7 +130,8 @@ def test_random_walk_of_selections(server, page, real_data, artifacts):
             dims = [d for d in q.DIMENSIONS if len(options[d]) and d not in ("version",)]
             dim = rnd.choice(dims)
             value = rnd.choice([v for v in options[dim]["value"] if v not in sel.values(dim)] or list(options[dim]["value"]))
-            pick(page, list(q.DIMENSIONS).index(dim), value)
+            count = int(options[dim].set_index("value").loc[value, "specs"])
+            pick(page, list(q.DIMENSIONS).index(dim), value, count=count)  # once the counts of the last change show
             sel = q.Selection(**{**{d: sel.values(d) for d in q.DIMENSIONS}, dim: tuple(dict.fromkeys((*sel.values(dim), value)))}, package=sel.package)
         elif action in ("type", "nonsense"):
             text = rnd.choice(["py-", "a", "build", "lib"]) if action == "type" else "zzq" + str(step)
