@@ -306,8 +306,8 @@ class FindView(Component):
             return
         result = match(specs, parsed, s.data.dependencies, nodes=s.data.nodes)
         others = result["not_binaries"]
-        note = ("<span class='find-not-binaries'>in the index but no binary: " + html.escape(", ".join(
-            f"{r.package}@{r.version} /{r.hash[:7]} ({r.status})" for r in others.itertuples())) + "</span>") if len(others) else ""
+        note = ("<div class='find-not-binaries' style='margin-top:6px'>In the index but no binary: " + html.escape(", ".join(
+            f"{r.package}@{r.version} /{r.hash[:7]} ({r.status})" for r in others.itertuples())) + "</div>") if len(others) else ""
         self.message.object = (_number(len(result["exact"]), f"exact hits for {result['query']}", "find-exact-count")
                                + f"<span>{result['candidates']:,} binaries of that package in the selection</span>" + note)
         self.exact.value = result["exact"][cols]
