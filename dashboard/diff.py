@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .match import spec_variants
 from .spack import version_key
 from .terms import ROOT_STACK
 
@@ -60,6 +61,12 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[cols].astype(str).drop_duplicates("hash")
 
 
+def _variant_key(text: str) -> str:
+    """A variant string as one spelling of its values: ``a=b`` (older pages) and
+    ``a:=b`` (newer pages, mirrors), ``+x ~y`` and ``+x~y`` are the same configuration."""
+    return " ".join(f"{k}={v}" for k, v in sorted(spec_variants(text).items()))
+
+
 def _joined(frame: pd.DataFrame, columns) -> pd.Series:
     """Each row's ``columns`` (text) joined by NUL: one configuration key per row.
     (``DataFrame.agg(str.join, axis=1)`` gave wrong keys under pandas 2.2.)"""
@@ -87,8 +94,9 @@ def diff(a: pd.DataFrame, b: pd.DataFrame) -> Diff:
         # versions as their rank in Spack's order: integers sort alike in every pandas
         # (a column of key tuples does not: pandas 2.2 sorted it out of key order)
         rank = {v: i for i, v in enumerate(sorted(set(frame["version"]), key=version_key))}
+        variants = {v: _variant_key(v) for v in set(frame["variants"])}
         frame = frame.assign(
-            _key=_joined(frame, CONFIGURATION) if len(frame) else pd.Series(dtype=str),
+            _key=_joined(frame.assign(variants=frame["variants"].map(variants)), CONFIGURATION) if len(frame) else pd.Series(dtype=str),
             _vkey=frame["version"].map(rank).astype("int64") if len(frame) else pd.Series(dtype="int64"),
         ).sort_values(["_key", "_vkey", "hash"], kind="stable")
         return frame.assign(_n=frame.groupby("_key").cumcount() if len(frame) else pd.Series(dtype=int))

@@ -29,6 +29,16 @@ def pytest_configure(config):
             config.addinivalue_line("filterwarnings", f"error::{category}:dashboard")
 
 
+def variant_tokens(text: str) -> str:
+    """One spelling of a variant string, for comparing configurations: the pages' form
+    (``~a +b k=a,b``, older pages) and Spack's (``~a+b k:='a,b'``) give the same tokens,
+    unquoted, ``:=`` as ``=``, sorted."""
+    import re
+
+    tokens = re.sub(r"(?<=\S)([+~])", r" \1", str(text)).split()
+    return " ".join(sorted(t.replace("'", "").replace(":=", "=") for t in tokens))
+
+
 def reference_frame(pages_dir: Path = REAL_PAGES) -> pd.DataFrame:
     """Independent reading of every page with PyYAML (not the product's JSON fast
     path): one row per spec per stack, plain object columns."""
