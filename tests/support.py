@@ -187,6 +187,27 @@ def pick(pg, selector_index: int, value: str, within=None, tries: int = 3, count
     raise AssertionError(f"{value!r} is not shown as chosen in selector {selector_index} after {tries} clicks")
 
 
+def expand_row(pg, detail_css: str, tries: int = 4):
+    """Click the first table row's ► until the row opens (its arrow turns ▼), then wait
+    for its detail (``detail_css``, sent by the server): a click made while the table is
+    redrawn on a busy machine opens nothing and is made again; an open row is never
+    clicked again (that would close it)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    arrow = pg.locator(".tabulator-row").first.locator(".tabulator-cell", has_text=re.compile("^[►▼]$")).first
+    for _ in range(tries):
+        if arrow.inner_text().strip() == "►":
+            arrow.click()
+        try:
+            pg.locator(".tabulator-row").first.locator(".tabulator-cell", has_text="▼").first.wait_for(timeout=RETRY_MS)
+            break
+        except PlaywrightTimeout:
+            continue
+    detail = pg.locator(detail_css).first
+    detail.wait_for(timeout=PATIENCE_MS)
+    return detail
+
+
 def table_rows(pg) -> int:
     """Row count the app shows above the table."""
     return int(pg.locator("b.row-count").first.inner_text().replace(",", ""))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, STORE_ENV, variant_tokens
-from support import PATIENCE_MS, free_port, number, start_server, table_rows, wait_number, wait_value
+from support import PATIENCE_MS, expand_row, free_port, number, start_server, table_rows, wait_number, wait_value
 
 from dashboard.match import spec_variants
 
@@ -137,9 +137,8 @@ def test_find_my_spec_and_copy_a_command(server, browser, real_data, artifacts):
     # copy a command from a spec's detail in the overview
     pg.locator(".bk-tab", has_text="Overview").click()
     pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
-    pg.locator(".tabulator-row .tabulator-cell", has_text="►").first.click()
+    expand_row(pg, "code.install-cmd")
     command = pg.locator("code.install-cmd").last
-    command.wait_for(timeout=PATIENCE_MS)
     pg.locator(".copy-cmd").last.click()
     assert pg.evaluate("navigator.clipboard.readText()") == command.inner_text()
     assert command.inner_text().startswith("spack install --use-buildcache only /")
@@ -188,8 +187,7 @@ def test_the_app_on_a_mirror_set_shows_what_the_pages_show_plus_sizes(mirror_ser
     deps = pg.locator("div.tabulator-row div.tabulator-cell[tabulator-field='n_deps']").all_inner_texts()
     assert sizes and all(re.fullmatch(r"[\d,]+", s) for s in sizes)  # every size known (spec manifests)
     assert deps and all(d in ("0", "1") for d in deps)  # the generator's compiler edge
-    pg.locator(".tabulator-row .tabulator-cell", has_text="►").first.click()
-    pg.locator(".spec-deps").first.wait_for(timeout=PATIENCE_MS)
+    expand_row(pg, ".spec-deps")
     pg.screenshot(path=str(artifacts / "mirror-app.png"), full_page=True)
     # the question views too: the diff of the mirror set is the diff of the pages
     pg.goto(url + f"?view=compare&a={OLD}&b={NEW}")

@@ -13,7 +13,7 @@ import pytest
 
 from dashboard import query as q
 from dashboard.terms import HEATMAPS
-from support import PATIENCE_MS, column_texts, number, pick, table_rows, wait_value
+from support import PATIENCE_MS, column_texts, expand_row, number, pick, table_rows, wait_value
 
 pytestmark = pytest.mark.browser
 
@@ -217,10 +217,8 @@ def test_no_request_leaves_localhost(server, browser, tmp_path, artifacts):
         pg.wait_for_timeout(500)
     pg.locator("input[placeholder='e.g. py-']").first.type("py-", delay=30)
     pg.wait_for_timeout(1500)
-    pg.locator(".tabulator-row .tabulator-cell", has_text="►").first.click()  # a row's detail
+    detail = expand_row(pg, ".spec-hash")  # a row's detail
     hashes = column_texts(pg, "hash")
-    detail = pg.locator(".spec-hash").first
-    detail.wait_for(timeout=PATIENCE_MS)
     assert detail.inner_text() in {h for h in hashes} or len(detail.inner_text()) == 32
     pg.screenshot(path=str(artifacts / "row-detail.png"), full_page=True)
     with pg.expect_download() as dl:
