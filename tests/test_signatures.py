@@ -29,7 +29,9 @@ def gnupg(tmp_path):
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
     subprocess.run(["gpg", "--homedir", str(home), "--batch", "--import", str(KEY)], capture_output=True, check=True, timeout=60)
-    return home
+    yield home
+    # gpg started an agent for this home: stop it (it would outlive the tests)
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, timeout=60)
 
 
 @pytest.fixture
