@@ -272,29 +272,34 @@ def spec_graph(specs: pd.DataFrame, dependencies: pd.DataFrame | None = None, no
         nodes: :attr:`~dashboard.model.CacheData.nodes`: the records that are not
             binaries (externals such as a system gcc), which ``%`` and ``^`` may name.
     """
-    frames = [specs[["hash", "package", "version", "variants", "platform", "os", "target", "compiler"]].astype(str)
-              .assign(has_edges=specs["n_deps"].notna().to_numpy())]
+    # only the hashes are gathered up front; a node's other fields are read when a
+    # query visits it (converting millions of rows to text would cost seconds a query)
+    parts = [(specs, specs["n_deps"].notna().to_numpy())]
     if nodes is not None and len(nodes):
-        frames.append(nodes[["hash", "package", "version", "variants", "platform", "os", "target", "compiler"]].astype(str).assign(has_edges=True))
-    table = pd.concat(frames, ignore_index=True)
-    columns = {c: table[c].to_numpy() for c in table.columns}
+        parts.append((nodes, None))
+    hashes = pd.concat([frame["hash"].astype(str) for frame, _ in parts], ignore_index=True)
+    starts = np.cumsum([0] + [len(frame) for frame, _ in parts])
 
     def node(rows) -> SpecNode:
-        i = rows[0]
-        return SpecNode(hash=columns["hash"][i], name=columns["package"][i], version=columns["version"][i],
-                        variants=columns["variants"][i], platform=columns["platform"][i], os=columns["os"][i],
-                        target=columns["target"][i], compiler=columns["compiler"][i], has_edges=bool(columns["has_edges"][i]))
+        i = int(rows[0])
+        k = int(np.searchsorted(starts, i, side="right")) - 1
+        frame, edges_known = parts[k]
+        j = i - int(starts[k])
+        field = lambda c: str(frame[c].iat[j])  # noqa: E731
+        return SpecNode(hash=field("hash"), name=field("package"), version=field("version"), variants=field("variants"),
+                        platform=field("platform"), os=field("os"), target=field("target"), compiler=field("compiler"),
+                        has_edges=True if edges_known is None else bool(edges_known[j]))
 
     if dependencies is None or not len(dependencies):
-        return Graph(_Lookup(table["hash"], node), {})
-    deps = {c: dependencies[c].astype(str).to_numpy() for c in ("dep_hash", "deptypes", "virtuals")}
+        return Graph(_Lookup(hashes, node), {})
+    dep_hash, deptypes, virtuals = (dependencies[c] for c in ("dep_hash", "deptypes", "virtuals"))
 
     def edges(rows) -> list:
         return list(dict.fromkeys(
-            (deps["dep_hash"][i], frozenset(filter(None, deps["deptypes"][i].split(","))), frozenset(filter(None, deps["virtuals"][i].split(","))))
+            (str(dep_hash.iat[i]), frozenset(filter(None, str(deptypes.iat[i]).split(","))), frozenset(filter(None, str(virtuals.iat[i]).split(","))))
             for i in rows))
 
-    return Graph(_Lookup(table["hash"], node), _EdgeLookup(dependencies["hash"].astype(str), edges))
+    return Graph(_Lookup(hashes, node), _EdgeLookup(dependencies["hash"].astype(str), edges))
 
 
 class _EdgeLookup(_Lookup):
@@ -348,8 +353,8 @@ def match(specs: pd.DataFrame, query: SpecQuery, dependencies: pd.DataFrame | No
         agree=[asked - len(d) for d in diffs], of=asked, differs=["; ".join(d) for d in diffs],
         _v=rows["version"].astype(str).map(version_key) if len(rows) else [],
     )
-    if query.constraint is not None:
-        graph = spec_graph(specs, dependencies, nodes)
+    graph = spec_graph(specs, dependencies, nodes) if query.constraint is not None else None
+    if graph is not None:
         hit = np.array([satisfies(graph, h, query.constraint) for h in rows["hash"].astype(str)], dtype=bool)
         scored.loc[hit, "differs"] = ""
         scored.loc[hit, "agree"] = asked
@@ -359,21 +364,20 @@ def match(specs: pd.DataFrame, query: SpecQuery, dependencies: pd.DataFrame | No
     exact = scored[hit].drop(columns="_v")
     near = scored[~hit].sort_values(["agree", "_v"], ascending=[False, False], kind="stable").drop(columns="_v")
     return {"query": str(query), "exact": exact, "nearest": near.head(limit), "candidates": len(rows),
-            "not_binaries": _not_binaries(specs, query, dependencies, nodes)}
+            "not_binaries": _not_binaries(graph, query, nodes)}
 
 
-def _not_binaries(specs: pd.DataFrame, query: SpecQuery, dependencies, nodes: pd.DataFrame | None) -> pd.DataFrame:
+def _not_binaries(graph: Graph | None, query: SpecQuery, nodes: pd.DataFrame | None) -> pd.DataFrame:
     """Records of the index that match ``query`` but are no binary: ``hash``, ``package``,
     ``version``, ``status`` (``"external"``: Spack never pushes it; ``"not pushed"``)."""
     columns = ["hash", "package", "version", "status"]
-    if nodes is None or not len(nodes) or query.constraint is None:
+    if nodes is None or not len(nodes) or graph is None:
         return pd.DataFrame(columns=columns)
     candidates = nodes if not query.name else nodes[nodes["package"].astype(str) == query.name]
     if query.hash:
         candidates = candidates[candidates["hash"].astype(str).str.startswith(query.hash)]
     if not len(candidates):
         return pd.DataFrame(columns=columns)
-    graph = spec_graph(specs, dependencies, nodes)
     keep = np.array([satisfies(graph, h, query.constraint) for h in candidates["hash"].astype(str)], dtype=bool)
     found = candidates[keep].drop_duplicates("hash")
     status = np.where(found["external"].astype(bool), "external", "not pushed") if len(found) else []
