@@ -19,7 +19,6 @@ Accepted input (:func:`parse_input`):
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 
 from collections.abc import Mapping
@@ -30,7 +29,7 @@ import pandas as pd
 from .compat import target_runs_on
 from .sources.spackdb import render_variants
 from .spack import normalize_compiler, version_key, version_satisfies  # noqa: F401 (re-exported)
-from .specsyntax import Graph, Node, SpecNode, SpecSyntaxError, satisfies
+from .specsyntax import Graph, Node, SpecNode, SpecSyntaxError, satisfies, variant_values
 from .specsyntax import parse as parse_spack
 
 #: Fields compared, in the order differences are listed.
@@ -88,29 +87,12 @@ def _variant_text(name: str, value: str) -> str:
     return f"+{name}" if value == "true" else f"~{name}" if value == "false" else f"{name}={value}"
 
 
-_VARIANT = re.compile(
-    r"(?P<sign>[+~]{1,2})(?P<bool>[\w.-]+)"
-    r"|(?P<key>[\w.-]+):?==?(?P<value>'[^']*'|\"(?:[^\"\\]|\\.)*\"|[^\s+~]+)"
-)
-
-
 def spec_variants(text: str) -> dict[str, str]:
     """A spec row's variant string as ``{name: value}`` (``"true"``/``"false"`` for
-    ``+x``/``~x``; values of ``k:=a,b`` as ``"a,b"``, quotes removed).  Reads Spack's
-    form (``+a~b k=v``, booleans run together, quoted values) and the pages' form
-    (``+a ~b k=v``)."""
-    out = {}
-    for m in _VARIANT.finditer(str(text)):
-        if m["bool"]:
-            out[m["bool"]] = "true" if m["sign"][0] == "+" else "false"
-        else:
-            value = m["value"]
-            if value[:1] == '"':
-                value = json.loads(value)
-            elif value[:1] == "'":
-                value = value[1:-1]
-            out[m["key"]] = value
-    return out
+    ``+x``/``~x``; values of ``k:=a,b`` as ``"a,b"``, sorted; flags space-separated),
+    read by :func:`dashboard.specsyntax.variant_values` (Spack's form and the pages')."""
+    return {name: ("true" if values[0] else "false") if kind == "bool" else (" " if kind == "flag" else ",").join(values)
+            for name, (kind, values) in variant_values(str(text)).items()}
 
 
 def parse_spec(text: str) -> SpecQuery:

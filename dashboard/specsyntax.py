@@ -300,7 +300,7 @@ class Graph:
         """``{name: (kind, values)}``, kind ``"bool"``, ``"multi"``, ``"single"``, ``"flag"``."""
         got = self._parsed.get(node.hash)
         if got is None:
-            got = self._parsed[node.hash] = _spec_variants(node.variants)
+            got = self._parsed[node.hash] = variant_values(node.variants)
         return got
 
 
@@ -310,7 +310,10 @@ _SPEC_VARIANT = re.compile(
 )
 
 
-def _spec_variants(text: str) -> dict[str, tuple[str, tuple]]:
+def variant_values(text: str) -> dict[str, tuple[str, tuple]]:
+    """A spec's variant string (Spack's form, ``+a~b k:='x,y'``, or the pages' form,
+    ``+a ~b k=x,y``) as ``{name: (kind, values)}``: kind ``"bool"`` (values ``(True,)``
+    or ``(False,)``), ``"multi"`` (sorted), ``"single"`` or ``"flag"`` (compiler flags)."""
     out = {}
     for m in _SPEC_VARIANT.finditer(text or ""):
         if m["bool"]:
