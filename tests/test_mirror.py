@@ -10,7 +10,6 @@ import gzip
 import hashlib
 import http.server
 import json
-import re
 import os
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REAL_PAGES, ROOT
+from conftest import REAL_PAGES, ROOT, variant_tokens
 from support import free_port
 
 from benchmarks.mirrors import made_up_size, write_mirror, write_mirror_set
@@ -33,17 +32,10 @@ SAMPLES = ROOT / "assets" / "mirrors"  # copied from ../shared/data/mirrors (rea
 SHARED = ["tag", "package", "hash", "version", "compiler", "os", "platform", "target", "variants", "stacks"]
 
 
-def _variant_tokens(text: str) -> str:
-    """One spelling of a variant string for comparing the pages' form (``~a +b k=a,b``)
-    with Spack's (``~a+b k:='a,b'``): its tokens, unquoted, ``:=`` as ``=``, sorted."""
-    tokens = re.sub(r"(?<=\S)([+~])", r" \1", text).split()
-    return " ".join(sorted(t.replace("'", "").replace(":=", "=") for t in tokens))
-
-
 def _rows(data, columns=SHARED) -> pd.DataFrame:
     rows = data.specs[columns].astype(str)
     if "variants" in rows:
-        rows = rows.assign(variants=rows["variants"].map(_variant_tokens))
+        rows = rows.assign(variants=rows["variants"].map(variant_tokens))
     return rows.sort_values(["tag", "hash"]).reset_index(drop=True)
 
 
