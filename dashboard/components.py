@@ -12,7 +12,6 @@ import html
 import io
 import logging
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -67,9 +66,6 @@ class Selectors(Component):
     #: The browser re-renders a selector's whole list whenever its counts change (each
     #: pick): hundreds of versions, each naming its packages, cost ~20 ms a pick.
     OPTION_LIMIT = 40
-    #: Seconds during which the browser's copy of a search text set from Python is an echo.
-    ECHO_S = 5.0
-
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
@@ -84,7 +80,7 @@ class Selectors(Component):
             f"Newest first (Spack's order); each version names the packages that have it. The list shows the newest {self.OPTION_LIMIT}: type to find the others"
         )
         self.search = pn.widgets.TextInput.from_param(s.param.package, placeholder="e.g. py-", label="Package name contains")
-        self._pushed_at: dict[str, float] = {}
+        self.search.value_input = s.package  # what the box shows (from the URL, say)
         self.search.param.watch(self._typed, "value_input")
         self.top_n = pn.widgets.IntSlider.from_param(s.param.top_n, step=5)
         self.reset = pn.widgets.Button(label="Clear all filters", color="light", on_click=lambda e: s.clear())
@@ -92,20 +88,17 @@ class Selectors(Component):
 
     @param.depends("state.package", watch=True)
     def _pushed(self):
-        """Remember when the search text was set from Python (URL, *Clear all filters*,
-        a notebook cell): the browser echoes it back as typed text, maybe late.  Text
-        the box already shows (it was typed) has no echo to come: typing it again soon
-        after is typing."""
-        if self.state.package != self.search.value_input:
-            self._pushed_at[self.state.package] = time.monotonic()
-        else:
-            self._pushed_at.pop(self.state.package, None)
+        """Text set from Python (URL, *Clear all filters*, a notebook cell) becomes the
+        server's copy of the typed text too.  Panel updates only ``value`` through the
+        link, so ``value_input`` kept the last text typed: typing that same text again
+        (the browser sends only the last of keys that come quickly) changed nothing and
+        was never applied.  The browser does not send the new copy back: Bokeh
+        echoes no change that came from the server."""
+        if self.search.value_input != self.state.package:
+            self.search.value_input = self.state.package
 
     async def _typed(self, event):
-        """Apply the name search while typing, once no key came for :attr:`SEARCH_DEBOUNCE_S`;
-        an echo of a value set from Python is not typing (it would undo a later change)."""
-        if time.monotonic() - self._pushed_at.get(event.new, -1e9) < self.ECHO_S:
-            return
+        """Apply the name search while typing, once no key came for :attr:`SEARCH_DEBOUNCE_S`."""
         await asyncio.sleep(self.SEARCH_DEBOUNCE_S)
         if self.search.value_input == event.new and self.state.package != event.new:
             self.state.package = event.new or ""
