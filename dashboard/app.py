@@ -29,10 +29,10 @@ from bokeh.settings import settings as bokeh_settings
 
 from dashboard.components import Headline, Heatmaps, Problems, Selectors, SpecTable
 from dashboard.questions import CompareView, FindView, HostFilter, RunsHereView
-from dashboard.config import data_path, wants_sizes
+from dashboard.config import data_path, verify_options, wants_sizes
 from dashboard.load import CacheData, load
 from dashboard.state import DashboardState
-from dashboard.terms import VIEWS
+from dashboard.terms import PROGRESS, VIEWS
 
 TITLE = "Spack build cache"
 #: The question views (:mod:`dashboard.questions`) by ``state.view`` name.
@@ -83,12 +83,29 @@ def _no_mathjax(roots) -> bool:
     return False
 
 
-def shared_data(path: str, progress=None, sizes: bool = False) -> CacheData:
+def shared_data(path: str, progress=None, sizes: bool = False, verify: tuple | None = None) -> CacheData:
     """Load ``path`` once per process (Panel's cache shared by all sessions); sessions
     arriving during the load wait for it.  ``progress`` is only called by the
-    session that started the load; ``sizes``: see :func:`dashboard.load.load`."""
-    key = _cache_key(path, sizes)
-    data = pn.state.as_cached(key, lambda: load(path, progress=progress, sizes=sizes))
+    session that started the load; ``sizes``: see :func:`dashboard.load.load`;
+    ``verify``: ``(trusted_keys_dir, gnupghome)`` (either ``None``) to check each
+    binary's signature (:func:`dashboard.verify.with_signatures`), ``None`` not to.
+
+    Raises:
+        dashboard.sources.signatures.KeyError_: a trusted key that cannot be read."""
+    key = _cache_key(path, sizes, verify)
+
+    def read() -> CacheData:
+        data = load(path, progress=progress, sizes=sizes)
+        if verify is None:
+            return data
+        from dashboard.sources.signatures import trusted_keys
+        from dashboard.verify import with_signatures
+
+        if progress is not None:
+            progress(0, None, "signature")
+        return with_signatures(data, trusted_keys(*verify))
+
+    data = pn.state.as_cached(key, read)
     _loaded.add(key)
     return data
 
@@ -96,9 +113,9 @@ def shared_data(path: str, progress=None, sizes: bool = False) -> CacheData:
 _loaded: set[str] = set()  # keys of shared_data that finished loading in this process
 
 
-def _cache_key(path: str, sizes: bool = False) -> str:
+def _cache_key(path: str, sizes: bool = False, verify: tuple | None = None) -> str:
     where = path if "://" in path else os.path.abspath(path)
-    return f"spack-cache-dashboard:{where}:{'sizes' if sizes else ''}"
+    return f"spack-cache-dashboard:{where}:{'sizes' if sizes else ''}:{verify!r}"
 
 
 #: Seconds without a session ending before :func:`release_memory` collects (Bokeh drops
@@ -140,9 +157,9 @@ def release_memory(session_context) -> None:
     IOLoop.current().call_later(RELEASE_DELAY_S, when_quiet)
 
 
-def is_loaded(path: str, sizes: bool = False) -> bool:
+def is_loaded(path: str, sizes: bool = False, verify: tuple | None = None) -> bool:
     """Whether :func:`shared_data` holds ``path`` already (no wait for a new session)."""
-    return _cache_key(path, sizes) in _loaded
+    return _cache_key(path, sizes, verify) in _loaded
 
 
 class CacheDashboard(pn.viewable.Viewer):
@@ -245,8 +262,10 @@ class Page(pn.template.BootstrapTemplate):
             return super().server_doc(doc, title, location)
 
 
-def served_page(path: str | None = None, sizes: bool | None = None) -> Page:
+def served_page(path: str | None = None, sizes: bool | None = None, verify=...) -> Page:
     """A page for ``panel serve``: the template shows load progress, then the dashboard.
+    ``sizes`` and ``verify`` (see :func:`shared_data`) default to the command line's
+    ``--sizes`` and ``--verify``.
 
     Loading runs in a thread so the progress bar updates; the data set is loaded
     once per process and shared by later sessions.  The page URL's query
@@ -255,6 +274,7 @@ def served_page(path: str | None = None, sizes: bool | None = None) -> Page:
     """
     path = path or data_path()
     sizes = wants_sizes() if sizes is None else sizes
+    verify = verify_options() if verify is ... else verify
     pn.extension(*EXTENSIONS, sizing_mode="stretch_width")
     serve_without_mathjax()
     if "BOKEH_VALIDATE_DOC" not in os.environ:
@@ -267,7 +287,7 @@ def served_page(path: str | None = None, sizes: bool | None = None) -> Page:
     # spinner would spin (and each page restyle, two messages a session) whenever
     # any other session recomputes
     template = Page(title=TITLE, sidebar_width=330, header_background="#0f5b97", busy_indicator=None)
-    bar = pn.indicators.Progress(name="Loading", value=-1, max=100, sizing_mode="stretch_width")
+    bar = pn.indicators.Progress(label="Loading", value=-1, max=100, sizing_mode="stretch_width")
     text = pn.pane.Str(f"Loading the build cache {path} ...")
     template.main.append(pn.Column(text, bar))
     # the template's own sidebar/main lists are fixed once rendered: fill Columns inside them
@@ -278,12 +298,12 @@ def served_page(path: str | None = None, sizes: bool | None = None) -> Page:
 
     def progress(done: int, total: int | None, unit: str = "page"):
         bar.param.update(value=int(100 * done / max(total, 1)) if total else -1)
-        what = {"page": "Parsing pages", "mirror": "Checking mirrors", "B": "Downloading an index (bytes)", "manifest": "Reading spec manifests for sizes"}[unit]
+        what = PROGRESS.get(unit, unit)
         text.object = f"{what}: {done:,}" + (f" / {total:,}" if total else "")
 
     def fill() -> CacheDashboard | None:
         try:
-            dashboard = CacheDashboard(shared_data(path, progress=progress, sizes=sizes))
+            dashboard = CacheDashboard(shared_data(path, progress=progress, sizes=sizes, verify=verify))
         except Exception as exc:  # show it, never an error page
             logging.getLogger(__name__).exception("loading %s failed", path)
             text.object = f"Could not load {path}: {type(exc).__name__}: {exc}"
@@ -310,7 +330,7 @@ def served_page(path: str | None = None, sizes: bool | None = None) -> Page:
     pn.state.on_session_destroyed(release_memory)
     # The URL is rewritten only once the browser has rendered the page and
     # reported its own URL, which would otherwise overwrite ours.
-    if is_loaded(path, sizes):
+    if is_loaded(path, sizes, verify):
         dashboard = fill()
         pn.state.onload(lambda: follow(dashboard))
     else:

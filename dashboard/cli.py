@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 from .config import add_data_argument, data_path
 from .sources.mirror import MirrorError
+from .sources.signatures import KeyError_
+from .terms import PROGRESS
 
 PAGE_NAME = "specs.md"
 
@@ -23,7 +25,6 @@ def _progress_bar():
     from tqdm import tqdm
 
     bar, bar_unit = None, None
-    labels = {"page": "Parsing pages", "mirror": "Checking mirrors", "B": "Downloading index", "manifest": "Reading spec manifests"}
 
     def progress(done: int, total: int | None, unit: str = "page"):
         nonlocal bar, bar_unit
@@ -31,7 +32,7 @@ def _progress_bar():
             if bar is not None:
                 bar.close()
             bar_unit = unit
-            bar = tqdm(total=total, unit=unit, unit_scale=unit == "B", desc=labels[unit], file=sys.stderr, disable=None)
+            bar = tqdm(total=total, unit=unit, unit_scale=unit == "B", desc=PROGRESS.get(unit, unit), file=sys.stderr, disable=None)
         if done < bar.n:  # a new download
             bar.reset(total=total)
         bar.update(done - bar.n)
@@ -74,11 +75,11 @@ def cmd_summary(args) -> int:
     if len(data.nodes):
         ext = int(data.nodes["external"].astype(bool).sum())
         print(f"\nIn the indexes but no binaries: {ext} externals (never pushed), {len(data.nodes) - ext} records not pushed")
-    if getattr(args, "verify", False) and len(data.mirrors):
-        from .verify import headline, verify_cache
+    if args.verify and len(data.mirrors):
+        from .verify import headline
 
-        rows, _ = verify_cache(data)
-        print(f"Signatures: {headline(rows)}")
+        data = _verified(args, data)
+        print(f"Signatures: {headline(data.specs)}")
     problems = data.problems
     print(f"\nProblems: {len(problems)}")
     for row in problems.itertuples():
@@ -95,9 +96,10 @@ def cmd_serve(args) -> int:
 
     from . import app
 
+    verify = (args.trusted_keys, args.gnupghome) if args.verify else None
     if not args.lazy:
         with _progress_bar() as progress:  # load before the first visitor arrives
-            app.shared_data(args.data, progress=progress, sizes=args.sizes)
+            app.shared_data(args.data, progress=progress, sizes=args.sizes, verify=verify)
     url = f"http://{args.address}:{args.port}/"
     print(f"Serving the dashboard of {args.data} at {url}", flush=True)
     show = args.show
@@ -108,7 +110,7 @@ def cmd_serve(args) -> int:
             print(f"--show: no web browser found on this machine; open {url} yourself", file=sys.stderr, flush=True)
             show = False
     pn.serve(
-        {"/": lambda: app.served_page(args.data, sizes=args.sizes)},
+        {"/": lambda: app.served_page(args.data, sizes=args.sizes, verify=verify)},
         port=args.port,
         address=args.address,
         show=show,
@@ -118,11 +120,22 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def _verified(args, data):
+    """``data`` with each binary's signature when ``--verify`` was given
+    (:func:`dashboard.verify.with_signatures`), else ``data``."""
+    if not args.verify:
+        return data
+    from .sources.signatures import trusted_keys
+    from .verify import with_signatures
+
+    return with_signatures(data, trusted_keys(args.trusted_keys, args.gnupghome))
+
+
 def cmd_export(args) -> int:
     """Write a standalone HTML file (inline JS/CSS, data embedded, no server needed)."""
     from .export import export_html
 
-    data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
+    data = _verified(args, _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes))
     if data.specs.empty:
         print(f"error: no specs loaded from {args.data}: nothing to export", file=sys.stderr)
         return 1
@@ -252,7 +265,7 @@ def cmd_verify(args) -> int:
     """Verify every binary's spec manifest signature (exit 0: all verified; 1: any
     binary unsigned, badly signed, signed by an unknown key or without a manifest;
     with ``--require-trusted``, also any verified only by a key the mirror publishes)."""
-    from .sources.signatures import KeyError_, trusted_keys
+    from .sources.signatures import trusted_keys
     from .verify import headline, verify_cache
 
     try:
@@ -317,7 +330,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="print what a tree holds and its problems")
     data_arg(p)
-    p.add_argument("--verify", action="store_true", help="also check each binary's signature (see the verify command)")
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("diff", help="what changed between two tags (or two stacks)")
@@ -342,9 +354,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check the signature of every binary's spec manifest (exit 1 if any is not good)")
     data_arg(p)
-    p.add_argument("--trusted-keys", metavar="DIR", help="folder of public keys you trust (*.pub, *.asc, *.gpg, *.key)")
-    p.add_argument("--gnupghome", metavar="DIR", default=os.environ.get("SPACK_GNUPGHOME"),
-                   help="a GnuPG home whose public keys you trust (default: $SPACK_GNUPGHOME)")
     p.add_argument("--require-trusted", action="store_true", help="a key only the mirror publishes is not enough (exit 1)")
     p.add_argument("--all", action="store_true", help="list every binary, not only those not verified by a trusted key")
     p.set_defaults(func=cmd_verify)
@@ -357,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.data = data_path(["--data", args.data] if args.data else [])
         return args.func(args)
-    except (FileNotFoundError, MirrorError) as exc:
+    except (FileNotFoundError, MirrorError, KeyError_) as exc:  # KeyError_: a --trusted-keys file that is no key
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

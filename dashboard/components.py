@@ -18,10 +18,10 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboard import compat, howto, query, views
+from dashboard import compat, howto, query, verify, views
 from dashboard.export import export_html
 from dashboard.state import DashboardState
-from dashboard.terms import DIMENSIONS, HEADLINE, HEATMAPS, LABELS, ROOT_NOTE, Heatmap, stack_order
+from dashboard.terms import ALARMING_SIGNATURES, SIGNATURE_COLUMN, DIMENSIONS, HEADLINE, HEATMAPS, LABELS, ROOT_NOTE, Heatmap, stack_order
 
 
 class Component(pn.viewable.Viewer):
@@ -126,7 +126,7 @@ class Headline(Component):
     def __init__(self, **params):
         super().__init__(**params)
         self.numbers = {
-            key: pn.indicators.Number(name=label, value=0, format="{value:,}", font_size="28pt", title_size="11pt")
+            key: pn.indicators.Number(label=label, value=0, format="{value:,}", font_size="28pt", title_size="11pt")
             for key, label in HEADLINE.items()
         }
         self.empty_note = pn.Row(
@@ -136,7 +136,10 @@ class Headline(Component):
             styles={"background": "#fff4e5", "border-radius": "4px"},
             sizing_mode="stretch_width",
         )
-        self._layout = pn.Column(pn.FlexBox(*self.numbers.values()), self.empty_note, sizing_mode="stretch_width")
+        #: what the selection's signatures say (specs checked with ``--verify`` only)
+        self.signatures = pn.pane.HTML("", css_classes=["signature-line"], sizing_mode="stretch_width",
+                                       visible=SIGNATURE_COLUMN in self.state.data.specs.columns)
+        self._layout = pn.Column(pn.FlexBox(*self.numbers.values()), self.signatures, self.empty_note, sizing_mode="stretch_width")
         self._update()
 
     @param.depends("state.result", watch=True)
@@ -145,6 +148,12 @@ class Headline(Component):
         for key, number in self.numbers.items():
             number.value = numbers[key]
         self.empty_note.visible = numbers["specs"] == 0
+        if self.signatures.visible:
+            specs = self.state.data.specs
+            chosen = specs[self.state.result.mask]
+            alarm = chosen[SIGNATURE_COLUMN].isin(ALARMING_SIGNATURES).any()
+            self.signatures.object = (f'<span style="color:{"#b02a37" if alarm else "#212529"}"><b>Signatures</b> '
+                                      f'{html.escape(verify.headline(chosen))}</span>')
 
     def __panel__(self):
         return self._layout
@@ -288,16 +297,19 @@ def detail_for(state) -> callable:
 
     def graph():  # once per data set, shared by sessions (see CacheData.derived)
         if "dependency_graph" not in data.derived:
-            data.derived["dependency_graph"] = (howto.dependency_children(data.dependencies), set(data.specs["hash"].astype(str)))
+            external = data.nodes["hash"][data.nodes["external"].astype(bool)] if len(data.nodes) else []
+            data.derived["dependency_graph"] = (howto.dependency_children(data.dependencies), set(data.specs["hash"].astype(str)),
+                                                set(map(str, external)))
         return data.derived["dependency_graph"]
 
     def detail(row: pd.Series):
         commands = howto.install_commands(data.mirrors, str(row["tag"]), str(row["stacks"]), str(row["hash"]), state.stack)
         tree = None
         if len(data.dependencies):
-            children, binaries = graph()
-            tree = howto.dependency_tree(children, str(row["hash"]), binaries)
-        return views.spec_detail(row, commands=commands, ancestors=compat.ancestors(str(row["target"])), dependencies=tree)
+            children, binaries, externals = graph()
+            tree = howto.dependency_tree(children, str(row["hash"]), binaries, externals=externals)
+        signer = str(data.specs.at[row.name, "signer"]) if "signer" in data.specs.columns and row.name in data.specs.index else ""
+        return views.spec_detail(row, commands=commands, ancestors=compat.ancestors(str(row["target"])), dependencies=tree, signer=signer)
 
     return detail
 
@@ -374,8 +386,16 @@ class Problems(Component):
         # no table when there is nothing to list: a Tabulator costs each new session and
         # page its model and rendering even collapsed
         body = views.problems_table(problems) if len(problems) else pn.pane.Markdown("Every page loaded; none disagrees with itself.")
+        nodes = self.state.data.nodes
+        external = int(nodes["external"].astype(bool).sum()) if len(nodes) else 0
+        # records of an index with no binary are not problems: say what they are
+        note = [pn.pane.HTML(
+            f"Not problems: the indexes also hold {external:,} externals (Spack never pushes them) and "
+            f"{len(nodes) - external:,} records that were not pushed; dependencies may point at them.",
+            css_classes=["not-binaries"], sizing_mode="stretch_width",
+        )] if len(nodes) else []
         return pn.Card(
-            body,
+            body, *note,
             title=f"Problems: {len(problems)} ({int((problems['severity'] == 'error').sum())} {'mirrors' if len(self.state.data.mirrors) else 'pages'} not loaded)",
             collapsed=problems.empty,
             sizing_mode="stretch_width",

@@ -47,6 +47,14 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
         "--sizes", action="store_true",
         help="mirrors: read each binary's size from its v3 spec manifest (one request per binary, cached)",
     )
+    parser.add_argument(
+        "--verify", action="store_true",
+        help="mirrors: check each binary's signature (its spec manifest, one request per binary) against the mirror's "
+        "keys and --trusted-keys; the dashboard shows a signature column and line",
+    )
+    parser.add_argument("--trusted-keys", metavar="DIR", help="folder of public keys you trust (*.pub, *.asc, *.gpg, *.key)")
+    parser.add_argument("--gnupghome", metavar="DIR", default=os.environ.get("SPACK_GNUPGHOME"),
+                        help="a GnuPG home whose public keys you trust (default: $SPACK_GNUPGHOME)")
 
 
 def wants_sizes(argv: list[str] | None = None) -> bool:
@@ -54,6 +62,15 @@ def wants_sizes(argv: list[str] | None = None) -> bool:
     parser = argparse.ArgumentParser(add_help=False)
     add_data_argument(parser)
     return parser.parse_known_args(sys.argv[1:] if argv is None else argv)[0].sizes
+
+
+def verify_options(argv: list[str] | None = None) -> tuple[str | None, str | None] | None:
+    """``(trusted_keys, gnupghome)`` when ``--verify`` is in ``argv`` (default
+    ``sys.argv[1:]``), else ``None``: what :func:`dashboard.app.shared_data` verifies with."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_data_argument(parser)
+    args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)[0]
+    return (args.trusted_keys, args.gnupghome) if args.verify else None
 
 
 def data_path(argv: list[str] | None = None) -> str:

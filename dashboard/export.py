@@ -42,7 +42,7 @@ from bokeh.resources import Resources
 from .model import CacheData
 from .query import Selection, index_for
 from .spack import version_key
-from .terms import COUNT_FORMAT, DIMENSIONS, HEATMAPS, LABELS, NUMBER_COLUMNS, NUMBER_TITLES, ROOT_NOTE, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS
+from .terms import COUNT_FORMAT, DIMENSIONS, HEATMAPS, LABELS, NUMBER_COLUMNS, NUMBER_TITLES, ROOT_NOTE, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS, table_columns
 
 
 
@@ -148,7 +148,8 @@ def export_html(
     ss_new = new_id[ss["spec"].to_numpy()]
     in_sub = ss_new >= 0
     raw, cats = {}, {}
-    for col in ("tag", "package", "version", "compiler", "os", "target", "variants", "stacks"):
+    tcols = table_columns(sub.columns)
+    for col in ("tag", "package", "version", "compiler", "os", "target", "variants", "stacks", *tcols[len(TABLE_COLUMNS):]):
         raw[col], cats[col] = _codes(sub[col], version_key, True) if col == "version" else _codes(sub[col])
     raw["hash"] = sub["hash"].astype(str).tolist()
     for col in NUMBER_COLUMNS:  # -1: unknown
@@ -175,14 +176,14 @@ def export_html(
     nums = Div(text="", name="numbers", sizing_mode="stretch_width")
     heights = {"package_stack": 650, "os_target": 360, "stack_tag": 140 + 16 * len(cats["stack"])}
     (f1, hm1, m1), (f2, hm2, m2), (f3, hm3, m3) = [_heatmap(h.title, h.x, h.y, heights[h.result], h.result) for h in HEATMAPS]
-    table_src = ColumnDataSource(data={c: [] for c in TABLE_COLUMNS}, name="table")
+    table_src = ColumnDataSource(data={c: [] for c in tcols}, name="table")
     table = DataTable(
         source=table_src,
         columns=[
             TableColumn(field=c, title=c)
             if c not in NUMBER_COLUMNS
             else TableColumn(field=c, title=NUMBER_TITLES[c], formatter=NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right"))
-            for c in TABLE_COLUMNS
+            for c in tcols
         ],
         sortable=True,
         height=520,
@@ -195,7 +196,7 @@ def export_html(
     update = CustomJS(
         args=dict(
             raw=raw_src, stk=stk_src, cats=cats, w=widgets, nums=nums, hm1=hm1, f1=f1, m1=m1, hm2=hm2, f2=f2, m2=m2, hm3=hm3, f3=f3, m3=m3,
-            table=table_src, tcols=TABLE_COLUMNS, ncols=list(NUMBER_COLUMNS), tfilter=tfilter, topnBox=topn, rootStack=ROOT_STACK, stacksLabel=STACKS_LABEL,
+            table=table_src, tcols=tcols, ncols=list(NUMBER_COLUMNS), tfilter=tfilter, topnBox=topn, rootStack=ROOT_STACK, stacksLabel=STACKS_LABEL,
         ),
         code=_static("export_update.js"),
     )
@@ -203,7 +204,7 @@ def export_html(
         widget.js_on_change("value", update)
     for box in (topn, tfilter):
         box.js_on_change("value", update)
-    csv.js_on_event("button_click", CustomJS(args=dict(table=table_src, tcols=TABLE_COLUMNS), code=_static("export_csv.js")))
+    csv.js_on_event("button_click", CustomJS(args=dict(table=table_src, tcols=tcols), code=_static("export_csv.js")))
     header = Div(
         text=f"<h2>Spack build cache</h2><p>Offline snapshot of <code>{len(sub):,}</code> specs "
         f"from {sub['tag'].nunique()} tag(s). Selectors, heatmaps and the table work without a server.</p>",

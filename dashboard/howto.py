@@ -69,13 +69,17 @@ def dependency_children(dependencies: pd.DataFrame) -> dict[str, list[tuple[str,
     return children
 
 
-def dependency_tree(children: dict, spec_hash: str, binaries: set[str], max_depth: int = 4, max_nodes: int = 200) -> list[tuple]:
+def dependency_tree(children: dict, spec_hash: str, binaries: set[str], max_depth: int = 4, max_nodes: int = 200,
+                    externals: set[str] = frozenset()) -> list[tuple]:
     """The dependencies of ``spec_hash``, depth first, as a flat list of
-    ``(depth, name, hash, deptypes, is_binary, seen_before)`` (depth 1 = direct).
+    ``(depth, name, hash, deptypes, status, seen_before)`` (depth 1 = direct;
+    ``status``: ``"binary"``, ``"external"`` (Spack never pushes externals) or
+    ``"not pushed"`` (in the index, no binary)).
 
     Args:
         children: from :func:`dependency_children`.
         binaries: hashes that are binaries in the cache.
+        externals: hashes of external records (``CacheData.nodes`` with ``external``).
         max_depth, max_nodes: where the walk stops (a dependency met again is
             listed once more with ``seen_before`` true, not expanded).
     """
@@ -87,7 +91,8 @@ def dependency_tree(children: dict, spec_hash: str, binaries: set[str], max_dept
             if len(out) >= max_nodes:
                 return
             again = dep_hash in seen
-            out.append((depth, name, dep_hash, types, dep_hash in binaries, again))
+            status = "binary" if dep_hash in binaries else "external" if dep_hash in externals else "not pushed"
+            out.append((depth, name, dep_hash, types, status, again))
             seen.add(dep_hash)
             if not again and depth < max_depth:
                 walk(dep_hash, depth + 1)

@@ -27,7 +27,7 @@ import pandas as pd
 
 from .model import CacheData
 from . import compat
-from .terms import DIMENSIONS, LABELS, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS  # noqa: F401  (the query's vocabulary)
+from .terms import DIMENSIONS, LABELS, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS, table_columns  # noqa: F401  (the query's vocabulary)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class SpecIndex:
             sorted by version then package (names the packages of a version).
         table_order: spec ids in the spec table's order: package (by name),
             then version newest first (Spack's order), then tag.
-        table: the spec rows in that order, :data:`TABLE_COLUMNS`, index = spec id
+        table: the spec rows in that order, :func:`~dashboard.terms.table_columns`, index = spec id
             (see :func:`table_rows`; one copy shared by every session).
         host_masks: host text -> ``bool`` array of the specs that run there
             (filled by :func:`host_mask`, at most 65 hosts).
@@ -175,7 +175,7 @@ def build_index(data: CacheData) -> SpecIndex:
         table_order=table_order,
         # rows picked from it by a mask are read in order (a take in table order jumps
         # around memory: 10x slower on the text columns at 2M rows)
-        table=specs.iloc[table_order, specs.columns.get_indexer(TABLE_COLUMNS)],
+        table=specs.iloc[table_order, specs.columns.get_indexer(table_columns(specs.columns))],
     )
 
 

@@ -18,8 +18,23 @@ ROOT_STACK = "root"
 STACKS_LABEL = "Stacks (excl. root)"
 #: Headline numbers: ``dashboard.query.headline`` key -> title.
 HEADLINE = {"packages": "Packages", "specs": "Specs", "stacks": STACKS_LABEL, "tags": "Tags"}
+#: What a load is doing, by the ``unit`` its progress callback is given.
+PROGRESS = {"page": "Parsing pages", "mirror": "Checking mirrors", "B": "Downloading an index (bytes)",
+            "manifest": "Reading spec manifests for sizes", "signature": "Checking signatures"}
 #: Columns of the spec table, in order.
 TABLE_COLUMNS = ["hash", "package", "version", "compiler", "os", "target", "variants", "stacks", "size", "n_deps", "tag"]
+#: Column a spec table has when signatures were checked (``--verify``), after ``tag``.
+SIGNATURE_COLUMN = "signature"
+#: Signature statuses shown in red: the text changed after signing, or a key nobody has signed it.
+ALARMING_SIGNATURES = ("bad signature", "unknown key")
+
+
+def table_columns(columns) -> list[str]:
+    """The spec table's columns for specs with ``columns``: :data:`TABLE_COLUMNS`, and
+    :data:`SIGNATURE_COLUMN` when the specs carry it."""
+    return TABLE_COLUMNS + ([SIGNATURE_COLUMN] if SIGNATURE_COLUMN in columns else [])
+
+
 #: Columns of :data:`TABLE_COLUMNS` that hold numbers (right-aligned, "-" when unknown).
 NUMBER_COLUMNS = ("size", "n_deps")
 #: Table titles of :data:`NUMBER_COLUMNS`.

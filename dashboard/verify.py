@@ -4,12 +4,18 @@ pandas (no Panel); the OpenPGP work is :mod:`dashboard.sources.signatures`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
 from .model import CacheData
 from .sources.mirror_fetch import _spec_manifest_url
 from .sources.remote import FetchError, read_many
 from .sources.signatures import STATUSES, Keyring, mirror_keys, verify
+from .terms import SIGNATURE_COLUMN
+
+#: Statuses from the worst to the best: a binary held by several mirrors shows its worst.
+WORST_FIRST = ("bad signature", "unknown key", "no manifest", "unsigned", "verified (mirror key)", "verified")
 
 #: Columns of :func:`verify_cache`'s rows.
 COLUMNS = ("tag", "stack", "hash", "package", "version", "signature", "signer", "mirror")
@@ -54,9 +60,9 @@ def headline(rows: pd.DataFrame) -> str:
     mirror"``, or what is wrong first (``"1 bad signature"``...)."""
     if rows.empty:
         return "no binaries to verify"
-    counts = rows["signature"].value_counts()
+    counts = rows["signature"].astype(str).value_counts()
     parts = [f"{counts[s]} {s}" for s in STATUSES if s in counts and not s.startswith("verified")]
-    good = rows[rows["signature"].str.startswith("verified")]
+    good = rows[rows["signature"].astype(str).str.startswith("verified")]
     signed = len(rows) - int(counts.get("unsigned", 0)) - int(counts.get("no manifest", 0))
     if len(good):
         by = ", ".join(f"{fpr[:8].upper()}…" for fpr in sorted(set(good["signer"])))
@@ -64,3 +70,36 @@ def headline(rows: pd.DataFrame) -> str:
             "key only from the mirror" if (good["signature"] != "verified").all() else "some keys only from the mirror")
         parts.insert(0, f"{len(good)} verified by {by}, {where}")
     return f"{signed} signed: " + "; ".join(parts)
+
+
+def with_signatures(data: CacheData, trusted: dict | None = None) -> CacheData:
+    """``data`` with each binary's signature status: :func:`verify_cache` over every mirror
+    it was read from, put into the specs.
+
+    Returns:
+        A new :class:`~dashboard.model.CacheData` whose ``specs`` gain ``signature``
+        (``category`` of :data:`~dashboard.sources.signatures.STATUSES`; the worst of
+        the binary's mirrors, :data:`WORST_FIRST`) and ``signer`` (``str``, the signing
+        key's fingerprint, ``""`` when not verified); key files that could not be read
+        become ``warning`` problems naming their URL.  Pages (no mirrors): ``data``
+        unchanged, with no such columns.
+    """
+    if not len(data.mirrors):
+        return data
+    rows, trouble = verify_cache(data, trusted)
+    rank = {status: i for i, status in enumerate(WORST_FIRST)}
+    worst = (rows.assign(rank=rows["signature"].map(rank)).sort_values("rank", kind="stable")
+             .drop_duplicates(["tag", "hash"]).set_index(["tag", "hash"]))
+    keys = pd.MultiIndex.from_arrays([data.specs["tag"].astype(str), data.specs["hash"].astype(str)])
+    status = worst["signature"].reindex(keys).fillna("no manifest").to_numpy()
+    specs = data.specs.assign(
+        **{SIGNATURE_COLUMN: pd.Categorical(status, categories=list(WORST_FIRST))},
+        signer=worst["signer"].reindex(keys).fillna("").to_numpy().astype(str),
+    )
+    problems = data.problems
+    if trouble:
+        where, why = zip(*(t.split(": ", 1) if ": " in t else (t, "") for t in trouble))
+        extra = pd.DataFrame({"path": list(where), "tag": "", "package": "", "severity": "warning",
+                              "problem": [f"a key the mirror publishes could not be read: {w}" for w in why]})
+        problems = pd.concat([problems, extra.astype({c: problems[c].dtype for c in extra if c in problems})], ignore_index=True)
+    return dataclasses.replace(data, specs=specs, problems=problems)

@@ -18,10 +18,10 @@ import hvplot.pandas  # noqa: F401  (registers DataFrame.hvplot)
 import pandas as pd
 from bokeh.models import ColorBar, ColumnDataSource, PrintfTickFormatter, Rect, Scatter
 from bokeh.plotting import figure
-from bokeh.models.widgets.tables import NumberFormatter
+from bokeh.models.widgets.tables import HTMLTemplateFormatter, NumberFormatter
 import panel as pn
 
-from .terms import COUNT_FORMAT, NUMBER_COLUMNS, NUMBER_TITLES, TABLE_COLUMNS
+from .terms import ALARMING_SIGNATURES, COUNT_FORMAT, NUMBER_COLUMNS, NUMBER_TITLES, SIGNATURE_COLUMN, TABLE_COLUMNS
 
 HEATMAP_CMAP = "viridis"
 ROW_PX = 16  # vertical pixels per heatmap row, keeps package labels readable
@@ -254,7 +254,7 @@ def copy_button(text: str) -> str:
             'style="font-size:11px;margin-left:6px;padding:0 6px">copy</button>')
 
 
-def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies=None) -> pn.pane.HTML:
+def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies=None, signer: str = "") -> pn.pane.HTML:
     """The expanded view of one spec-table row: the full hash (one click selects
     it for copying), every variant, the target's ancestors, the commands that
     install the binary (each with a *copy* button) and, where the source names
@@ -265,6 +265,7 @@ def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies=None) ->
         commands: shell commands (see :func:`dashboard.howto.install_commands`).
         ancestors: the target and its ancestors (:func:`dashboard.compat.ancestors`).
         dependencies: the tree as :func:`dashboard.howto.dependency_tree` gives it.
+        signer: fingerprint of the key that signed the binary's manifest (``--verify``).
     """
     def cell(name: str) -> str:
         value = row.get(name)
@@ -278,6 +279,11 @@ def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies=None) ->
         f'<div><b>variants</b> <span class="spec-variants">{cell("variants") or "(none)"}</span></div>',
         f'<div><b>stacks</b> {cell("stacks")} &middot; <b>tag</b> {cell("tag")}</div>',
     ]
+    if row.get(SIGNATURE_COLUMN) is not None:
+        status = str(row.get(SIGNATURE_COLUMN))
+        colour = "#b02a37" if status in ALARMING_SIGNATURES else "#212529"
+        lines.append(f'<div class="spec-signature" style="color:{colour}"><b>signature</b> {html.escape(status)}'
+                     + (f' by <code>{html.escape(signer.upper())}</code>' if signer else "") + "</div>")
     if len(ancestors) > 1:
         lines.append(f'<div><b>runs on</b> {html.escape(ancestors[0])} and every descendant of it '
                      f'(its ancestors: {html.escape(", ".join(ancestors[1:]))})</div>')
@@ -288,8 +294,8 @@ def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies=None) ->
         direct = sum(1 for node in tree if node[0] == 1)
         items = "".join(
             f'<div style="margin-left:{16 * depth}px">{html.escape(name)}/<code>{html.escape(dep_hash[:7])}</code>'
-            f' <small>{html.escape(types)}</small>{"" if binary else " <i>(not a binary here)</i>"}{" (above)" if again else ""}</div>'
-            for depth, name, dep_hash, types, binary, again in tree
+            f' <small>{html.escape(types)}</small>{"" if status == "binary" else f" <i>({status}: no binary)</i>"}{" (above)" if again else ""}</div>'
+            for depth, name, dep_hash, types, status, again in tree
         )
         lines.append(f'<div class="spec-deps"><b>dependencies</b> ({direct} direct, {len(tree)} shown){items}</div>')
     height = 34 + 24 * len(lines) + 20 * len(tree)
@@ -335,14 +341,23 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail)
         disabled=True,
         selectable=False,
         layout="fit_columns",  # every column in view at 1400 px; narrower windows scroll sideways
-        header_filters={c: text_filter for c in TABLE_COLUMNS if c not in NUMBER_COLUMNS},
+        header_filters={c: text_filter for c in rows.columns if c not in NUMBER_COLUMNS},
         # pages write "-" for an unknown size (and name no dependencies): show "-", not NaN
-        formatters={c: NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right") for c in NUMBER_COLUMNS},
+        formatters={
+            **{c: NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right") for c in NUMBER_COLUMNS},
+            # a bad signature or an unknown key in red, never blending in
+            **({SIGNATURE_COLUMN: HTMLTemplateFormatter(template=(
+                "<span style=\"<%= " + " || ".join(f"value == '{s}'" for s in ALARMING_SIGNATURES)
+                + " ? 'color:#b02a37;font-weight:bold' : '' %>\"><%- value %></span>"))} if SIGNATURE_COLUMN in rows.columns else {}),
+        },
         titles=NUMBER_TITLES,
         widths={
             # 90% in all: the row expander column takes the rest
             "hash": "8%", "package": "9%", "version": "6%", "compiler": "9%", "os": "8%", "target": "8%",
             "variants": "11%", "stacks": "9%", "size": "9%", "n_deps": "5%", "tag": "8%",
+        } if SIGNATURE_COLUMN not in rows.columns else {
+            "hash": "7%", "package": "8%", "version": "6%", "compiler": "8%", "os": "7%", "target": "7%",
+            "variants": "10%", "stacks": "7%", "size": "7%", "n_deps": "4%", "tag": "8%", SIGNATURE_COLUMN: "11%",
         },
         configuration={"columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72}},
         row_content=row_content,

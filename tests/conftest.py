@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -109,7 +110,10 @@ def artifacts() -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
-    proc = start_server(str(REAL_PAGES), port, env={STORE_ENV: str(tmp_path_factory.mktemp("cache"))})
+    strict = os.environ.get("SCD_STRICT_WARNINGS") == "1"
+    # strict runs: the server reports each deprecation once (it runs the served-only code)
+    proc = start_server(str(REAL_PAGES), port, env={STORE_ENV: str(tmp_path_factory.mktemp("cache")),
+                                                     **({"PYTHONWARNINGS": "default"} if strict else {})})
     yield f"http://127.0.0.1:{port}/"
     proc.terminate()
     proc.wait(timeout=10)
@@ -118,6 +122,9 @@ def server(tmp_path_factory):
     blocks = proc.log.read_text().split("Traceback (most recent call last):")[1:]
     failures = [b for b in blocks if "WebSocketClosedError" not in b and "StreamClosedError" not in b]
     assert not failures, failures[0][-3000:]
+    if strict:  # a deprecation reported against the project's own code, served
+        ours = [line for line in proc.log.read_text().splitlines() if "/dashboard/" in line and "Warning:" in line]
+        assert not ours, ours
 
 
 @pytest.fixture

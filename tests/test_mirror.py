@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import REAL_PAGES, ROOT, variant_tokens
 from support import free_port
@@ -305,14 +306,37 @@ def test_pages_and_mirrors_together_count_each_spec_once(tmp_path, pages, mirror
     pd.testing.assert_frame_equal(_rows(only_pages), _rows(pages))
 
 
-def test_dependency_tree_marks_what_is_not_a_binary(tmp_path):
+def test_dependency_tree_marks_externals_and_what_was_not_pushed(tmp_path):
     from dashboard.howto import dependency_children, dependency_tree
 
     data = load(SAMPLES / "v2-db8", cache_dir=tmp_path)
     raw = json.loads((SAMPLES / "v2-db8" / "build_cache" / "index.json").read_text())["database"]["installs"]
-    tree = dependency_tree(dependency_children(data.dependencies), "u5uz3dcch5if4eve4sef67o2rf2lbfgh", set(data.specs["hash"]))
+    externals = set(data.nodes["hash"][data.nodes["external"]])
+    tree = dependency_tree(dependency_children(data.dependencies), "u5uz3dcch5if4eve4sef67o2rf2lbfgh", set(data.specs["hash"]), externals=externals)
     direct = [node for node in tree if node[0] == 1]
     assert [n[1] for n in direct] == sorted(d["name"] for d in raw["u5uz3dcch5if4eve4sef67o2rf2lbfgh"]["spec"]["dependencies"])
-    for depth, name, dep_hash, _, binary, _ in tree:
-        assert binary == raw[dep_hash]["in_buildcache"]  # the external gcc is no binary
+    for depth, name, dep_hash, _, status, _ in tree:
+        record = raw[dep_hash]
+        # the index says: a binary, an external (Spack's "external" entry), or neither
+        want = "binary" if record["in_buildcache"] else "external" if record["spec"].get("external") else "not pushed"
+        assert status == want
+    assert any(status == "external" for *_, status, _ in tree)
     assert any(depth == 2 for depth, *_ in tree)  # libelf's own dependencies, one level down
+
+
+def test_spacks_own_mirrors_yaml_is_a_mirror_list(tmp_path):
+    """Spack's ``mirrors.yaml`` (``mirrors: {name: url}`` and ``{name: {fetch: {url}}}``,
+    as ``spack mirror add`` writes it) lists one mirror per name; an entry that is
+    neither a URL, a Spack entry nor stacks is an error naming the file and tag."""
+    spack = ROOT / "assets" / "mirrors" / "spack-1.2"
+    listing = tmp_path / "mirrors.yaml"
+    listing.write_text(yaml.safe_dump({"mirrors": {
+        "plain": str(spack / "spack-1.2-v3-unsigned"),
+        "signed": {"fetch": {"url": str(spack / "spack-1.2-v3-signed")}, "push": {"url": "/nowhere"}, "signed": True},
+    }}))
+    data = load(listing, cache_dir=tmp_path / "store")
+    assert sorted(data.mirrors["tag"]) == ["plain", "signed"] and set(data.mirrors["stack"]) == {"root"}
+    assert data.specs.groupby("tag", observed=True).size().to_dict() == {"plain": 16, "signed": 16}
+    listing.write_text("mirrors:\n  odd: 3\n")
+    with pytest.raises(MirrorError, match=r"mirrors.yaml: tag 'odd'"):
+        load(listing, cache_dir=tmp_path / "store2")

@@ -109,3 +109,84 @@ def test_verify_command_exit_codes_for_audits(tmp_path, tampered):
     (wrong_key / "x.pub").write_text("not a key")
     refused = _cli("--data", str(SPACK / "spack-1.2-v3-signed"), "--trusted-keys", str(wrong_key), tmp_path=tmp_path)
     assert refused.returncode == 2 and "x.pub" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_dashboard_shows_each_binarys_signature_worst_first(tmp_path, tampered):
+    """``--verify`` puts GnuPG's verdict (the tests above) into the specs: the tampered
+    binary reads 'bad signature' in its column, its row detail and the headline (red),
+    the other 15 'verified (mirror key)' with the key's fingerprint; pages get no column."""
+    from dashboard.app import CacheDashboard
+    from dashboard.verify import with_signatures
+
+    copy, manifest = tampered
+    digest = manifest.name.removesuffix(".spec.manifest.json").rsplit("-", 1)[1]
+    data = with_signatures(load(copy, cache_dir=tmp_path / "store"))
+    status = _by_hash(data.specs)
+    assert status.pop(digest) == "bad signature"
+    assert set(status.values()) == {"verified (mirror key)"}
+    assert set(data.specs.loc[data.specs["hash"] != digest, "signer"]) == {FINGERPRINT}
+    dash = CacheDashboard(data)
+    table = dash.specs.table.value
+    assert "signature" in table.columns and (table["signature"] == "bad signature").sum() == 1
+    line = dash.headline.signatures.object
+    assert "15 verified by AE8EE6A8…" in line and "1 bad signature" in line and "#b02a37" in line
+    # the selection narrows the line: only the good binaries of another package
+    other = str(data.specs.loc[data.specs["hash"] != digest, "package"].iloc[0])
+    if other != str(data.specs.loc[data.specs["hash"] == digest, "package"].iloc[0]):
+        dash.state.package = other
+        assert "bad" not in dash.headline.signatures.object
+    row = data.specs[data.specs["hash"] == digest].iloc[0]
+    from dashboard.components import detail_for
+
+    detail = detail_for(dash.state)(row[table.columns])
+    assert "bad signature" in detail.object and "#b02a37" in detail.object
+    pages = with_signatures(load(ROOT / "assets" / "pages", cache_dir=tmp_path / "pages"))
+    assert "signature" not in pages.specs.columns
+    assert not CacheDashboard(pages).headline.signatures.visible
+
+
+def test_a_binary_in_two_mirrors_shows_the_worse_signature(tmp_path, tampered):
+    """The same binary read from the signed cache and from its tampered copy (two mirrors
+    of one tag) is 'bad signature': a good copy elsewhere never hides a changed one."""
+    from dashboard.verify import with_signatures
+
+    copy, manifest = tampered
+    digest = manifest.name.removesuffix(".spec.manifest.json").rsplit("-", 1)[1]
+    mirrors = tmp_path / "mirrors.yaml"
+    mirrors.write_text(f"snapshot:\n  good: {SPACK / 'spack-1.2-v3-signed'}\n  changed: {copy}\n")
+    data = load(mirrors, cache_dir=tmp_path / "store")
+    rows, _ = verify_cache(data)
+    assert (rows["hash"] == digest).sum() == 2 and set(rows.loc[rows["hash"] == digest, "signature"]) == {"bad signature", "verified (mirror key)"}
+    specs = with_signatures(data).specs
+    assert len(specs) == 16 and set(specs["stacks"]) == {"changed, good"}  # one row per binary, in both stacks
+    assert _by_hash(specs)[digest] == "bad signature"
+
+
+def test_served_with_verify_the_tampered_binary_is_red_and_found_by_its_column(tmp_path, tampered, browser):
+    """``serve --verify`` on the tampered copy, as a user sees it: the headline line names
+    the bad signature, the signature column's filter 'bad' leaves that one binary, and
+    its row detail says so in red."""
+    from support import PATIENCE_MS, expand_row, free_port, start_server, table_rows, wait_value
+
+    copy, manifest = tampered
+    digest = manifest.name.removesuffix(".spec.manifest.json").rsplit("-", 1)[1]
+    port = free_port()
+    proc = start_server(str(copy), port, env={"SPACK_CACHE_DASHBOARD_CACHE": str(tmp_path / "c")}, extra_args=["--verify"])
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+        line = page.locator(".signature-line")
+        wait_value(page, lambda p: "1 bad signature" in line.evaluate("e => (e.shadowRoot || e).textContent"), True)
+        assert "15 verified by AE8EE6A8…, key only from the mirror" in line.evaluate("e => (e.shadowRoot || e).textContent")
+        box = page.locator(".tabulator-col[tabulator-field='signature'] input")
+        box.click()
+        box.type("bad", delay=40)
+        wait_value(page, table_rows, 1)
+        assert page.locator("div.tabulator-row div.tabulator-cell[tabulator-field='hash']").first.inner_text().strip()[:6] == digest[:6]
+        detail = expand_row(page, ".spec-signature")
+        assert "bad signature" in detail.inner_text()
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

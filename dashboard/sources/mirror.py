@@ -91,8 +91,26 @@ def _relative(base_file: str, url: str) -> str:
     return join(base_file.rsplit("/", 1)[0] if is_url(base_file) else str(Path(base_file).parent), url)
 
 
+def _spack_mirror_url(entry) -> str | None:
+    """The fetch URL of one entry of Spack's ``mirrors.yaml`` (``name: URL``, or
+    ``name: {url: URL}`` / ``name: {fetch: URL or {url: URL}, push: ...}``), else ``None``."""
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, dict):
+        fetch = entry.get("fetch", entry.get("url"))
+        if isinstance(fetch, dict):
+            fetch = fetch.get("url")
+        if isinstance(fetch, str) and set(entry) <= {"url", "fetch", "push", "source", "binary", "signed",
+                                                     "access_pair", "access_token", "profile", "endpoint_url",
+                                                     "autopush", "view", "binary_index_only"}:
+            return fetch
+    return None
+
+
 def _set_from_text(path: str, text: bytes) -> list[Mirror]:
-    """Mirrors listed by a ``cache_spack_io_index.json`` or mirror-set YAML file."""
+    """Mirrors listed by a ``cache_spack_io_index.json``, a mirror-set YAML file
+    (``{tag: {stack: url}}`` or ``{tag: [{label, url}]}``), or Spack's own
+    ``mirrors.yaml`` (``mirrors: {name: url}``: each mirror a tag with one stack, root)."""
     try:
         data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
@@ -103,9 +121,15 @@ def _set_from_text(path: str, text: bytes) -> list[Mirror]:
         raise MirrorError(f"{path}: not a mirror list (expected {{tag: [{{label, url}}]}} or {{tag: {{stack: url}}}})")
     mirrors = []
     for tag, stacks in data.items():
-        items = stacks.items() if isinstance(stacks, dict) else [
-            (s.get("label"), s.get("url")) for s in stacks if isinstance(s, dict)
-        ] if isinstance(stacks, list) else []
+        spack_entry = _spack_mirror_url(stacks)
+        if spack_entry is not None:  # Spack's mirrors.yaml: one mirror per name
+            items = [("root", spack_entry)]
+        elif isinstance(stacks, dict):
+            items = stacks.items()
+        elif isinstance(stacks, list):
+            items = [(s.get("label"), s.get("url")) for s in stacks if isinstance(s, dict)]
+        else:
+            raise MirrorError(f"{path}: tag {tag!r} is neither a URL, a Spack mirror entry, nor a list of stacks")
         for stack, url in items:
             if not stack or not isinstance(url, str):
                 raise MirrorError(f"{path}: tag {tag!r} has an entry without a label or url")
