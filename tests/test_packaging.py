@@ -53,3 +53,18 @@ def test_the_private_hooks_the_dashboard_overrides_still_exist(module, cls, name
     owner = importlib.import_module(module)
     owner = getattr(owner, cls) if cls else owner
     assert callable(getattr(owner, name, None)), f"{module}.{cls or ''}.{name} is gone: see docs/development.md"
+
+
+def test_readme_opens_with_the_two_commands_and_stays_short():
+    """The README opens with exactly the two set-up commands (serve the embedded real
+    pages; the tests via .ci/run, which .ci/run itself carries out) and stays under
+    250 lines; it says nothing about how it was built."""
+    text = (ROOT / "README.md").read_text()
+    lines = text.splitlines()
+    assert len(lines) < 250
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    commands = [line.split("#", 1)[0].strip() for line in block]
+    assert commands == ["pip install -e . && spack-cache-dashboard serve --show", "bash .ci/run"]
+    assert lines[0].startswith("# ") and lines[1:3] == ["", "```bash"]  # the first thing after the title
+    for word in ("this stop", "tried and dropped", "review"):
+        assert word not in text.lower()
