@@ -64,8 +64,10 @@ _VIRTUALS = re.compile(_VIRTUAL_ASSIGNMENT)
 #: Compiler flags Spack keeps apart from variants.
 FLAG_NAMES = frozenset({"cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs"})
 _ARCH_KEYS = ("platform", "os", "target")
-#: Spack 0.x compiler names Spack 1.x reads as the package that provides the compiler.
-_LEGACY_COMPILERS = {"oneapi": "intel-oneapi-compilers", "clang": "llvm", "aocc": "aocc", "nvhpc": "nvhpc"}
+#: Spack 0.x compiler names Spack's parser reads after ``%`` as the package that provides
+#: the compiler (``spack.aliases.LEGACY_COMPILER_TO_BUILTIN``).
+_LEGACY_COMPILERS = {"clang": "llvm", "oneapi": "intel-oneapi-compilers", "rocmcc": "llvm-amdgpu",
+                     "intel": "intel-oneapi-compilers-classic", "arm": "acfl"}
 
 
 class SpecSyntaxError(ValueError):
@@ -408,13 +410,16 @@ def _below(graph: Graph, digest: str) -> list[tuple[str, frozenset]]:
 
 
 def _compiler_node(node: SpecNode) -> SpecNode | None:
-    """The compiler of a spec without dependency edges, as a node (Spack reads a 0.x
-    spec's compiler this way)."""
+    """The compiler of a spec without dependency edges, as Spack 1.x reads a 0.x spec's
+    compiler (``Spec.legacy_compiler``): a node with the compiler's name as written (a
+    query's ``%oneapi`` is parsed as ``intel-oneapi-compilers``, which a compiler written
+    ``oneapi`` is not) and its exact version, and nothing
+    else: no architecture, no variants, so ``%gcc@11 target=zen2`` (the target is
+    gcc's) selects none of them."""
     name, _, version = node.compiler.partition("@")
     if not name or name == "none":
         return None
-    return SpecNode(hash="", name=_LEGACY_COMPILERS.get(name, name), version=version.lstrip("="),
-                    platform=node.platform, os=node.os, target=node.target)
+    return SpecNode(hash="", name=name, version=version.lstrip("="))
 
 
 def satisfies(graph: Graph, digest: str, want: Node) -> bool:

@@ -119,6 +119,31 @@ def test_find_my_spec_selects_what_spack_selects(spack_cache):
     assert not wrong, f"{len(wrong)} of {len(QUERIES['queries'])} queries differ from Spack: {wrong[:3]}"
 
 
+PAGE_QUERIES = json.loads((ORACLE / "spack_page_queries.json").read_text())
+
+
+def test_find_my_spec_on_cache_spack_io_pages_selects_what_spack_selects(real_data):
+    """The same on the shipped cache.spack.io pages: each page record as Spack reads a
+    spec written before 1.0 (its compiler is the node's compiler, ``%gcc@11`` selects it,
+    what follows ``%gcc@11`` is gcc's and so selects none; ``%oneapi`` is parsed as
+    ``intel-oneapi-compilers``, which a compiler written ``oneapi`` is not)."""
+    from dashboard.match import MatchInputError, match, parse_input
+
+    assert sorted(set(real_data.specs["hash"])) == PAGE_QUERIES["specs"] and PAGE_QUERIES["spack_commit"]
+    assert len(PAGE_QUERIES["queries"]) >= 80
+    wrong = []
+    for text, answer in PAGE_QUERIES["queries"].items():
+        try:
+            got = sorted(set(match(real_data.specs, parse_input(text))["exact"]["hash"]))
+        except MatchInputError:
+            if "error" not in answer:
+                wrong.append((text, "refused", answer))
+            continue
+        if "error" in answer or got != answer["satisfies"]:
+            wrong.append((text, len(got), answer.get("error") or len(answer["satisfies"])))
+    assert not wrong, f"{len(wrong)} of {len(PAGE_QUERIES['queries'])} queries differ from Spack: {wrong[:3]}"
+
+
 def _spack_index() -> dict:
     """The Spack-written index of the unsigned cache, read with json (v3: manifest -> blob)."""
     root = SPACK_MIRRORS / "spack-1.2-v3-unsigned"
