@@ -303,13 +303,13 @@ def detail_for(state) -> callable:
         return data.derived["dependency_graph"]
 
     def detail(row: pd.Series):
-        commands = howto.install_commands(data.mirrors, str(row["tag"]), str(row["stacks"]), str(row["hash"]), state.stack)
+        commands, warnings = howto.install_commands(data.mirrors, str(row["tag"]), str(row["stacks"]), str(row["hash"]), state.stack)
         tree = None
         if len(data.dependencies):
             children, binaries, externals = graph()
             tree = howto.dependency_tree(children, str(row["hash"]), binaries, externals=externals)
         signer = str(data.specs.at[row.name, "signer"]) if "signer" in data.specs.columns and row.name in data.specs.index else ""
-        return views.spec_detail(row, commands=commands, ancestors=compat.ancestors(str(row["target"])), dependencies=tree, signer=signer)
+        return views.spec_detail(row, commands=commands, ancestors=compat.ancestors(str(row["target"])), dependencies=tree, signer=signer, warnings=warnings)
 
     return detail
 

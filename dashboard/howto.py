@@ -9,6 +9,7 @@ its stack mirrors.
 from __future__ import annotations
 
 import re
+import shlex
 
 import pandas as pd
 
@@ -30,9 +31,18 @@ def mirror_url(mirrors: pd.DataFrame, tag: str, stack: str) -> str:
 
 
 def mirror_name(tag: str, stack: str) -> str:
-    """A name for ``spack mirror add``: ``<stack>-<tag>`` (``<tag>`` for root), safe characters only."""
+    """A name for ``spack mirror add``: ``<stack>-<tag>`` (``<tag>`` for root), letters,
+    digits and ``_.-`` only, never starting with ``-`` (it would be read as an option)."""
     name = tag if stack == ROOT_STACK else f"{stack}-{tag}"
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", name)
+    return name if name[:1].isalnum() else f"m{name}"
+
+
+#: A Spack DAG hash: 32 characters of lower-case base32 (``spack.util.hash.b32_hash``).
+DAG_HASH = re.compile(r"[a-z2-7]{32}")
+#: What a mirror URL handed to a shell may not hold even quoted: control characters
+#: (a newline ends the command line when pasted).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def best_stack(stacks: str, chosen=()) -> str:
@@ -46,16 +56,33 @@ def best_stack(stacks: str, chosen=()) -> str:
     return named[0] if named else ROOT_STACK
 
 
-def install_commands(mirrors: pd.DataFrame, tag: str, stacks: str, spec_hash: str, chosen=()) -> list[str]:
-    """The three commands that install one cached binary:
-    ``spack mirror add <name> <url>``, ``spack buildcache keys --install --trust``,
-    ``spack install --use-buildcache only /<hash>``."""
+def install_commands(mirrors: pd.DataFrame, tag: str, stacks: str, spec_hash: str, chosen=()) -> tuple[list[str], list[str]]:
+    """The commands that install one cached binary, safe to paste into a shell, and
+    what is wrong with the row where a command is withheld.
+
+    Returns:
+        ``(commands, warnings)``: ``spack mirror add <name> <url>``, ``spack buildcache
+        keys --install --trust``, ``spack install --use-buildcache only /<hash>``; the
+        URL quoted for POSIX shells where it holds anything but ``\\w@%+=:,./-``
+        (:func:`shlex.quote`), the name reduced to safe characters (:func:`mirror_name`).
+        A hash that is not a Spack DAG hash (:data:`DAG_HASH`) gets no install command,
+        a URL with control characters no ``mirror add``: each says so in ``warnings``.
+    """
     stack = best_stack(stacks, chosen)
-    return [
-        f"spack mirror add {mirror_name(tag, stack)} {mirror_url(mirrors, tag, stack)}",
-        "spack buildcache keys --install --trust",
-        f"spack install --use-buildcache only /{spec_hash}",
-    ]
+    url = mirror_url(mirrors, tag, stack)
+    commands, warnings = [], []
+    if _CONTROL.search(url):
+        warnings.append(f"the mirror URL {url!r} holds control characters: no command to add it")
+    else:
+        if shlex.quote(url) != url:
+            warnings.append(f"the mirror URL holds characters a shell reads ({url!r}): it is quoted")
+        commands.append(f"spack mirror add {mirror_name(tag, stack)} {shlex.quote(url)}")
+    commands.append("spack buildcache keys --install --trust")
+    if DAG_HASH.fullmatch(spec_hash):
+        commands.append(f"spack install --use-buildcache only /{spec_hash}")
+    else:
+        warnings.append(f"the hash {spec_hash!r} is not a Spack DAG hash (32 characters a-z, 2-7): no install command")
+    return commands, warnings
 
 
 def dependency_children(dependencies: pd.DataFrame) -> dict[str, list[tuple[str, str, str]]]:

@@ -41,9 +41,12 @@ __all__ = ["CacheData", "LoadReport", "find_pages", "load", "scan_pages"]
 def _unchanged(found: pd.DataFrame, old_stats: pd.DataFrame) -> np.ndarray:
     """Boolean per row of ``found`` (see :func:`scan_tree`): a known page with the same size and mtime."""
     known = found["known"].to_numpy()
-    row = np.maximum(known, 0)
+    if not len(old_stats):  # a store of an empty tree: every page is new
+        return np.zeros(len(found), dtype=bool)
+    valid = (known >= 0) & (known < len(old_stats))
+    row = np.where(valid, known, 0)
     return (
-        (known >= 0)
+        valid
         & (found["size"].to_numpy() == old_stats["size"].to_numpy()[row])
         & (found["mtime_ns"].to_numpy() == old_stats["mtime_ns"].to_numpy()[row])
     )

@@ -254,7 +254,7 @@ def copy_button(text: str) -> str:
             'style="font-size:11px;margin-left:6px;padding:0 6px">copy</button>')
 
 
-def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies=None, signer: str = "") -> pn.pane.HTML:
+def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies=None, signer: str = "", warnings=()) -> pn.pane.HTML:
     """The expanded view of one spec-table row: the full hash (one click selects
     it for copying), every variant, the target's ancestors, the commands that
     install the binary (each with a *copy* button) and, where the source names
@@ -266,6 +266,8 @@ def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies=None, si
         ancestors: the target and its ancestors (:func:`dashboard.compat.ancestors`).
         dependencies: the tree as :func:`dashboard.howto.dependency_tree` gives it.
         signer: fingerprint of the key that signed the binary's manifest (``--verify``).
+        warnings: why a command is withheld or quoted (from ``install_commands``), shown
+            above the commands.
     """
     def cell(name: str) -> str:
         value = row.get(name)
@@ -287,7 +289,9 @@ def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies=None, si
     if len(ancestors) > 1:
         lines.append(f'<div><b>runs on</b> {html.escape(ancestors[0])} and every descendant of it '
                      f'(its ancestors: {html.escape(", ".join(ancestors[1:]))})</div>')
-    for command in commands or [f"spack install --use-buildcache only /{row.get('hash')}"]:
+    for warning in warnings:
+        lines.append(f'<div class="command-warning" style="color:#b02a37"><b>warning</b> {html.escape(warning)}</div>')
+    for command in commands:
         lines.append(f'<div><code class="install-cmd" style="user-select:all">{html.escape(command)}</code>{copy_button(command)}</div>')
     tree = list(dependencies or [])
     if tree:

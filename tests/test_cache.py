@@ -256,3 +256,24 @@ def test_small_changes_append_segments_then_compact(tree, tmp_path):
     assert any("rewritten" in st for st in statuses), statuses
     again = load(tree, cache_dir=cache)
     assert " 0 re-parsed" in again.cache_status and rows(again) == rows(load(tree, cache=False))
+
+
+def test_pages_added_to_a_tree_that_was_empty(tmp_path):
+    """A tree loaded while empty, then given a page: the page is read (the store of an
+    empty tree once made every later load fail with an IndexError).  Oracle: PyYAML's
+    count of the page's spec records."""
+    import shutil
+
+    import yaml
+
+    from conftest import REAL_PAGES
+
+    tree = tmp_path / "tree"
+    (tree / "develop").mkdir(parents=True)
+    first = load(tree, cache_dir=tmp_path / "store")
+    assert first.specs.empty
+    page = next(REAL_PAGES.rglob("specs.md"))
+    shutil.copytree(page.parent, tree / "develop" / page.parent.name)
+    again = load(tree, cache_dir=tmp_path / "store")
+    want = len(yaml.safe_load(page.read_text().split("---")[1])["spec_details"])
+    assert len(again.specs) == want and again.report.parsed == 1

@@ -1,0 +1,70 @@
+"""The install commands a user copies from a row are pasted into bash: bash itself is
+the oracle.  Hostile hashes, mirror URLs, tags and stacks (from a mirror's index or a
+page) never run anything; what bash hands to ``spack`` is exactly the URL and hash the
+cache named, or the command is withheld with a warning."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pandas as pd
+import pytest
+
+from dashboard.howto import install_commands
+
+GOOD = "3tckw6ybgb54mwjgld2dc6nnkst7n7mq"
+HOSTILE_HASHES = ["aaaa;touch x", "bbbb$(touch x)", "cccc`touch x`", "dddd\ntouch x", "eeee' ; touch x; '", "-rf x", GOOD.upper()]
+HOSTILE_URLS = ["https://h/m$(touch x);x", "file:///srv/a b;touch x", "https://h/`touch x`", "https://h/it's", "https://h/m\ntouch x"]
+
+
+def _paste(tmp_path, commands: list[str]) -> list[list[str]]:
+    """Run the commands as one paste into bash with ``spack`` a function recording its
+    arguments; returns each call's arguments."""
+    script = "spack() { printf '%s\\x1f' \"$@\" >> calls; printf '\\x1e' >> calls; }\n" + "\n".join(commands) + "\n"
+    subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, timeout=60)
+    text = (tmp_path / "calls").read_text() if (tmp_path / "calls").exists() else ""
+    return [call.split("\x1f")[:-1] for call in text.split("\x1e")[:-1]]
+
+
+@pytest.mark.parametrize("spec_hash", HOSTILE_HASHES, ids=repr)
+def test_a_hostile_hash_runs_nothing_and_gets_no_install_command(tmp_path, spec_hash):
+    mirrors = pd.DataFrame({"tag": ["t"], "stack": ["root"], "url": ["https://h/m"]})
+    commands, warnings = install_commands(mirrors, "t", "root", spec_hash)
+    calls = _paste(tmp_path, commands)
+    assert not (tmp_path / "x").exists()
+    assert ["mirror", "add", "t", "https://h/m"] in calls
+    assert not any(c[:1] == ["install"] for c in calls) and any("not a Spack DAG hash" in w for w in warnings)
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS, ids=repr)
+def test_a_hostile_mirror_url_reaches_spack_as_one_argument_or_not_at_all(tmp_path, url):
+    mirrors = pd.DataFrame({"tag": ["t"], "stack": ["root"], "url": [url]})
+    commands, warnings = install_commands(mirrors, "t", "root", GOOD)
+    calls = _paste(tmp_path, commands)
+    assert not (tmp_path / "x").exists()
+    adds = [c for c in calls if c[:2] == ["mirror", "add"]]
+    if "\n" in url:
+        assert not adds and any("control characters" in w for w in warnings)
+    else:
+        assert adds == [["mirror", "add", "t", url]] and any("quoted" in w for w in warnings)
+    assert ["install", "--use-buildcache", "only", f"/{GOOD}"] in calls
+
+
+@pytest.mark.parametrize("tag,stack", [("develop", "e4s$(touch x)"), ("-rf", "root"), ("v1;touch x", "root"), ("t", "a b")], ids=repr)
+def test_hostile_tags_and_stacks_of_pages_run_nothing(tmp_path, tag, stack):
+    """Pages name no URL: binaries.spack.io's layout is built from the tag and stack."""
+    commands, _ = install_commands(pd.DataFrame(columns=["tag", "stack", "url"]), tag, stack, GOOD)
+    calls = _paste(tmp_path, commands)
+    assert not (tmp_path / "x").exists()
+    add = next(c for c in calls if c[:2] == ["mirror", "add"])
+    assert len(add) == 4 and not add[2].startswith("-")
+    want = f"https://binaries.spack.io/{tag}" + ("" if stack == "root" else f"/{stack}")
+    assert add[3] == want
+
+
+def test_a_plain_row_gets_the_three_commands_unquoted(tmp_path):
+    commands, warnings = install_commands(pd.DataFrame(columns=["tag", "stack", "url"]), "develop", "e4s, root", GOOD)
+    assert commands == ["spack mirror add e4s-develop https://binaries.spack.io/develop/e4s",
+                        "spack buildcache keys --install --trust", f"spack install --use-buildcache only /{GOOD}"]
+    assert not warnings
+    assert len(_paste(tmp_path, commands)) == 3
