@@ -39,7 +39,8 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--data`` (and ``--no-cache``) to ``parser``, as every command takes them."""
     parser.add_argument(
         "--data", default=None,
-        help="a specs.md page or a _cache tree of pages; or a Spack mirror (folder, file://, http(s)://, s3://), "
+        help="a specs.md page or a _cache tree of pages; or a Spack mirror (folder, file://, http(s)://, s3://, "
+        "oci:// or oci+http:// registry), "
         f"a cache_spack_io_index.json or a mirror-set YAML (default: ${DATA_ENV}, else the embedded real pages)",
     )
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the local store")

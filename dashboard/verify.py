@@ -10,6 +10,7 @@ import pandas as pd
 
 from .model import CacheData
 from .sources.mirror_fetch import _spec_manifest_url
+from .sources.oci import is_oci
 from .sources.remote import FetchError, read_many
 from .sources.signatures import STATUSES, Keyring, mirror_keys, verify
 from .terms import SIGNATURE_COLUMN
@@ -41,11 +42,14 @@ def verify_cache(data: CacheData, trusted: dict | None = None) -> tuple[pd.DataF
     stacks = data.spec_stacks.assign(tag=specs["tag"].astype(str).to_numpy()[data.spec_stacks["spec"].to_numpy()],
                                      stack=data.spec_stacks["stack"].astype(str))
     for mirror in data.mirrors.itertuples(index=False):
+        rows = specs.iloc[stacks.loc[(stacks["tag"] == mirror.tag) & (stacks["stack"] == mirror.stack), "spec"].to_numpy()]
+        plain = rows[["hash", "package", "version"]].astype(str)
+        if is_oci(mirror.url):  # Spack never signs a build cache in an OCI registry
+            out += [(mirror.tag, mirror.stack, h, n, v, "unsigned", "", mirror.url) for h, n, v in plain.itertuples(index=False)]
+            continue
         keys, trouble = mirror_keys(mirror.url)
         problems += trouble
         ring = Keyring(published=keys, trusted=dict(trusted or {}))
-        rows = specs.iloc[stacks.loc[(stacks["tag"] == mirror.tag) & (stacks["stack"] == mirror.stack), "spec"].to_numpy()]
-        plain = rows[["hash", "package", "version"]].astype(str)
         urls = [_spec_manifest_url(mirror.url, n, v, h) for h, n, v in plain.itertuples(index=False)]
         texts = read_many(urls)
         for (h, n, v), url in zip(plain.itertuples(index=False), urls):

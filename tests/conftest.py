@@ -139,3 +139,43 @@ def page(browser):
     pg.errors = errors
     yield pg
     context.close()
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory):
+    """The OCI registry Spack pushed the spack-1.2 binaries to (``assets/oci/``: the CNCF
+    distribution registry's storage, repos ``spack/unsigned`` and ``spack/signed``),
+    served anonymously over plain HTTP on 127.0.0.1; yields ``host:port``."""
+    import shutil
+    import subprocess
+    import tarfile
+    import urllib.request
+
+    from support import PATIENCE, free_port
+
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        pytest.fail("docker-registry is missing: apt-get install docker-registry (see .ci/run)")
+    root = tmp_path_factory.mktemp("registry")
+    with tarfile.open(ROOT / "assets" / "oci" / "oci-registry-storage.tar.gz") as tar:
+        tar.extractall(root, filter="data")
+    port = free_port()
+    log = open(root / "registry.log", "w")
+    env = {**os.environ, "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(root / "storage"), "REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}"}
+    proc = subprocess.Popen([binary, "serve", str(ROOT / "assets" / "oci" / "config.yml")], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    import time
+
+    deadline = time.monotonic() + PATIENCE
+    while True:  # until the registry answers its API root
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=5).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"the registry did not start: {(root / 'registry.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()

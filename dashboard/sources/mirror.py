@@ -390,7 +390,7 @@ def read_mirrors(
             problems.append((got.mirror.url, got.mirror.tag, "error", f"{where}: cached copy unreadable ({exc})"))
             continue
         spec_sizes = None
-        if sizes and got.state.get("layout") == "v3":  # without a store: fetched again next time
+        if sizes and got.state.get("layout") in ("v3", "oci"):  # without a store: fetched again next time
             spec_sizes, fetched = fetch_sizes(got, records.filter(records.column("in_buildcache")), known_sizes)
             known_sizes.update(spec_sizes)
             report.sizes_fetched += fetched

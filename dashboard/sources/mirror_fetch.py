@@ -1,6 +1,6 @@
 """One Spack mirror: is its index current, download it once (checked against its
 sha256), keep it parsed in the local store, and read binary sizes from its v3
-spec manifests.  Used by :mod:`dashboard.sources.mirror`; no pandas, no Panel.
+spec manifests (an OCI registry: :mod:`dashboard.sources.oci`).  Used by :mod:`dashboard.sources.mirror`; no pandas, no Panel.
 
 Store layout: ``<store>/mirrors/<sha256 of the URL>/`` holds ``records.arrow``
 and ``deps.arrow`` (the parsed index, see :mod:`dashboard.sources.spackdb`),
@@ -23,6 +23,7 @@ from typing import Callable
 
 import pyarrow as pa
 
+from .oci import Registry, binary_sizes, index_digest, is_oci
 from .remote import FetchError, is_url, join, read, read_many, stat_key
 from .spackdb import IndexError_, index_entry, parse_index, parse_manifest, tarball_size
 
@@ -149,9 +150,22 @@ def _check(mirror: Mirror, folder: Path, state: dict, progress) -> Fetched:
     local = _local_stamp(url, state)
     if local and state.get("local") == local:  # a local mirror whose index files did not change
         return Fetched(mirror, folder, state, "unchanged")
-    order = ("v2", "v3") if state.get("layout") == "v2" else ("v3", "v2")
+    order = ("oci",) if is_oci(url) else ("v2", "v3") if state.get("layout") == "v2" else ("v3", "v2")
     signed, stamp = False, ""
     for layout in order:
+        if layout == "oci":  # the index is the single layer of the index.spack tag, named by its digest
+            registry = Registry(url)
+            try:
+                key = index_digest(registry)
+            except FetchError as exc:
+                if exc.kind == "missing":
+                    raise MirrorError(f"not a Spack build cache: no {exc.url.rsplit('/', 1)[-1] or 'index.spack'} tag") from None
+                raise
+            if state.get("key") == key:
+                return Fetched(mirror, folder, state, "unchanged")
+            data = registry.blob(key)
+            nbytes = len(data)
+            break
         if layout == "v3":
             try:
                 entries, signed = parse_manifest(read(join(url, V3_MANIFEST)))
@@ -282,6 +296,13 @@ def fetch_sizes(got: Fetched, records: pa.Table, known: dict[str, int | None] | 
     if known:
         sizes.update({h: known[h] for h in records.column("hash").to_pylist() if h not in sizes and known.get(h) is not None})
     fetched = 0
+    if is_oci(got.mirror.url) and wanted:  # sizes are in the binaries' image manifests
+        sizes.update(binary_sizes(Registry(got.mirror.url), [h for h, _ in wanted]))
+        fetched, wanted = len(wanted), []
+        try:
+            path.write_text(json.dumps(sizes))
+        except OSError:
+            pass
     for start in range(0, len(wanted), 512):
         chunk = wanted[start:start + 512]
         got_bytes = read_many([u for _, u in chunk])
