@@ -85,3 +85,73 @@ def test_cli_summary_of_a_registry(oci_registry, tmp_path):
                          capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "16 unsigned" in run.stdout  # Spack never signs an OCI build cache
+
+
+class _Gate:
+    """A front for the registry as public registries behave: every /v2/ request without
+    the bearer token is answered 401 with a ``WWW-Authenticate: Bearer`` challenge, the
+    realm hands out the token anonymously, the tag list comes in pages of 5 joined by
+    ``Link: rel="next"``, and the first manifest request is answered 503."""
+
+    def __init__(self, upstream: str):
+        import http.server
+        import threading
+
+        from support import free_port
+
+        self.port = free_port()
+        self.upstream, self.seen = upstream, []
+        gate = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                gate.seen.append((self.path, self.headers.get("Authorization")))
+                if self.path.startswith("/token"):
+                    return self._send(200, b'{"token": "t0k"}', {"Content-Type": "application/json"})
+                if self.headers.get("Authorization") != "Bearer t0k":
+                    realm = f'Bearer realm="http://127.0.0.1:{gate.port}/token",service="gate",scope="repository:spack/unsigned:pull"'
+                    return self._send(401, b"{}", {"WWW-Authenticate": realm})
+                if "/manifests/" in self.path and not any("/manifests/" in p for p, _ in gate.seen[:-1]):
+                    return self._send(503, b"busy", {})
+                path, _, query = self.path.partition("?")
+                if path.endswith("/tags/list"):
+                    tags = json.loads(_get(f"http://{gate.upstream}{path}"))["tags"]
+                    start = int(dict(p.split("=") for p in query.split("&") if "=" in p).get("last", "0") or 0)
+                    page = tags[start:start + 5]
+                    headers = {"Content-Type": "application/json"}
+                    if start + 5 < len(tags):
+                        headers["Link"] = f'<{path}?n=5&last={start + 5}>; rel="next"'
+                    return self._send(200, json.dumps({"name": "spack/unsigned", "tags": page}).encode(), headers)
+                body = _get(f"http://{gate.upstream}{self.path}", {"Accept": self.headers.get("Accept", "")})
+                return self._send(200, body, {"Content-Type": "application/json"})
+
+            def _send(self, code, body, headers):
+                self.send_response(code)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_a_registry_asking_for_a_bearer_token_with_paged_tags_and_a_busy_moment(oci_registry, tmp_path):
+    gate = _Gate(oci_registry)
+    try:
+        data = load(f"oci+http://127.0.0.1:{gate.port}/spack/unsigned", cache_dir=tmp_path, sizes=True)
+    finally:
+        gate.close()
+    assert not len(data.problems), data.problems
+    assert len(data.specs) == 16 and data.specs["size"].notna().all()  # every tag found across the 4 pages
+    assert any(p.startswith("/token") for p, _ in gate.seen)
+    assert sum(bool("/tags/list" in p and auth) for p, auth in gate.seen) == 4  # 17 tags, 5 a page
+    manifests = [p for p, auth in gate.seen if "/manifests/" in p and auth]
+    assert manifests[0] == manifests[1]  # the 503 was asked again
