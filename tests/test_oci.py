@@ -100,7 +100,7 @@ class _Gate:
         from support import free_port
 
         self.port = free_port()
-        self.upstream, self.seen = upstream, []
+        self.upstream, self.seen, self.busy_once = upstream, [], False
         gate = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -114,7 +114,8 @@ class _Gate:
                 if self.headers.get("Authorization") != "Bearer t0k":
                     realm = f'Bearer realm="http://127.0.0.1:{gate.port}/token",service="gate",scope="repository:spack/unsigned:pull"'
                     return self._send(401, b"{}", {"WWW-Authenticate": realm})
-                if "/manifests/" in self.path and not any("/manifests/" in p for p, _ in gate.seen[:-1]):
+                if "/manifests/" in self.path and not gate.busy_once:
+                    gate.busy_once = True
                     return self._send(503, b"busy", {})
                 path, _, query = self.path.partition("?")
                 if path.endswith("/tags/list"):
