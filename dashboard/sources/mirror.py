@@ -113,7 +113,7 @@ def _set_from_text(path: str, text: bytes) -> list[Mirror]:
     ``mirrors.yaml`` (``mirrors: {name: url}``: each mirror a tag with one stack, root)."""
     try:
         data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
+    except (ValueError, RecursionError, yaml.YAMLError) as exc:
         raise MirrorError(f"{path}: not a mirror list ({str(exc)[:200]})") from None
     if isinstance(data, dict) and isinstance(data.get("mirrors"), dict):
         data = data["mirrors"]
@@ -350,6 +350,8 @@ def read_mirrors(
             return fetch(mirror, cache_root, on_bytes)
         except MirrorError as exc:
             return exc
+        except Exception as exc:  # noqa: BLE001 - one bad mirror never stops the others
+            return MirrorError(f"mirror {mirror.tag}/{mirror.stack} ({mirror.url}): unreadable ({type(exc).__name__}: {str(exc)[:200]})")
 
     results = []
     # remote checks wait on the network: several at once; local ones are a stat each

@@ -10,13 +10,14 @@ local mirror's index files) and ``sizes.json`` (hash -> bytes).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,7 +26,7 @@ import pyarrow as pa
 
 from .oci import Registry, binary_sizes, index_digest, is_oci
 from .remote import FetchError, is_url, join, read, read_many, stat_key
-from .spackdb import IndexError_, index_entry, parse_index, parse_manifest, tarball_size
+from .spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA, IndexError_, index_entry, parse_index, parse_manifest, tarball_size
 
 V3_MANIFEST = "v3/manifests/index/index.manifest.json"
 V2_INDEX = "build_cache/index.json"
@@ -50,11 +51,27 @@ def _cache_dir(cache_root: Path, url: str) -> Path:
     return cache_root / "mirrors" / hashlib.sha256(url.encode()).hexdigest()[:24]
 
 
+#: Types of the fields of ``state.json`` the code relies on; a state with another type
+#: (a damaged or foreign file) is no state: the mirror is fetched again.
+_STATE_TYPES = {"format": int, "key": str, "layout": str, "skipped": int, "records": int, "bytes": int}
+
+
 def _read_state(folder: Path) -> dict:
+    """The mirror's cached state, or ``{}`` when there is none usable: unreadable, not a
+    JSON object, a field of another type, another format, or Arrow files that are not
+    the parsed index (another schema, damaged): then the index is fetched again."""
     try:
         state = json.loads((folder / "state.json").read_text())
-        return state if state.get("format") == MIRROR_CACHE_FORMAT and (folder / "records.arrow").is_file() else {}
-    except (OSError, ValueError):
+        if not isinstance(state, dict) or state.get("format") != MIRROR_CACHE_FORMAT:
+            return {}
+        if any(name in state and type(state[name]) is not kind for name, kind in _STATE_TYPES.items()):
+            return {}
+        for name, schema in (("records.arrow", RECORD_SCHEMA), ("deps.arrow", DEPENDENCY_SCHEMA)):
+            with pa.memory_map(str(folder / name)) as source:
+                if not pa.ipc.open_file(source).schema.equals(schema):
+                    return {}
+        return state
+    except (OSError, ValueError, RecursionError, pa.ArrowInvalid):
         return {}
 
 
@@ -124,6 +141,29 @@ class Fetched:
     nbytes: int = 0
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: Largest index read or decompressed (bytes): a 1M-binary index is ~1.5 GB of JSON.
+MAX_INDEX_BYTES = 4 * 2**30
+
+
+def gunzip(data: bytes, limit: int, where: str) -> bytes:
+    """``data`` gunzipped, never more than ``limit`` bytes (a small bomb would fill memory).
+
+    Raises:
+        MirrorError: not gzip, truncated, or more than ``limit`` bytes once decompressed
+            (``where`` names the file)."""
+    try:
+        inflater = zlib.decompressobj(wbits=31)
+        out = inflater.decompress(data, limit + 1)
+        if len(out) > limit:
+            raise MirrorError(f"{where}: decompresses to more than {limit:,} bytes")
+        if not inflater.eof:
+            raise MirrorError(f"{where}: truncated gzip")
+        return out
+    except zlib.error as exc:
+        raise MirrorError(f"{where}: marked gzip but not gzip ({exc})") from None
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -175,15 +215,18 @@ def _check(mirror: Mirror, folder: Path, state: dict, progress) -> Fetched:
                 raise
             entry = index_entry(entries)
             key = str(entry.get("checksum", ""))
+            if not _SHA256.fullmatch(key):  # a path such as ../../secret must never reach a URL
+                raise MirrorError(f"{join(url, V3_MANIFEST)}: index checksum {key[:80]!r} is not a sha256")
             if state.get("key") == key:
                 return Fetched(mirror, folder, state, "unchanged")
             blob_url = join(url, "blobs", "sha256", key[:2], key)
-            data = read(blob_url, progress)
+            declared = entry.get("contentLength")  # the manifest says how big the blob is: read no more
+            data = read(blob_url, progress, limit=declared if type(declared) is int and 0 <= declared <= MAX_INDEX_BYTES else MAX_INDEX_BYTES)
             if _sha256(data) != key:
                 raise MirrorError(f"checksum mismatch: {blob_url} does not hash to the manifest's sha256 {key}")
             nbytes = len(data)
             if str(entry.get("compression", "none")) == "gzip":
-                data = gzip.decompress(data)
+                data = gunzip(data, MAX_INDEX_BYTES, blob_url)
             break
         try:
             expected = read(join(url, V2_INDEX + ".hash")).decode(errors="replace").strip()
@@ -286,8 +329,11 @@ def fetch_sizes(got: Fetched, records: pa.Table, known: dict[str, int | None] | 
     path = got.folder / "sizes.json"
     try:
         sizes = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         sizes = {}
+    if not isinstance(sizes, dict):  # damaged: read them again
+        sizes = {}
+    sizes = {h: v for h, v in sizes.items() if v is None or (type(v) is int and v >= 0)}
     wanted = [
         (h, _spec_manifest_url(got.mirror.url, n, v, h))
         for h, n, v in zip(*(records.column(c).to_pylist() for c in ("hash", "package", "version")))
@@ -310,7 +356,7 @@ def fetch_sizes(got: Fetched, records: pa.Table, known: dict[str, int | None] | 
             value = got_bytes[url]
             try:
                 sizes[spec_hash] = tarball_size(parse_manifest(value)[0]) if isinstance(value, bytes) else None
-            except IndexError_:
+            except (IndexError_, RecursionError, ValueError):
                 sizes[spec_hash] = None
         fetched += len(chunk)
         try:

@@ -10,6 +10,7 @@ at an S3-compatible server.  No pandas, no Panel.
 from __future__ import annotations
 
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -19,6 +20,12 @@ import fsspec
 CHUNK_BYTES = 8 * 2**20
 #: Requests in flight at once when reading many small files.
 CONCURRENCY = 16
+#: Largest file read (bytes): a 1M-binary index is ~1.5 GB of JSON.
+MAX_BYTES = 4 * 2**30
+#: Largest small file (a manifest, a key) read by :func:`read_many` (bytes).
+MAX_SMALL_BYTES = 16 * 2**20
+#: Seconds: to connect, between bytes, and for one whole HTTP request.
+HTTP_TIMEOUTS = {"sock_connect": 15, "sock_read": 60, "total": 600}
 
 
 class FetchError(OSError):
@@ -56,6 +63,10 @@ def _options(url: str) -> dict:
         if endpoint:
             options["client_kwargs"] = {"endpoint_url": endpoint}
         return options
+    if url.startswith(("http://", "https://")):  # a server that never answers must not hang the load
+        import aiohttp
+
+        return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(**HTTP_TIMEOUTS)}}
     return {}
 
 
@@ -68,6 +79,11 @@ def _kind(exc: BaseException) -> str:
     """The :class:`FetchError` kind of an exception raised by fsspec/aiohttp/botocore."""
     status = getattr(exc, "status", None) or getattr(exc, "code", None)
     name = type(exc).__name__
+    cause = exc.__cause__
+    if isinstance(exc, FileNotFoundError) and cause is not None and cause is not exc:
+        inner = _kind(cause)  # fsspec's HTTP reports any failure to learn a size as "not found"
+        if inner in ("unreachable", "forbidden"):
+            return inner
     if isinstance(exc, FileNotFoundError) or status == 404 or name == "NoSuchKey":
         return "missing"
     if isinstance(exc, PermissionError) or status in (401, 403):
@@ -89,24 +105,33 @@ def _error(url: str, exc: BaseException) -> FetchError:
     return FetchError(url, _kind(exc), detail[:200])
 
 
-def read(url: str, progress: Callable[[int, int | None], None] | None = None) -> bytes:
-    """All bytes of ``url``; with ``progress``, read in :data:`CHUNK_BYTES` pieces,
-    calling ``progress(bytes_read, total_or_None)`` after each.
+def read(url: str, progress: Callable[[int, int | None], None] | None = None, limit: int = MAX_BYTES) -> bytes:
+    """All bytes of ``url``, never more than ``limit``; with ``progress``, read in
+    :data:`CHUNK_BYTES` pieces, calling ``progress(bytes_read, total_or_None)`` after each.
+    A local path must be a regular file (a FIFO or a device would block or never end).
 
     Raises:
-        FetchError: the file cannot be read (see its ``kind``).
+        FetchError: the file cannot be read (see its ``kind``), is not a regular file,
+            or holds more than ``limit`` bytes (kind ``"error"``).
     """
     try:
         fs, path = _fs(url)
-        if progress is None:
-            return fs.cat_file(path)
-        with fs.open(path, "rb", block_size=CHUNK_BYTES) as handle:
-            total = getattr(handle, "size", None)
+        if "file" in fs.protocol:
+            mode = os.stat(path).st_mode
+            if not stat.S_ISREG(mode):
+                raise FetchError(url, "error", "not a regular file")
+        # HTTP: one streamed GET (fsspec's default asks the size first, a second request)
+        streamed = {"block_size": 0, "size": -1} if "http" in fs.protocol else {"block_size": CHUNK_BYTES}
+        with fs.open(path, "rb", **streamed) as handle:
+            total = getattr(getattr(handle, "r", None), "content_length", None) if "http" in fs.protocol else getattr(handle, "size", None)
             parts, done = [], 0
-            while chunk := handle.read(CHUNK_BYTES):
+            while chunk := handle.read(min(CHUNK_BYTES, limit + 1 - done)):
                 parts.append(chunk)
                 done += len(chunk)
-                progress(done, total)
+                if done > limit:
+                    raise FetchError(url, "error", f"larger than {limit:,} bytes")
+                if progress is not None:
+                    progress(done, total)
             return b"".join(parts)
     except Exception as exc:  # noqa: BLE001 - every failure is named with its URL
         raise _error(url, exc) from None
@@ -136,7 +161,7 @@ def read_many(urls: list[str], workers: int = CONCURRENCY) -> dict[str, bytes | 
 
     def one(url: str) -> bytes | FetchError:
         try:
-            return read(url)
+            return read(url, limit=MAX_SMALL_BYTES)
         except FetchError as exc:
             return exc
 

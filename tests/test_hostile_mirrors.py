@@ -1,0 +1,105 @@
+"""Hostile and damaged build caches: each is a problem row naming the mirror, in bounded
+time and memory, and never stops the good mirror loaded with it (the Spack-written cache
+of assets/mirrors/spack-1.2: its 16 binaries are the oracle); a damaged local store is
+rebuilt from the mirror."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+
+import pytest
+
+from conftest import ROOT
+from dashboard.load import load
+
+SPACK = ROOT / "assets" / "mirrors" / "spack-1.2" / "spack-1.2-v3-unsigned"
+INDEX_MANIFEST = "v3/manifests/index/index.manifest.json"
+
+
+def _with_index_blob(mirror, blob: bytes, **entry):
+    """Make ``mirror``'s index the blob ``blob`` (stored under its sha256, as Spack stores blobs)."""
+    digest = hashlib.sha256(blob).hexdigest()
+    (mirror / "blobs" / "sha256" / digest[:2]).mkdir(parents=True, exist_ok=True)
+    (mirror / "blobs" / "sha256" / digest[:2] / digest).write_bytes(blob)
+    manifest = json.loads((mirror / INDEX_MANIFEST).read_text())
+    manifest["data"][0].update({"checksum": digest, "contentLength": len(blob), **entry})
+    (mirror / INDEX_MANIFEST).write_text(json.dumps(manifest))
+
+
+def _break(kind: str, mirror):
+    index = json.loads((SPACK / INDEX_MANIFEST).read_text())["data"][0]["checksum"]
+    raw = (SPACK / "blobs" / "sha256" / index[:2] / index).read_bytes()
+    if kind == "gzip that is not gzip":
+        _with_index_blob(mirror, raw, compression="gzip")
+    elif kind == "truncated gzip":
+        _with_index_blob(mirror, gzip.compress(raw)[:-40], compression="gzip")
+    elif kind == "gzip bomb":
+        _with_index_blob(mirror, gzip.compress(b" " * (64 * 2**20), 9), compression="gzip")
+    elif kind == "deep JSON index":
+        _with_index_blob(mirror, b"[" * 100_000)
+    elif kind == "deep JSON manifest":
+        (mirror / INDEX_MANIFEST).write_bytes(b'{"data": ' + b"[" * 100_000)
+    elif kind == "checksum escaping the mirror":
+        manifest = json.loads((mirror / INDEX_MANIFEST).read_text())
+        manifest["data"][0]["checksum"] = "../../../../secret"
+        (mirror / INDEX_MANIFEST).write_text(json.dumps(manifest))
+        (mirror.parent / "secret").write_text(raw.decode())  # a readable index outside the mirror
+    elif kind == "manifest linked to /dev/zero":
+        (mirror / INDEX_MANIFEST).unlink()
+        os.symlink("/dev/zero", mirror / INDEX_MANIFEST)
+    elif kind == "manifest is a FIFO":
+        (mirror / INDEX_MANIFEST).unlink()
+        os.mkfifo(mirror / INDEX_MANIFEST)
+
+
+KINDS = ["gzip that is not gzip", "truncated gzip", "gzip bomb", "deep JSON index", "deep JSON manifest",
+         "checksum escaping the mirror", "manifest linked to /dev/zero", "manifest is a FIFO"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_hostile_mirror_is_a_problem_row_and_the_good_one_loads(tmp_path, monkeypatch, kind):
+    from dashboard.sources import mirror_fetch
+
+    monkeypatch.setattr(mirror_fetch, "MAX_INDEX_BYTES", 16 * 2**20)  # the bound, at test scale
+    bad = tmp_path / "bad"
+    shutil.copytree(SPACK, bad)
+    _break(kind, bad)
+    listing = tmp_path / "mirrors.yaml"
+    listing.write_text(json.dumps({"t": {"good": str(SPACK), "bad": str(bad)}}))
+    data = load(listing, cache_dir=tmp_path / "store")
+    assert len(data.specs) == 16  # the good mirror's binaries, every one
+    errors = data.problems[data.problems["severity"] == "error"]
+    assert len(errors) == 1 and str(bad) in errors["problem"].iloc[0], data.problems.to_dict("records")
+    assert "Traceback" not in errors["problem"].iloc[0]
+
+
+@pytest.mark.parametrize("damage", ["state is a list", "state field of another type", "records of another schema",
+                                    "random bytes in every arrow file", "sizes of wrong types"])
+def test_a_damaged_mirror_store_is_read_again_from_the_mirror(tmp_path, damage):
+    import pyarrow as pa
+
+    first = load(SPACK, cache_dir=tmp_path, sizes=True)
+    folder = next((tmp_path / "mirrors").iterdir())
+    if damage == "state is a list":
+        (folder / "state.json").write_text("[1, 2]")
+    elif damage == "state field of another type":
+        state = json.loads((folder / "state.json").read_text())
+        (folder / "state.json").write_text(json.dumps({**state, "skipped": "many", "format": str(state["format"])}))
+    elif damage == "records of another schema":
+        with pa.OSFile(str(folder / "records.arrow"), "wb") as sink, pa.ipc.new_file(sink, pa.schema([("x", pa.int8())])) as w:
+            w.write_table(pa.table({"x": pa.array([1], pa.int8())}))
+    elif damage == "random bytes in every arrow file":
+        for path in folder.glob("*.arrow"):
+            path.write_bytes(os.urandom(4096))
+    elif damage == "sizes of wrong types":
+        (folder / "sizes.json").write_text(json.dumps({h: "big" for h in first.specs["hash"]}))
+    for sets in (tmp_path / "mirror-sets").glob("*"):  # the combined copy too: the mirror's own folder is under test
+        shutil.rmtree(sets)
+    again = load(SPACK, cache_dir=tmp_path, sizes=True)
+    assert not len(again.problems), again.problems.to_dict("records")
+    assert sorted(again.specs["hash"]) == sorted(first.specs["hash"])
+    assert again.specs.set_index("hash")["size"].to_dict() == first.specs.set_index("hash")["size"].to_dict()
