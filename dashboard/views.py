@@ -21,7 +21,7 @@ from bokeh.plotting import figure
 from bokeh.models.widgets.tables import HTMLTemplateFormatter, NumberFormatter
 import panel as pn
 
-from .terms import ALARMING_SIGNATURES, COUNT_FORMAT, NUMBER_COLUMNS, NUMBER_TITLES, SIGNATURE_COLUMN, TABLE_COLUMNS
+from .terms import ALARMING_SIGNATURES, COUNT_FORMAT, NUMBER_COLUMNS, NUMBER_TITLES, SIGNATURE_COLUMN
 
 HEATMAP_CMAP = "viridis"
 ROW_PX = 16  # vertical pixels per heatmap row, keeps package labels readable

@@ -149,9 +149,7 @@ def oci_registry(tmp_path_factory):
     import shutil
     import subprocess
     import tarfile
-    import urllib.request
-
-    from support import PATIENCE, free_port
+    from support import free_port, wait_started
 
     binary = shutil.which("docker-registry")
     if binary is None:
@@ -163,18 +161,7 @@ def oci_registry(tmp_path_factory):
     log = open(root / "registry.log", "w")
     env = {**os.environ, "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(root / "storage"), "REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}"}
     proc = subprocess.Popen([binary, "serve", str(ROOT / "assets" / "oci" / "config.yml")], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    import time
-
-    deadline = time.monotonic() + PATIENCE
-    while True:  # until the registry answers its API root
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"the registry did not start: {(root / 'registry.log').read_text()[-2000:]}")
-            time.sleep(0.2)
+    wait_started(proc, f"http://127.0.0.1:{port}/v2/", root / "registry.log", "the registry")
     yield f"127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=30)

@@ -221,3 +221,22 @@ def selected(pg, selector_index: int) -> list[str]:
     """Values shown as chosen in the n-th multi-choice selector."""
     box = pg.locator("div.choices").nth(selector_index)
     return [t.rsplit(" (", 1)[0] for t in box.locator(".choices__list--multiple .choices__item").all_inner_texts()]
+
+
+def wait_started(proc: subprocess.Popen, url: str, log: Path, what: str, timeout: float = PATIENCE) -> None:
+    """Wait until the service ``proc`` started answers ``url`` over HTTP; fails the test
+    (with the end of ``log``) if it exits or does not answer within ``timeout`` seconds."""
+    import urllib.request
+
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"{what} did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)

@@ -6,14 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 from conftest import ROOT
 from dashboard import query as q
-from support import PATIENCE_MS, free_port, pick, table_rows, wait_value
+from support import PATIENCE_MS, free_port, pick, table_rows, wait_started, wait_value
 
 pytestmark = pytest.mark.browser
 
@@ -33,16 +31,7 @@ def jupyterlab(tmp_path_factory):
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=open(root / "lab.log", "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"JupyterLab did not start: {(root / 'lab.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+    wait_started(proc, f"{url}/api/status", root / "lab.log", "JupyterLab")
     yield url
     proc.terminate()
     proc.wait(timeout=20)
