@@ -180,7 +180,7 @@ def open_store(cache_dir: Path, source: str) -> tuple[Store | None, str]:
         if not isinstance(manifest, dict):
             return None, "corrupt cache (manifest is not a mapping)"
         if manifest.get("format") != STORE_FORMAT:
-            return None, f"cache format {manifest.get('format')} != {STORE_FORMAT}"
+            return None, f"cache format {manifest.get('format')!r} != {STORE_FORMAT!r}"
         if manifest.get("source") != source:
             return None, "cache written for another source"
         problem = _manifest_problem(manifest)

@@ -209,6 +209,7 @@ DAMAGE = {
     "page_id_huge": lambda c: _edit_stats(c, _set_first_id(10**12)),
     "page_id_negative": lambda c: _edit_stats(c, _set_first_id(-3)),
     "page_id_repeated": lambda c: _edit_stats(c, lambda s: s.assign(page_id=[0] * len(s))),
+    "format_a_string": lambda c: _edit_manifest(c, format=str(json.loads((c / "manifest.json").read_text())["format"])),
 }
 
 
@@ -220,6 +221,8 @@ def test_corrupt_cache_is_rebuilt(tree, tmp_path, damage):
     DAMAGE[damage](cache)
     again = load(tree, cache_dir=cache)
     assert again.cache_status.startswith("cold"), again.cache_status
+    if damage == "format_a_string":  # the reason tells the two apart ('8' != 8, not 8 != 8)
+        assert "'" in again.cache_status, again.cache_status
     assert rows(again) == rows(cold)
     assert load(tree, cache_dir=cache).cache_status.startswith("warm")
 
