@@ -71,6 +71,59 @@ def _usable(old: Store) -> tuple[Store | None, str]:
 
 def load(
     source: str | os.PathLike | Iterable[str | os.PathLike],
+    **options,
+) -> CacheData:
+    """See :func:`_load` (the arguments and what is returned); binaries whose hash is not a
+    Spack DAG hash (32 characters a-z, 2-7) are also listed as ``warning`` problems: the
+    dashboard offers no install command for them."""
+    return _flag_odd_hashes(_load(source, **options))
+
+
+_BASE32 = np.zeros(256, dtype=bool)
+_BASE32[list(b"abcdefghijklmnopqrstuvwxyz234567")] = True
+
+
+def odd_hashes(hashes: pd.Series) -> np.ndarray:
+    """Boolean per row: the hash is not a Spack DAG hash (32 characters a-z, 2-7).
+    Reads the strings' Arrow buffers (~20 ms at 2M rows, where a regular expression
+    takes ~0.6 s)."""
+    array = pa.array(hashes)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = array.cast(pa.string())
+    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=width)[array.offset:array.offset + len(array) + 1].astype(np.int64)
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8) if array.buffers()[2] is not None else np.zeros(0, np.uint8)
+    odd = np.diff(offsets) != 32
+    if array.null_count:
+        odd |= np.asarray(array.is_null())
+    bad = np.flatnonzero(~_BASE32[data[offsets[0]:offsets[-1]]]) + offsets[0]
+    if len(bad):
+        odd[np.searchsorted(offsets, bad, side="right") - 1] = True
+    return odd
+
+
+def _flag_odd_hashes(data: CacheData) -> CacheData:
+    odd = data.specs[odd_hashes(data.specs["hash"])]
+    if odd.empty:
+        return data
+    paths = data.pages.set_index("page_id")["path"] if len(data.pages) else pd.Series(dtype=str)
+    extra = pd.DataFrame({
+        "path": [str(paths.get(i, data.source)) for i in odd["page_id"]],
+        "tag": odd["tag"].astype(str).to_numpy(),
+        "package": odd["package"].astype(str).to_numpy(),
+        "severity": "warning",
+        "problem": [f"hash {h[:80]!r} is not a Spack DAG hash (32 characters a-z, 2-7): no install command is offered"
+                    for h in odd["hash"].astype(str)],
+    })
+    problems = pd.concat([data.problems, extra.astype({c: data.problems[c].dtype for c in extra if c in data.problems})], ignore_index=True)
+    data.problems = problems
+    return data
+
+
+def _load(
+    source: str | os.PathLike | Iterable[str | os.PathLike],
     *,
     cache: bool = True,
     cache_dir: str | os.PathLike | None = None,
@@ -117,7 +170,7 @@ def load(
             pages = [s for s in source if not looks_like_mirror(str(s))]
             parts = [load_mirrors(m, cache=cache, cache_dir=cache_dir, progress=progress, sizes=sizes) for m in mirrors]
             if pages:
-                parts.append(load(pages, cache=cache, cache_dir=cache_dir, workers=workers, progress=progress))
+                parts.append(_load(pages, cache=cache, cache_dir=cache_dir, workers=workers, progress=progress))
             return merge(parts, source=";".join(map(str, source)))
     t0 = time.perf_counter()
     if isinstance(source, (str, os.PathLike)):

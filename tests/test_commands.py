@@ -68,3 +68,26 @@ def test_a_plain_row_gets_the_three_commands_unquoted(tmp_path):
                         "spack buildcache keys --install --trust", f"spack install --use-buildcache only /{GOOD}"]
     assert not warnings
     assert len(_paste(tmp_path, commands)) == 3
+
+
+def test_a_page_with_a_hostile_hash_is_a_warning_row_naming_its_file(tmp_path):
+    """The row loads (its other fields are data), and the problems list names the page
+    and says no install command is offered; a regular-expression reading of the same
+    hashes is the oracle for which rows are odd."""
+    import shutil
+
+    from conftest import REAL_PAGES
+    from dashboard.load import load, odd_hashes
+
+    page = next(REAL_PAGES.rglob("specs.md"))
+    copy = tmp_path / "develop" / page.parent.name / "specs.md"
+    copy.parent.mkdir(parents=True)
+    shutil.copy(page, copy)
+    first = load(tmp_path, cache=False).specs["hash"].iloc[0]
+    copy.write_text(page.read_text().replace(first, "aaaa$(touch x);b", 1))
+    data = load(tmp_path, cache=False)
+    warnings = data.problems[data.problems["severity"] == "warning"]
+    assert len(warnings) == 1 and warnings["path"].iloc[0] == str(copy)
+    assert "aaaa$(touch x);b" in warnings["problem"].iloc[0] and "no install command" in warnings["problem"].iloc[0]
+    hashes = pd.Series([GOOD, "a" * 31, "a" * 33, GOOD.upper(), "aaaa$(touch x);b", "", "é" * 16, GOOD[:-1] + "8", "2" * 32])
+    assert odd_hashes(hashes).tolist() == (~hashes.str.fullmatch(r"[a-z2-7]{32}")).tolist()
