@@ -149,8 +149,7 @@ class Headline(Component):
             number.value = numbers[key]
         self.empty_note.visible = numbers["specs"] == 0
         if self.signatures.visible:
-            specs = self.state.data.specs
-            chosen = specs[self.state.result.mask]
+            chosen = self.state.data.specs.loc[self.state.result.mask, [SIGNATURE_COLUMN, "signer"]]  # the two columns it reads
             alarm = chosen[SIGNATURE_COLUMN].isin(ALARMING_SIGNATURES).any()
             self.signatures.object = (f'<span style="color:{"#b02a37" if alarm else "#212529"}"><b>Signatures</b> '
                                       f'{html.escape(verify.headline(chosen))}</span>')
