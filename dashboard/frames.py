@@ -12,21 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .parse import DEPENDENCIES_SCHEMA, META_STACK_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA
+from .schema import SCHEMAS, TABLES, concat_tables, empty_tables  # noqa: F401  (re-exported)
 from .spack import version_key
-
-TABLES = ("specs", "spec_stacks", "pages", "meta_stacks", "problems", "dependencies")
-
-
-SCHEMAS = {
-    "specs": SPEC_SCHEMA,
-    "spec_stacks": STACK_SCHEMA,
-    "pages": PAGE_SCHEMA,
-    "meta_stacks": META_STACK_SCHEMA,
-    "problems": PROBLEM_SCHEMA,
-    "dependencies": DEPENDENCIES_SCHEMA,
-}
-
 
 #: Columns read back from the cache as Arrow dictionaries (-> pandas categoricals, no re-hashing).
 #: Columns of ``specs`` converted as they are (``page_id``, ``tag``, ``package`` are derived).
@@ -39,25 +26,6 @@ DICT_COLUMNS = {
     "meta_stacks": ["stack"],
     "dependencies": ["dep_name", "deptypes", "virtuals"],
 }
-
-
-def empty_tables() -> dict[str, pa.Table]:
-    """One empty table per name in :data:`TABLES`, with its schema (a load of nothing)."""
-    return {name: SCHEMAS[name].empty_table() for name in TABLES}
-
-
-def concat_tables(parts: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
-    """Concatenate parse results (``{table name: pa.Table}`` per part, see
-    :data:`TABLES`); parts from the store carry dictionary columns, freshly
-    parsed ones are cast to match.  No parts: :func:`empty_tables`."""
-    parts = [p for p in parts if p] or [empty_tables()]
-    out = {}
-    for name in TABLES:
-        tables = [p[name] for p in parts]
-        # cached tables carry dictionary columns; cast freshly parsed ones to match
-        schema = next((t.schema for t in tables if any(pa.types.is_dictionary(f.type) for f in t.schema)), tables[0].schema)
-        out[name] = pa.concat_tables([t if t.schema.equals(schema) else t.cast(schema) for t in tables])
-    return out
 
 
 def sorted_categorical(values, key=str) -> pd.Categorical:

@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .compat import target_runs_on
-from .sources.spackdb import render_variants
-from .spack import normalize_compiler, version_key, version_satisfies  # noqa: F401 (re-exported)
+from .spack import normalize_compiler, render_variants, version_key, version_satisfies  # noqa: F401 (re-exported)
 from .specsyntax import Graph, Node, SpecNode, SpecSyntaxError, satisfies, variant_values
 from .specsyntax import parse as parse_spack
 

@@ -33,64 +33,16 @@ import numpy as np
 import pyarrow as pa
 
 from .frontmatter import MAX_INT, Page, PageError, parse_front_matter, read_page, split_front_matter  # noqa: F401  (re-exported)
+from .schema import (  # noqa: F401  (re-exported)
+    DEPENDENCIES_SCHEMA, META_LIST_FIELDS, META_STACK_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA,
+)
 from .spack import normalize_compiler
 
 SPEC_FIELDS = ("hash", "versions", "compiler", "os", "platform", "target", "variants", "stacks", "size")
 _get_fields = itemgetter(*SPEC_FIELDS)
 _STR_ONLY = {str}
 _LIST_ONLY = {list}
-META_LIST_FIELDS = ("stacks", "oss", "platforms", "targets", "versions", "compilers")
 
-#: Arrow schema of the ``specs`` chunk table (one row per binary).
-SPEC_SCHEMA = pa.schema(
-    [
-        ("page_id", pa.int32()),
-        ("hash", pa.string()),
-        ("version", pa.string()),
-        ("compiler", pa.string()),
-        ("os", pa.string()),
-        ("platform", pa.string()),
-        ("target", pa.string()),
-        ("variants", pa.string()),
-        ("stacks", pa.string()),
-        ("n_stacks", pa.int16()),
-        ("size", pa.int64()),
-        ("n_deps", pa.int64()),  # direct dependencies: known for mirror sources only (pages: null)
-    ]
-)
-#: One row per spec per stack, in spec order (``n_stacks`` rows per spec).
-STACK_SCHEMA = pa.schema([("page_id", pa.int32()), ("stack", pa.string())])
-#: One row per page (also pages that failed to load: ``error`` is then set).
-PAGE_SCHEMA = pa.schema(
-    [
-        ("page_id", pa.int32()),
-        ("path", pa.string()),
-        ("tag", pa.string()),
-        ("package", pa.string()),
-        ("meta_num_specs", pa.int64()),
-        ("num_specs", pa.int64()),
-        *[(f"meta_{name}", pa.string()) for name in META_LIST_FIELDS],
-        ("error", pa.string()),
-    ]
-)
-#: ``meta.num_specs_by_stack`` as a long table.
-META_STACK_SCHEMA = pa.schema([("page_id", pa.int32()), ("stack", pa.string()), ("num_specs", pa.int64())])
-#: One row per dependency edge of a binary (mirror sources only): ``hash`` depends on
-#: ``dep_hash`` named ``dep_name``; ``deptypes``, ``virtuals`` comma-separated.
-DEPENDENCIES_SCHEMA = pa.schema(
-    [
-        ("page_id", pa.int32()),
-        ("hash", pa.string()),
-        ("dep_hash", pa.string()),
-        ("dep_name", pa.string()),
-        ("deptypes", pa.string()),
-        ("virtuals", pa.string()),
-    ]
-)
-#: One row per problem found while reading a page.
-PROBLEM_SCHEMA = pa.schema(
-    [("page_id", pa.int32()), ("path", pa.string()), ("severity", pa.string()), ("problem", pa.string())]
-)
 
 
 def _join(value, sep: str) -> str:

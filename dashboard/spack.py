@@ -18,6 +18,7 @@ and 255 constraints; the tests check that these functions agree with every one.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 
@@ -164,3 +165,52 @@ def normalize_compiler(compiler: str) -> str:
     without ``@=`` are returned as they are.
     """
     return compiler.replace("@=", "@") if "@=" in compiler else compiler
+
+
+# --- how Spack prints a spec's flags and variants ------------------------------------
+
+#: Compiler flags Spack keeps in ``parameters``: shown only when not empty.
+FLAG_NAMES = frozenset({"cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs"})
+
+_NO_QUOTES_NEEDED = re.compile(r"^[a-zA-Z0-9,/_.\-\[\]]+$")
+
+
+def quote_if_needed(value: str) -> str:
+    """A variant or flag value as Spack writes it in a spec string
+    (``spack.spec_parser.quote_if_needed``): bare when it holds only letters, digits and
+    ``,/_.-[]``; else in single quotes, or JSON double quotes when it holds a ``'``."""
+    if _NO_QUOTES_NEEDED.match(value):
+        return value
+    return json.dumps(value) if "'" in value else f"'{value}'"
+
+
+def render_variants(parameters: dict) -> str:
+    """A spec's ``parameters`` as Spack's ``Spec.format`` prints its compiler flags and
+    variants (``{compiler_flags}{variants}``): flags first (``cflags='-O3 -g'``, only when
+    not empty), then the boolean variants run together (``+shared~pic``), then the
+    others, each name-sorted: ``cflags=-O3 +shared~pic build_system=cmake
+    patches:=0f6940d,3e6448a``.
+
+    Lists (multi-valued variants) print as ``name:=a,b`` with their values sorted
+    (``patches`` shortened to 7 characters each), other values as ``name=value``; values
+    are quoted as Spack quotes them (:func:`quote_if_needed`).  ``True``/``False`` and the
+    strings ``"true"``/``"false"`` (any case) are boolean, as Spack reads them.
+    """
+    flags, bools, others = [], [], []
+    for name in sorted(parameters):
+        value = parameters[name]
+        if name in FLAG_NAMES:
+            values = value if isinstance(value, list) else [value] if value else []
+            if values:
+                flags.append(f"{name}={quote_if_needed(' '.join(map(str, values)))}")
+        elif isinstance(value, list):
+            values = sorted({str(v) for v in value})
+            values = [v[:7] for v in values] if name == "patches" else values
+            others.append(f"{name}:={quote_if_needed(','.join(values))}")
+        elif value is None:
+            continue
+        elif str(value).upper() in ("TRUE", "FALSE"):
+            bools.append(f"{'+' if str(value).upper() == 'TRUE' else '~'}{name}")
+        else:
+            others.append(f"{name}={quote_if_needed(str(value))}")
+    return " ".join([*flags, *(["".join(bools)] if bools else []), *others])

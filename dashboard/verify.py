@@ -9,7 +9,7 @@ import dataclasses
 import pandas as pd
 
 from .model import CacheData
-from .sources.mirror_fetch import _spec_manifest_url
+from .sources.mirror_fetch import spec_manifest_url
 from .sources.oci import is_oci
 from .sources.remote import FetchError, read_many
 from .sources.signatures import STATUSES, Keyring, mirror_keys, verify
@@ -50,7 +50,7 @@ def verify_cache(data: CacheData, trusted: dict | None = None) -> tuple[pd.DataF
         keys, trouble = mirror_keys(mirror.url)
         problems += trouble
         ring = Keyring(published=keys, trusted=dict(trusted or {}))
-        urls = [_spec_manifest_url(mirror.url, n, v, h) for h, n, v in plain.itertuples(index=False)]
+        urls = [spec_manifest_url(mirror.url, n, v, h) for h, n, v in plain.itertuples(index=False)]
         texts = read_many(urls)
         for (h, n, v), url in zip(plain.itertuples(index=False), urls):
             text = texts[url]

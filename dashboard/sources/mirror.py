@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from ..parse import DEPENDENCIES_SCHEMA, META_STACK_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA
+from ..schema import DEPENDENCIES_SCHEMA, META_STACK_SCHEMA, NODE_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA
 from .mirror_fetch import Mirror, MirrorError, read_arrow, swap_in, write_arrow, fetch, fetch_sizes, tables
 from .remote import FetchError, is_url, join, read
 from .spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA
@@ -46,10 +46,6 @@ SET_YAML = ("mirrors.yaml", "mirrors.yml")
 CHECK_THREADS = 8
 #: Tables of a combined mirror set (see :func:`combine`).
 COMBINED_TABLES = ("specs", "spec_stacks", "pages", "meta_stacks", "problems", "dependencies", "nodes")
-#: Records of an index that are not binaries (externals, records not pushed): one row per (tag, hash).
-NODE_SCHEMA = pa.schema([("tag", pa.string()), ("hash", pa.string()), ("package", pa.string())]
-                        + [pa.field(n, pa.string()) for n in ("version", "compiler", "os", "platform", "target", "variants")]
-                        + [("external", pa.bool_())])
 
 
 @dataclass

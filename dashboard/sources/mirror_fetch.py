@@ -310,7 +310,8 @@ def tables(got: Fetched) -> tuple[pa.Table, pa.Table]:
 # --- sizes from v3 spec manifests ----------------------------------------------------------
 
 
-def _spec_manifest_url(url: str, name: str, version: str, spec_hash: str) -> str:
+def spec_manifest_url(url: str, name: str, version: str, spec_hash: str) -> str:
+    """The URL of a binary's v3 spec manifest in the mirror at ``url``."""
     return join(url, "v3/manifests/spec", name, f"{name}-{version}-{spec_hash}.spec.manifest.json")
 
 
@@ -335,7 +336,7 @@ def fetch_sizes(got: Fetched, records: pa.Table, known: dict[str, int | None] | 
         sizes = {}
     sizes = {h: v for h, v in sizes.items() if v is None or (type(v) is int and v >= 0)}
     wanted = [
-        (h, _spec_manifest_url(got.mirror.url, n, v, h))
+        (h, spec_manifest_url(got.mirror.url, n, v, h))
         for h, n, v in zip(*(records.column(c).to_pylist() for c in ("hash", "package", "version")))
         if h not in sizes and (known is None or known.get(h) is None)
     ]

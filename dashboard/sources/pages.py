@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from ..frames import concat_tables
+from ..schema import concat_tables
 from ..parse import parse_pages
 
 PAGE_NAME = "specs.md"

@@ -26,24 +26,21 @@ records that cannot be read being counted, never stopping the rest.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Union
 
 import msgspec
 import pyarrow as pa
 
-from ..parse import DEPENDENCIES_SCHEMA, SPEC_SCHEMA
-from ..spack import normalize_compiler
+from ..schema import DEPENDENCIES_SCHEMA, SPEC_SCHEMA
+from ..spack import FLAG_NAMES, normalize_compiler, quote_if_needed, render_variants  # noqa: F401  (re-exported)
 
 #: Database versions this reader understands.
 DB_VERSIONS = (6, 7, 8, 9)
-#: Compiler flags Spack keeps in ``parameters``: shown only when not empty.
-FLAG_NAMES = frozenset({"cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs"})
 #: Virtuals that name a spec's compiler (spec format v5, Spack 1.x), in order of preference.
 COMPILER_VIRTUALS = ("c", "cxx", "fortran")
 
 #: One row per record of an index (binaries and the records they depend on).
-#: The spec columns are typed as in the dashboard's spec table (:data:`dashboard.parse.SPEC_SCHEMA`).
+#: The spec columns are typed as in the dashboard's spec table (:data:`dashboard.schema.SPEC_SCHEMA`).
 RECORD_SCHEMA = pa.schema(
     [SPEC_SCHEMA.field("hash"), ("package", pa.string())]
     + [SPEC_SCHEMA.field(name) for name in ("version", "compiler", "os", "platform", "target", "variants", "n_deps")]
@@ -139,48 +136,6 @@ def strip_armour(text: bytes) -> tuple[bytes, bool]:
     return b"\n".join(lines), True
 
 
-_NO_QUOTES_NEEDED = re.compile(r"^[a-zA-Z0-9,/_.\-\[\]]+$")
-
-
-def quote_if_needed(value: str) -> str:
-    """A variant or flag value as Spack writes it in a spec string
-    (``spack.spec_parser.quote_if_needed``): bare when it holds only letters, digits and
-    ``,/_.-[]``; else in single quotes, or JSON double quotes when it holds a ``'``."""
-    if _NO_QUOTES_NEEDED.match(value):
-        return value
-    return json.dumps(value) if "'" in value else f"'{value}'"
-
-
-def render_variants(parameters: dict) -> str:
-    """A spec's ``parameters`` as Spack's ``Spec.format`` prints its compiler flags and
-    variants (``{compiler_flags}{variants}``): flags first (``cflags='-O3 -g'``, only when
-    not empty), then the boolean variants run together (``+shared~pic``), then the
-    others, each name-sorted: ``cflags=-O3 +shared~pic build_system=cmake
-    patches:=0f6940d,3e6448a``.
-
-    Lists (multi-valued variants) print as ``name:=a,b`` with their values sorted
-    (``patches`` shortened to 7 characters each), other values as ``name=value``; values
-    are quoted as Spack quotes them (:func:`quote_if_needed`).  ``True``/``False`` and the
-    strings ``"true"``/``"false"`` (any case) are boolean, as Spack reads them.
-    """
-    flags, bools, others = [], [], []
-    for name in sorted(parameters):
-        value = parameters[name]
-        if name in FLAG_NAMES:
-            values = value if isinstance(value, list) else [value] if value else []
-            if values:
-                flags.append(f"{name}={quote_if_needed(' '.join(map(str, values)))}")
-        elif isinstance(value, list):
-            values = sorted({str(v) for v in value})
-            values = [v[:7] for v in values] if name == "patches" else values
-            others.append(f"{name}:={quote_if_needed(','.join(values))}")
-        elif value is None:
-            continue
-        elif str(value).upper() in ("TRUE", "FALSE"):
-            bools.append(f"{'+' if str(value).upper() == 'TRUE' else '~'}{name}")
-        else:
-            others.append(f"{name}={quote_if_needed(str(value))}")
-    return " ".join([*flags, *(["".join(bools)] if bools else []), *others])
 
 
 def _deps(spec) -> list[tuple[str, str, str, str]]:
