@@ -207,3 +207,39 @@ def test_what_the_scan_skips_is_a_problem_row(pages_copy, tmp_path, monkeypatch)
         assert len(skipped) == len(expected), names
         for name, reason in expected.items():
             assert reason in names[name], (name, names)
+
+
+def test_a_new_kind_of_source_is_one_class_and_one_registry_line(monkeypatch, tmp_path):
+    """The extension point: a source of another kind (here pages named by a made-up
+    ``listfile:`` scheme, a file listing page paths) is a ``Source`` subclass plus its
+    place in ``SOURCES``; ``load`` then reads it beside an ordinary pages tree and
+    merges both, and its binaries are those PyYAML finds in the pages it lists."""
+    import yaml
+
+    import dashboard.sources as sources
+    from dashboard.sources.base import Source
+    from dashboard.sources.pages import PagesSource
+
+    class ListFile(Source):
+        kind = "list file"
+
+        @classmethod
+        def claims(cls, location):
+            return location.startswith("listfile:")
+
+        def load(self, options):
+            paths = Path(self.locations[0].removeprefix("listfile:")).read_text().split()
+            return PagesSource(paths).load(options)
+
+    monkeypatch.setattr(sources, "SOURCES", (ListFile, *sources.SOURCES))
+    pages = sorted(Path(REAL_PAGES).rglob("specs.md"))
+    listed, rest = pages[:3], pages[3:6]
+    (tmp_path / "list").write_text("\n".join(map(str, listed)))
+    data = load([f"listfile:{tmp_path / 'list'}", *map(str, rest)], cache_dir=tmp_path / "store")
+    expected = set()
+    for page in listed + rest:
+        front = yaml.safe_load(page.read_text().split("---")[1])
+        tag = front["categories"][1]
+        expected |= {(tag, r["hash"]) for r in front["spec_details"]}
+    assert set(zip(data.specs["tag"].astype(str), data.specs["hash"])) == expected
+    assert data.source.startswith("listfile:")

@@ -1,6 +1,6 @@
 """Spack mirrors (build caches) as a source: find the mirrors a ``--data`` value
 names, fetch each one's index once, keep it in the local store, and turn a set
-of mirrors into the Arrow tables of :mod:`dashboard.parse`.
+of mirrors into the Arrow tables of :mod:`dashboard.schema` (:class:`MirrorSource`).
 
 What ``--data`` may name (see :func:`resolve`):
 
@@ -26,16 +26,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
 from ..schema import DEPENDENCIES_SCHEMA, META_STACK_SCHEMA, NODE_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA
+from ..frames import to_frames
+from ..model import CacheData, LoadReport
+from ..store import store_base
+from .base import LoadOptions, Source
 from .mirror_fetch import Mirror, MirrorError, read_arrow, swap_in, write_arrow, fetch, fetch_sizes, tables
 from .remote import FetchError, is_url, join, read
 from .spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA
@@ -436,3 +442,59 @@ def _write_set(cache_root: Path, label: str, key: str, tables: dict[str, pa.Tabl
         swap_in(_set_dir(cache_root, label), write)
     except OSError:
         pass  # only slower next time
+
+
+class MirrorSource(Source):
+    """Spack build caches: one mirror (v2 or v3 layout on a local path, ``file://``,
+    ``http(s)://``, ``s3://``; or an OCI registry, ``oci://``/``oci+http://``) or a
+    list of mirrors (see the module docstring), one source per location.
+
+    Each mirror's index is fetched only when it changed (one small request per
+    mirror otherwise: v3 index manifest, v2 ``index.json.hash`` or ETag, OCI
+    ``index.spack`` digest) and kept, parsed, in the store; unreachable mirrors are
+    shown from there with a warning; failed mirrors are ``error`` rows of
+    ``problems`` with ``path`` = the mirror URL."""
+
+    kind = "mirror"
+
+    @classmethod
+    def claims(cls, location: str) -> bool:
+        """See :func:`looks_like_mirror`."""
+        return looks_like_mirror(location)
+
+    def load(self, options: LoadOptions) -> CacheData:
+        """See :meth:`Source.load`; ``mirrors`` lists the mirrors (``tag``, ``stack``,
+        ``url``) and ``nodes`` the index records that are not binaries.
+
+        Raises:
+            MirrorError: the mirror list cannot be read.
+        """
+        t0 = time.perf_counter()
+        source, cache, cache_dir, progress, sizes = self.label, options.cache, options.cache_dir, options.progress, options.sizes
+        root = (Path(cache_dir) if cache_dir is not None else store_base()) if cache else None
+        mirrors = resolve(source, root)
+        step = (lambda what, done, total: progress(done, total, {"mirrors": "mirror", "bytes": "B", "sizes": "manifest"}[what])) if progress else None
+        tables, mirror_problems, fetched = read_mirrors(mirrors, root, label=source, sizes=sizes, progress=step)
+        t_fetch = time.perf_counter()
+        frames = to_frames(tables, tables["pages"].num_rows)
+        nodes = tables["nodes"].to_pandas()
+        problems = mirror_problems.to_pandas()
+        problems.insert(2, "package", pd.Series([None] * len(problems), dtype=object))
+        del tables
+        pa.default_memory_pool().release_unused()
+        t_end = time.perf_counter()
+        report = LoadReport(store="warm" if fetched.unchanged and not fetched.fetched else "cold", reason="" if fetched.unchanged else "mirrors fetched",
+                            pages=len(frames["pages"]), parsed=fetched.fetched, from_store=fetched.unchanged + fetched.offline, mirrors=fetched)
+        report.timings = {"fetch_s": t_fetch - t0, "frames_s": t_end - t_fetch, "total_s": t_end - t0}
+        return CacheData(
+            specs=frames["specs"],
+            spec_stacks=frames["spec_stacks"],
+            pages=frames["pages"],
+            meta_stacks=frames["meta_stacks"],
+            problems=problems[["path", "tag", "package", "severity", "problem"]],
+            source=source,
+            report=report,
+            dependencies=frames["dependencies"],
+            mirrors=pd.DataFrame([(m.tag, m.stack, m.url) for m in mirrors], columns=["tag", "stack", "url"]),
+            nodes=nodes,
+        )
