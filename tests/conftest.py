@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 import shutil
 import sys
 from pathlib import Path
@@ -146,23 +148,58 @@ def oci_registry(tmp_path_factory):
     """The OCI registry Spack pushed the spack-1.2 binaries to (``assets/oci/``: the CNCF
     distribution registry's storage, repos ``spack/unsigned`` and ``spack/signed``),
     served anonymously over plain HTTP on 127.0.0.1; yields ``host:port``."""
+    with serve_registry(tmp_path_factory.mktemp("registry")) as address:
+        yield address
+
+
+@contextlib.contextmanager
+def serve_registry(root, tls: tuple[str, str] | None = None, htpasswd: str | None = None, ca: str | None = None):
+    """Serve the storage of ``assets/oci/`` from ``root`` with Debian's ``docker-registry``
+    (CNCF distribution 2.8) on 127.0.0.1: over HTTPS with ``tls`` = ``(cert file, key
+    file)`` (``ca``: the CA file that signed it, to wait on it), with basic auth when
+    ``htpasswd`` names a bcrypt htpasswd file.  Yields ``host:port``."""
     import shutil
+    import ssl
     import subprocess
     import tarfile
-    from support import free_port, wait_started
+    import urllib.error
+    import urllib.request
+    from support import PATIENCE, free_port
 
     binary = shutil.which("docker-registry")
     if binary is None:
         pytest.fail("docker-registry is missing: apt-get install docker-registry (see .ci/run)")
-    root = tmp_path_factory.mktemp("registry")
     with tarfile.open(ROOT / "assets" / "oci" / "oci-registry-storage.tar.gz") as tar:
         tar.extractall(root, filter="data")
     port = free_port()
+    config = (ROOT / "assets" / "oci" / "config.yml").read_text()
+    if tls:
+        config = config.replace("  addr: 127.0.0.1:5000\n", f"  addr: 127.0.0.1:5000\n  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n")
+    if htpasswd:
+        config += f"auth:\n  htpasswd:\n    realm: test-registry\n    path: {htpasswd}\n"
+    (root / "config.yml").write_text(config)
     log = open(root / "registry.log", "w")
     env = {**os.environ, "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(root / "storage"), "REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}"}
-    proc = subprocess.Popen([binary, "serve", str(ROOT / "assets" / "oci" / "config.yml")], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    wait_started(proc, f"http://127.0.0.1:{port}/v2/", root / "registry.log", "the registry")
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    context = ssl.create_default_context(cafile=ca) if tls else None
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/v2/"
+    deadline = time.monotonic() + PATIENCE
+    try:
+        while True:  # any HTTP answer (401 included) means it is serving
+            try:
+                urllib.request.urlopen(url, timeout=5, context=context).close()
+                break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the registry did not start: {(root / 'registry.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -6,6 +6,7 @@ tag list, and the ``archive_size`` Spack wrote into each binary's image config."
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -91,16 +92,18 @@ class _Gate:
     """A front for the registry as public registries behave: every /v2/ request without
     the bearer token is answered 401 with a ``WWW-Authenticate: Bearer`` challenge, the
     realm hands out the token anonymously, the tag list comes in pages of 5 joined by
-    ``Link: rel="next"``, and the first manifest request is answered 503."""
+    ``Link: rel="next"``, the first manifest request is answered 500 and the first blob
+    request 503.  ``tamper``: ``"index"`` changes a byte of the index blob, ``"manifests"``
+    a byte of every binary's manifest (keeping the digest the registry sends)."""
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, tamper: str = ""):
         import http.server
         import threading
 
         from support import free_port
 
         self.port = free_port()
-        self.upstream, self.seen, self.busy_once = upstream, [], False
+        self.upstream, self.seen, self.busy_once, self.tamper = upstream, [], set(), tamper
         gate = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -114,9 +117,10 @@ class _Gate:
                 if self.headers.get("Authorization") != "Bearer t0k":
                     realm = f'Bearer realm="http://127.0.0.1:{gate.port}/token",service="gate",scope="repository:spack/unsigned:pull"'
                     return self._send(401, b"{}", {"WWW-Authenticate": realm})
-                if "/manifests/" in self.path and not gate.busy_once:
-                    gate.busy_once = True
-                    return self._send(503, b"busy", {})
+                for part, code in (("/manifests/", 500), ("/blobs/", 503)):
+                    if part in self.path and part not in gate.busy_once:
+                        gate.busy_once.add(part)
+                        return self._send(code, b"busy", {})
                 path, _, query = self.path.partition("?")
                 if path.endswith("/tags/list"):
                     tags = json.loads(_get(f"http://{gate.upstream}{path}"))["tags"]
@@ -126,8 +130,13 @@ class _Gate:
                     if start + 5 < len(tags):
                         headers["Link"] = f'<{path}?n=5&last={start + 5}>; rel="next"'
                     return self._send(200, json.dumps({"name": "spack/unsigned", "tags": page}).encode(), headers)
-                body = _get(f"http://{gate.upstream}{self.path}", {"Accept": self.headers.get("Accept", "")})
-                return self._send(200, body, {"Content-Type": "application/json"})
+                request = urllib.request.Request(f"http://{gate.upstream}{self.path}", headers={"Accept": self.headers.get("Accept", "")})
+                with urllib.request.urlopen(request, timeout=60) as reply:
+                    body, digest = reply.read(), reply.headers.get("Docker-Content-Digest", "")
+                if (gate.tamper == "index" and "/blobs/" in self.path and b'"database"' in body) or (
+                        gate.tamper == "manifests" and "/manifests/" in self.path and "index.spack" not in self.path):
+                    body = body.replace(b"sha256:", b"sha256:0", 1)[:-1] if b"sha256:" in body else body + b" "
+                return self._send(200, body, {"Content-Type": "application/json", **({"Docker-Content-Digest": digest} if digest else {})})
 
             def _send(self, code, body, headers):
                 self.send_response(code)
@@ -155,4 +164,116 @@ def test_a_registry_asking_for_a_bearer_token_with_paged_tags_and_a_busy_moment(
     assert any(p.startswith("/token") for p, _ in gate.seen)
     assert sum(bool("/tags/list" in p and auth) for p, auth in gate.seen) == 4  # 17 tags, 5 a page
     manifests = [p for p, auth in gate.seen if "/manifests/" in p and auth]
-    assert manifests[0] == manifests[1]  # the 503 was asked again
+    assert manifests[0] == manifests[1]  # the 500 was asked again
+    blobs = [p for p, auth in gate.seen if "/blobs/" in p and auth]
+    assert blobs[0] == blobs[1]  # and the 503
+
+
+@pytest.mark.parametrize("tamper", ["index", "manifests"])
+def test_a_blob_or_manifest_that_does_not_hash_to_its_digest_is_reported(oci_registry, tmp_path, tamper):
+    """Bytes changed on the way: the index blob no longer hashes to the digest
+    ``index.spack`` names (the mirror is an error, nothing loaded from it), or each
+    binary's manifest no longer hashes to the digest the registry sends with it (the
+    binaries load, their sizes are unknown, and a warning says so)."""
+    gate = _Gate(oci_registry, tamper=tamper)
+    try:
+        data = load(f"oci+http://127.0.0.1:{gate.port}/spack/unsigned", cache_dir=tmp_path, sizes=True)
+    finally:
+        gate.close()
+    text = " ".join(data.problems["problem"])
+    if tamper == "index":
+        assert len(data.specs) == 0 and list(data.problems["severity"]) == ["error"] and "checksum mismatch" in text
+    else:
+        assert len(data.specs) == 16 and data.specs["size"].isna().all()
+        assert list(data.problems["severity"]) == ["warning"] and "size unknown for 16 of 16" in text
+
+
+@pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory):
+    """The same registry behind HTTPS, with a certificate signed by a CA made here
+    (trustme), and basic auth (a bcrypt htpasswd file: user ``spack``, password
+    ``s3cret-pass``).  Yields ``(host:port, CA file)``."""
+    import bcrypt
+    import trustme
+
+    from conftest import serve_registry
+
+    root = tmp_path_factory.mktemp("tls-registry")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca.cert_pem.write_to_path(str(root / "ca.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(root / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(root / "key.pem"))
+    (root / "htpasswd").write_text("spack:" + bcrypt.hashpw(b"s3cret-pass", bcrypt.gensalt(prefix=b"2a")).decode() + "\n")
+    with serve_registry(root, tls=(str(root / "cert.pem"), str(root / "key.pem")), htpasswd=str(root / "htpasswd"), ca=str(root / "ca.pem")) as address:
+        yield address, str(root / "ca.pem")
+
+
+def _no_credentials(monkeypatch, tmp_path):
+    for name in ("SPACK_CACHE_DASHBOARD_OCI_USERNAME", "SPACK_CACHE_DASHBOARD_OCI_PASSWORD", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker"))
+
+
+def test_https_with_a_site_ca_and_basic_auth(tls_registry, tmp_path, monkeypatch):
+    """Each way a site registry answers: an unknown CA, no credentials, wrong
+    credentials (each an error naming what to do), then the CA in ``SSL_CERT_FILE``
+    and the credentials from the environment, from Spack's ``mirrors.yaml``
+    ``access_pair`` and from Docker's ``config.json``: the 16 binaries Spack lists.
+    The password is never in a problem, the store or the dashboard's data."""
+    import base64
+
+    address, ca = tls_registry
+    url = f"oci://{address}/spack/unsigned"
+    _no_credentials(monkeypatch, tmp_path)
+
+    def problem(**env) -> str:
+        with monkeypatch.context() as m:
+            for k, v in env.items():
+                m.setenv(k, v)
+            data = load(url, cache=False)
+        assert len(data.specs) == 0
+        return " ".join(data.problems["problem"])
+
+    assert "TLS certificate not trusted" in problem()
+    assert "credentials needed" in problem(SSL_CERT_FILE=ca)
+    assert "refused the credentials" in problem(SSL_CERT_FILE=ca, SPACK_CACHE_DASHBOARD_OCI_USERNAME="spack", SPACK_CACHE_DASHBOARD_OCI_PASSWORD="wrong")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca)
+    with monkeypatch.context() as m:
+        m.setenv("SPACK_CACHE_DASHBOARD_OCI_USERNAME", "spack")
+        m.setenv("SPACK_CACHE_DASHBOARD_OCI_PASSWORD", "s3cret-pass")
+        assert len(load(url, cache=False).specs) == 16
+    listing = tmp_path / "mirrors.yaml"
+    listing.write_text(f"mirrors:\n  site:\n    url: {url}\n    access_pair:\n      id: spack\n      secret_variable: SITE_REGISTRY_TOKEN\n")
+    monkeypatch.setenv("SITE_REGISTRY_TOKEN", "s3cret-pass")
+    data = load(listing, cache_dir=tmp_path / "store", sizes=True)
+    assert len(data.specs) == 16 and data.specs["size"].notna().all() and not len(data.problems)
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    (docker / "config.json").write_text(json.dumps({"auths": {address: {"auth": base64.b64encode(b"spack:s3cret-pass").decode()}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker))
+    monkeypatch.delenv("SITE_REGISTRY_TOKEN")
+    assert len(load(url, cache=False, sizes=True).specs) == 16
+    stored = b"".join(f.read_bytes() for f in (tmp_path / "store").rglob("*") if f.is_file())
+    assert stored and b"s3cret-pass" not in stored and base64.b64encode(b"spack:s3cret-pass") not in stored
+    assert "s3cret" not in data.problems.to_string() + data.mirrors.to_string() + repr(data.report)
+
+
+def test_a_registry_that_never_answers_is_a_timeout_named_in_the_problem(oci_registry, tmp_path, monkeypatch):
+    """A registry that accepts the connection and never answers: the load ends after
+    the read timeout (here 1 s) and its retries, the problem names the timeout and
+    its setting, and the good registry beside it still loads."""
+    stall = socket.socket()
+    stall.bind(("127.0.0.1", 0))
+    stall.listen(64)  # connections complete in the backlog; nothing is ever read or sent
+    try:
+        monkeypatch.setenv("SPACK_CACHE_DASHBOARD_TIMEOUT", "1")
+        listing = tmp_path / "mirrors.yaml"
+        listing.write_text(json.dumps({"t": {"good": f"oci+http://{oci_registry}/spack/unsigned",
+                                             "stalled": f"oci+http://127.0.0.1:{stall.getsockname()[1]}/spack/unsigned"}}))
+        data = load(listing, cache_dir=tmp_path / "store")
+    finally:
+        stall.close()
+    assert len(data.specs) == 16
+    text = " ".join(data.problems["problem"])
+    assert list(data.problems["severity"]) == ["error"] and "no answer within the 1 s timeout" in text and "SPACK_CACHE_DASHBOARD_TIMEOUT" in text

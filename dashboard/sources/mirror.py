@@ -109,6 +109,24 @@ def _spack_mirror_url(entry) -> str | None:
     return None
 
 
+def _spack_access_pair(entry) -> tuple[str, str] | None:
+    """``(id, secret)`` of one entry of Spack's ``mirrors.yaml``, as Spack's
+    ``Mirror.get_access_pair("fetch")`` reads it: ``access_pair: {id or id_variable,
+    secret_variable}`` (the secret always from the environment), or the deprecated
+    ``[id, secret]``; under ``fetch:`` or at the top of the entry; else ``None``."""
+    if not isinstance(entry, dict):
+        return None
+    fetch = entry.get("fetch")
+    pair = fetch["access_pair"] if isinstance(fetch, dict) and "access_pair" in fetch else entry.get("access_pair")
+    if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(v, str) and v for v in pair):
+        return pair[0], pair[1]
+    if isinstance(pair, dict) and isinstance(pair.get("secret_variable"), str):
+        id_ = os.environ.get(pair["id_variable"]) if isinstance(pair.get("id_variable"), str) else pair.get("id")
+        secret = os.environ.get(pair["secret_variable"])
+        return (id_, secret) if isinstance(id_, str) and id_ and secret else None
+    return None
+
+
 def _set_from_text(path: str, text: bytes) -> list[Mirror]:
     """Mirrors listed by a ``cache_spack_io_index.json``, a mirror-set YAML file
     (``{tag: {stack: url}}`` or ``{tag: [{label, url}]}``), or Spack's own
@@ -123,9 +141,9 @@ def _set_from_text(path: str, text: bytes) -> list[Mirror]:
         raise MirrorError(f"{path}: not a mirror list (expected {{tag: [{{label, url}}]}} or {{tag: {{stack: url}}}})")
     mirrors = []
     for tag, stacks in data.items():
-        spack_entry = _spack_mirror_url(stacks)
+        spack_entry, access = _spack_mirror_url(stacks), None
         if spack_entry is not None:  # Spack's mirrors.yaml: one mirror per name
-            items = [("root", spack_entry)]
+            items, access = [("root", spack_entry)], _spack_access_pair(stacks)
         elif isinstance(stacks, dict):
             items = stacks.items()
         elif isinstance(stacks, list):
@@ -135,7 +153,7 @@ def _set_from_text(path: str, text: bytes) -> list[Mirror]:
         for stack, url in items:
             if not stack or not isinstance(url, str):
                 raise MirrorError(f"{path}: tag {tag!r} has an entry without a label or url")
-            mirrors.append(Mirror(str(tag), str(stack), _relative(path, url)))
+            mirrors.append(Mirror(str(tag), str(stack), _relative(path, url), access))
     return mirrors
 
 
@@ -398,6 +416,10 @@ def read_mirrors(
             spec_sizes, fetched = fetch_sizes(got, records.filter(records.column("in_buildcache")), known_sizes)
             known_sizes.update(spec_sizes)
             report.sizes_fetched += fetched
+            unknown = sum(v is None for v in spec_sizes.values())
+            if unknown:
+                problems.append((got.mirror.url, got.mirror.tag, "warning", f"{where}: size unknown for {unknown:,} of {len(spec_sizes):,} "
+                                 "binaries (their manifests are missing, unreadable or do not match their digest)"))
             if progress:
                 progress("sizes", report.sizes_fetched, None)
         elif sizes and got.state.get("layout") == "v2":

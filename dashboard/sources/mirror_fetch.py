@@ -18,13 +18,14 @@ import shutil
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pyarrow as pa
 
-from .oci import Registry, binary_sizes, index_digest, is_oci
+from . import limits
+from .oci import Registry, binary_sizes, index_digest, is_oci, tag_map
 from .remote import FetchError, is_url, join, read, read_many, stat_key
 from .spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA, IndexError_, index_entry, parse_index, parse_manifest, tarball_size
 
@@ -36,11 +37,14 @@ MIRROR_CACHE_FORMAT = 2  # 2: records say whether they are externals
 
 @dataclass(frozen=True)
 class Mirror:
-    """One build cache: ``url`` (local path or URL), shown as ``tag`` / ``stack``."""
+    """One build cache: ``url`` (local path or URL), shown as ``tag`` / ``stack``;
+    ``access_pair``: ``(id, secret)`` from Spack's ``mirrors.yaml`` for a registry
+    that needs them (never shown, compared, logged or stored)."""
 
     tag: str
     stack: str
     url: str
+    access_pair: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
 
 class MirrorError(Exception):
@@ -142,8 +146,8 @@ class Fetched:
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-#: Largest index read or decompressed (bytes): a 1M-binary index is ~1.5 GB of JSON.
-MAX_INDEX_BYTES = 4 * 2**30
+#: Largest index read or decompressed (bytes; :mod:`dashboard.sources.limits`).
+MAX_INDEX_BYTES = limits.MAX_INDEX_BYTES
 
 
 def gunzip(data: bytes, limit: int, where: str) -> bytes:
@@ -194,7 +198,7 @@ def _check(mirror: Mirror, folder: Path, state: dict, progress) -> Fetched:
     signed, stamp = False, ""
     for layout in order:
         if layout == "oci":  # the index is the single layer of the index.spack tag, named by its digest
-            registry = Registry(url)
+            registry = Registry(url, mirror.access_pair)
             try:
                 key = index_digest(registry)
             except FetchError as exc:
@@ -315,6 +319,10 @@ def spec_manifest_url(url: str, name: str, version: str, spec_hash: str) -> str:
     return join(url, "v3/manifests/spec", name, f"{name}-{version}-{spec_hash}.spec.manifest.json")
 
 
+#: Binaries whose sizes are read before the cached sizes are written again.
+SIZE_BATCH = 512
+
+
 def fetch_sizes(got: Fetched, records: pa.Table, known: dict[str, int | None] | None = None) -> tuple[dict[str, int | None], int]:
     """Binary sizes (bytes) of ``records`` (binaries of one v3 mirror) from their
     spec manifests, fetched concurrently in bounded batches and cached in the
@@ -342,23 +350,26 @@ def fetch_sizes(got: Fetched, records: pa.Table, known: dict[str, int | None] | 
     ]
     if known:
         sizes.update({h: known[h] for h in records.column("hash").to_pylist() if h not in sizes and known.get(h) is not None})
+    if is_oci(got.mirror.url):  # sizes are in the binaries' image manifests
+        registry = Registry(got.mirror.url, got.mirror.access_pair)
+        tags = tag_map(registry) if wanted else {}
+
+        def read_chunk(chunk):
+            return binary_sizes(registry, [h for h, _ in chunk], tags)
+    else:
+        def read_chunk(chunk):
+            got_bytes, out = read_many([u for _, u in chunk]), {}
+            for spec_hash, url in chunk:
+                value = got_bytes[url]
+                try:
+                    out[spec_hash] = tarball_size(parse_manifest(value)[0]) if isinstance(value, bytes) else None
+                except (IndexError_, RecursionError, ValueError):
+                    out[spec_hash] = None
+            return out
     fetched = 0
-    if is_oci(got.mirror.url) and wanted:  # sizes are in the binaries' image manifests
-        sizes.update(binary_sizes(Registry(got.mirror.url), [h for h, _ in wanted]))
-        fetched, wanted = len(wanted), []
-        try:
-            path.write_text(json.dumps(sizes))
-        except OSError:
-            pass
-    for start in range(0, len(wanted), 512):
-        chunk = wanted[start:start + 512]
-        got_bytes = read_many([u for _, u in chunk])
-        for spec_hash, url in chunk:
-            value = got_bytes[url]
-            try:
-                sizes[spec_hash] = tarball_size(parse_manifest(value)[0]) if isinstance(value, bytes) else None
-            except (IndexError_, RecursionError, ValueError):
-                sizes[spec_hash] = None
+    for start in range(0, len(wanted), SIZE_BATCH):  # written after each batch: an interrupted run resumes
+        chunk = wanted[start:start + SIZE_BATCH]
+        sizes.update(read_chunk(chunk))
         fetched += len(chunk)
         try:
             path.write_text(json.dumps(sizes))

@@ -20,8 +20,10 @@ backoff on 429 and 5xx, honouring ``Retry-After``) and a timeout on every reques
 bundle when set.  Auth: anonymous first; on ``401`` with ``WWW-Authenticate: Bearer
 realm=...,service=...,scope=...`` a token is asked of the realm (with credentials when
 known, else anonymously) and the request is retried with it; ``Basic`` challenges get
-the credentials directly.  Credentials come from ``$SPACK_CACHE_DASHBOARD_OCI_USERNAME``
-and ``$SPACK_CACHE_DASHBOARD_OCI_PASSWORD``, else Docker's ``config.json``
+the credentials directly.  Credentials come from the mirror's ``access_pair`` in Spack's
+``mirrors.yaml`` (``{id or id_variable, secret_variable}``, as Spack reads it), else
+``$SPACK_CACHE_DASHBOARD_OCI_USERNAME`` and ``$SPACK_CACHE_DASHBOARD_OCI_PASSWORD``,
+else Docker's ``config.json``
 (``$DOCKER_CONFIG`` or ``~/.docker``, the host's ``auth`` entry); they are never
 printed, logged or stored.  (oras-py does the same protocol, but offers no timeout or
 retry setting and brings jsonschema; the distribution API used here is five calls.)
@@ -39,21 +41,18 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
+from . import limits
 from .remote import FetchError
 
-#: Seconds to wait for a connection and between bytes of an answer.
-TIMEOUT_S = (10, 60)
-#: Retries of a request answered 429/5xx or not answered, with exponential backoff.
-RETRIES = 4
-#: Largest manifest read (bytes): manifests are a few kB.
-MAX_MANIFEST_BYTES = 4 * 2**20
-#: Largest index blob read (bytes).
-MAX_INDEX_BYTES = 4 * 2**30
+#: Largest manifest and index blob read (bytes; :mod:`dashboard.sources.limits`).
+MAX_MANIFEST_BYTES, MAX_INDEX_BYTES = limits.MAX_MANIFEST_BYTES, limits.MAX_INDEX_BYTES
 MANIFEST_TYPES = ", ".join((
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ))
 INDEX_TAG = "index.spack"
+#: Image manifests read at once for sizes.
+SIZE_THREADS = 16
 ENV_USER, ENV_PASSWORD = "SPACK_CACHE_DASHBOARD_OCI_USERNAME", "SPACK_CACHE_DASHBOARD_OCI_PASSWORD"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -77,7 +76,9 @@ def split(url: str) -> tuple[str, str]:
     return f"{scheme}://{host}", repo
 
 
-def _credentials(host: str) -> tuple[str, str] | None:
+def _credentials(host: str, access_pair: tuple[str, str] | None = None) -> tuple[str, str] | None:
+    if access_pair:
+        return access_pair
     user, password = os.environ.get(ENV_USER), os.environ.get(ENV_PASSWORD)
     if user and password:
         return user, password
@@ -98,21 +99,45 @@ def _session():
     from urllib3.util.retry import Retry
 
     session = requests.Session()
-    retry = Retry(total=RETRIES, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
+    retry = Retry(total=limits.RETRIES, backoff_factor=limits.BACKOFF_S, status_forcelist=(429, 500, 502, 503, 504),
                   allowed_methods=("GET", "HEAD"), respect_retry_after_header=True, raise_on_status=False)
     adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    if os.environ.get("SSL_CERT_FILE") and not os.environ.get("REQUESTS_CA_BUNDLE"):
-        session.verify = os.environ["SSL_CERT_FILE"]
     return session
 
 
-class Registry:
-    """One repository of a registry, as ``url`` names it (``oci://host/repo``)."""
+def _verify() -> str | bool:
+    """The CA bundle to check a registry's certificate with, read at each request:
+    ``$REQUESTS_CA_BUNDLE``, else ``$SSL_CERT_FILE``, else the bundled one."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
 
-    def __init__(self, url: str):
+
+def _reason(exc: Exception) -> str:
+    """What went wrong with a request, in words: a timeout names its limit."""
+    import requests
+
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.Timeout) or "timed out" in text.lower() or "ReadTimeout" in text:
+        return (f"no answer within the {limits.read_timeout():g} s timeout (${limits.ENV_TIMEOUT}), "
+                f"asked {limits.RETRIES + 1} times")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS certificate not trusted (a site CA bundle goes in $SSL_CERT_FILE or $REQUESTS_CA_BUNDLE)"
+    if isinstance(exc, requests.exceptions.TooManyRedirects):
+        return "too many redirects"
+    if "Max retries exceeded" in text and "Connection refused" in text:
+        return "connection refused"
+    return type(exc).__name__
+
+
+class Registry:
+    """One repository of a registry, as ``url`` names it (``oci://host/repo``);
+    ``access_pair``: ``(user, password)`` from Spack's ``mirrors.yaml``, tried before
+    the environment and Docker's ``config.json``."""
+
+    def __init__(self, url: str, access_pair: tuple[str, str] | None = None):
         self.url = url
+        self._access_pair = access_pair
         self.base, self.repo = split(url)
         self.host = self.base.split("://", 1)[1]
         self._token: str | None = None
@@ -133,13 +158,13 @@ class Registry:
             if self._token:
                 headers["Authorization"] = self._token
             try:
-                with _session().get(url, headers=headers, timeout=TIMEOUT_S, stream=True) as reply:
+                with _session().get(url, headers=headers, timeout=limits.timeouts(), stream=True, verify=_verify()) as reply:
                     if reply.status_code == 401 and attempt == 0 and self._authenticate(reply.headers.get("WWW-Authenticate", "")):
                         continue
                     if reply.status_code == 404:
                         raise FetchError(url, "missing", "404")
                     if reply.status_code in (401, 403):
-                        raise FetchError(url, "forbidden", str(reply.status_code))
+                        raise FetchError(url, "forbidden", f"{reply.status_code}: {self._refusal()}")
                     if reply.status_code != 200:
                         raise FetchError(url, "error", f"HTTP {reply.status_code}")
                     body = bytearray()
@@ -149,15 +174,22 @@ class Registry:
                             raise FetchError(url, "error", f"larger than {limit:,} bytes")
                     return bytes(body), reply
             except requests.exceptions.RequestException as exc:
-                raise FetchError(url, "unreachable", type(exc).__name__) from None
-        raise FetchError(url, "forbidden", "401")
+                raise FetchError(url, "unreachable", _reason(exc)) from None
+        raise FetchError(url, "forbidden", f"401: {self._refusal()}")
+
+    def _refusal(self) -> str:
+        """Why a registry may have refused us, naming where credentials come from (never the credentials)."""
+        if self._token and _credentials(self.host, self._access_pair):
+            return "the registry refused the credentials given"
+        return (f"credentials needed: an access_pair in mirrors.yaml, ${ENV_USER} and ${ENV_PASSWORD}, "
+                f"or Docker's config.json entry for {self.host}")
 
     def _authenticate(self, challenge: str) -> bool:
         """Answer a ``WWW-Authenticate`` challenge; ``True`` when there is something to retry with."""
         import requests
 
         scheme, _, params = challenge.partition(" ")
-        found = _credentials(self.host)
+        found = _credentials(self.host, self._access_pair)
         if scheme.lower() == "basic":
             if not found:
                 return False
@@ -170,7 +202,7 @@ class Registry:
         if not realm.startswith(("https://", "http://")):
             return False
         try:
-            reply = _session().get(realm, params=fields, auth=found, timeout=TIMEOUT_S)
+            reply = _session().get(realm, params=fields, auth=found, timeout=limits.timeouts(), verify=_verify())
             reply.raise_for_status()
             answer = reply.json()
         except (requests.exceptions.RequestException, ValueError):
@@ -185,9 +217,13 @@ class Registry:
         """The image manifest of ``tag``.
 
         Raises:
-            FetchError: as :meth:`_get`, or a manifest that is not JSON.
+            FetchError: as :meth:`_get`, a manifest that is not JSON, or one that does not
+                hash to the ``Docker-Content-Digest`` the registry sends with it.
         """
-        body, _ = self._get(f"manifests/{tag}", accept=MANIFEST_TYPES)
+        body, reply = self._get(f"manifests/{tag}", accept=MANIFEST_TYPES)
+        said = reply.headers.get("Docker-Content-Digest", "")
+        if _DIGEST.fullmatch(said) and "sha256:" + hashlib.sha256(body).hexdigest() != said:
+            raise FetchError(f"{self.url} manifests/{tag}", "error", f"checksum mismatch: the manifest does not hash to the {said} the registry gives")
         try:
             manifest = json.loads(body)
             if not isinstance(manifest, dict) or not isinstance(manifest.get("layers"), list):
@@ -200,7 +236,7 @@ class Registry:
         """Every tag of the repository, following ``Link: rel="next"`` pages."""
         out: list[str] = []
         path = "tags/list?n=1000"
-        for _ in range(10_000):  # a bound on pages, not on tags
+        for _ in range(limits.MAX_TAG_PAGES):
             body, reply = self._get(path)
             try:
                 out += [str(t) for t in json.loads(body).get("tags") or []]
@@ -240,13 +276,20 @@ def index_digest(registry: Registry) -> str:
     return str(layers[0].get("digest", ""))
 
 
-def binary_sizes(registry: Registry, hashes: list[str]) -> dict[str, int | None]:
+def tag_map(registry: Registry) -> dict[str, str]:
+    """``{dag hash: tag}`` of the binaries' tags (``<name>-<version>-<hash>.spack``).
+
+    Raises:
+        FetchError: as :meth:`Registry.tags`.
+    """
+    return {tag[:-6].rsplit("-", 1)[-1]: tag for tag in registry.tags() if tag.endswith(".spack") and tag != INDEX_TAG}
+
+
+def binary_sizes(registry: Registry, hashes: list[str], tags: dict[str, str] | None = None) -> dict[str, int | None]:
     """Size in bytes of each binary in ``hashes`` (its tag's last layer), ``None`` where
-    its tag or manifest is missing or unreadable; 16 manifests in flight."""
-    by_hash = {}
-    for tag in registry.tags():
-        if tag.endswith(".spack") and tag != INDEX_TAG:
-            by_hash[tag[:-6].rsplit("-", 1)[-1]] = tag
+    its tag or manifest is missing, unreadable or does not hash to its digest;
+    :data:`SIZE_THREADS` manifests in flight.  ``tags``: :func:`tag_map`, when known."""
+    by_hash = tags if tags is not None else tag_map(registry)
 
     def one(spec_hash: str) -> int | None:
         tag = by_hash.get(spec_hash)
@@ -258,5 +301,5 @@ def binary_sizes(registry: Registry, hashes: list[str]) -> dict[str, int | None]
             return None
         return size if isinstance(size, int) and size >= 0 else None
 
-    with ThreadPoolExecutor(16) as pool:
+    with ThreadPoolExecutor(SIZE_THREADS) as pool:
         return dict(zip(hashes, pool.map(one, hashes)))

@@ -16,16 +16,15 @@ from typing import Callable
 
 import fsspec
 
+from . import limits
+
 #: Bytes read per request when downloading with progress.
 CHUNK_BYTES = 8 * 2**20
 #: Requests in flight at once when reading many small files.
 CONCURRENCY = 16
-#: Largest file read (bytes): a 1M-binary index is ~1.5 GB of JSON.
-MAX_BYTES = 4 * 2**30
-#: Largest small file (a manifest, a key) read by :func:`read_many` (bytes).
-MAX_SMALL_BYTES = 16 * 2**20
-#: Seconds: to connect, between bytes, and for one whole HTTP request.
-HTTP_TIMEOUTS = {"sock_connect": 15, "sock_read": 60, "total": 600}
+#: Largest file read, and largest small file (a manifest, a key) read by
+#: :func:`read_many` (bytes): see :mod:`dashboard.sources.limits`.
+MAX_BYTES, MAX_SMALL_BYTES = limits.MAX_INDEX_BYTES, limits.MAX_SMALL_BYTES
 
 
 class FetchError(OSError):
@@ -66,7 +65,8 @@ def _options(url: str) -> dict:
     if url.startswith(("http://", "https://")):  # a server that never answers must not hang the load
         import aiohttp
 
-        return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(**HTTP_TIMEOUTS)}}
+        timeout = aiohttp.ClientTimeout(sock_connect=limits.CONNECT_TIMEOUT_S, sock_read=limits.read_timeout(), total=limits.REQUEST_TOTAL_S)
+        return {"client_kwargs": {"timeout": timeout}}
     return {}
 
 
