@@ -21,7 +21,7 @@ worktree add /tmp/base <commit>``) the same way and prints both and their ratios
 with ``--alternate`` both are served side by side and the first renders and picks are
 measured in turns (:func:`alternate`), the fair comparison on a busy machine.
 ``SCD_BENCH_VERBOSE=1`` prints each pick's time.  Expected values come from
-:mod:`dashboard.query` on the same tree, so a pick is timed until the browser shows
+:mod:`dashboard.domain.query` on the same tree, so a pick is timed until the browser shows
 the right numbers, not just any change.
 """
 
@@ -40,10 +40,10 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from support import CHROMIUM, CHROMIUM_ARGS, free_port, number, open_option, start_server, table_rows  # noqa: E402  (shared with the browser tests)
 
-from dashboard import query  # noqa: E402
+from dashboard.domain import query  # noqa: E402
 from dashboard.config import STORE_ENV  # noqa: E402
 from dashboard.load import load  # noqa: E402
-from dashboard.terms import DIMENSIONS  # noqa: E402
+from dashboard.core.terms import DIMENSIONS  # noqa: E402
 
 TOP_N = 30  # the app's default
 

@@ -43,7 +43,7 @@ import pandas as pd
 import yaml
 
 from benchmarks.generate import generate
-from dashboard import query
+from dashboard.domain import query
 from dashboard.load import CacheData, find_pages, load
 
 SIZES = {"small": dict(tags=20, packages=500, mean_specs=14.3), "full": dict(tags=100, packages=1500, mean_specs=14.3)}
@@ -153,7 +153,7 @@ def tags_for(data: CacheData, rows: int) -> list[str] | None:
 RSS_SCRIPT = """
 import sys
 from dashboard.load import load
-from dashboard import query
+from dashboard.domain import query
 from benchmarks.run import tile
 sources = sys.argv[3:]
 data = load(sources if len(sources) > 1 else sources[0], cache_dir=sys.argv[1])

@@ -6,7 +6,7 @@ Writes a mirror of N binaries (:mod:`benchmarks.mirrors`, rows sampled from the 
 pages) whose spec manifests are clear-signed, as Spack signs them, by a key made for the
 run and published in the mirror's ``v3/manifests/key/``; then, in the same run:
 
-* the dashboard's check (:func:`dashboard.verify.verify_cache`: every manifest read and
+* the dashboard's check (:func:`dashboard.domain.verify.verify_cache`: every manifest read and
   verified in process), median of 3 runs, seconds;
 * the baseline: one ``gpg --verify`` process per manifest (as a script around GnuPG, or
   python-gnupg, does), timed on ``--gpg-sample`` manifests and scaled to N (a full run
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from dashboard.load import load
-    from dashboard.verify import verify_cache
+    from dashboard.domain.verify import verify_cache
 
     work = Path(tempfile.mkdtemp(prefix="verify-bench-"))
     try:

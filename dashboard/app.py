@@ -27,15 +27,15 @@ import panel as pn
 import param
 from bokeh.settings import settings as bokeh_settings
 
-from dashboard.components import Headline, Heatmaps, Problems, Selectors, SpecTable
-from dashboard.questions import CompareView, FindView, HostFilter, RunsHereView
+from dashboard.ui.components import Headline, Heatmaps, Problems, Selectors, SpecTable
+from dashboard.ui.questions import CompareView, FindView, HostFilter, RunsHereView
 from dashboard.config import data_path, verify_options, wants_sizes
 from dashboard.load import CacheData, load
-from dashboard.state import DashboardState
-from dashboard.terms import PROGRESS, VIEWS
+from dashboard.ui.state import DashboardState
+from dashboard.core.terms import PROGRESS, VIEWS
 
 TITLE = "Spack build cache"
-#: The question views (:mod:`dashboard.questions`) by ``state.view`` name.
+#: The question views (:mod:`dashboard.ui.questions`) by ``state.view`` name.
 QUESTION_VIEWS = {"runs-here": RunsHereView, "compare": CompareView, "find": FindView}
 
 #: ``pn.extension`` arguments the dashboard needs; entry points (``served_page``,
@@ -53,7 +53,7 @@ RELABEL_DELAY_MS = 200
 def after_drawn(callback) -> None:
     """Run ``callback`` :data:`RELABEL_DELAY_MS` after this change, the model changes it
     makes sent as one message; at once where there is no served session (notebook,
-    tests).  The ``later`` of :class:`~dashboard.state.DashboardState`."""
+    tests).  The ``later`` of :class:`~dashboard.ui.state.DashboardState`."""
     doc = pn.state.curdoc
     if doc is None or doc.session_context is None:
         callback()
@@ -88,7 +88,7 @@ def shared_data(path: str, progress=None, sizes: bool = False, verify: tuple | N
     arriving during the load wait for it.  ``progress`` is only called by the
     session that started the load; ``sizes``: see :func:`dashboard.load.load`;
     ``verify``: ``(trusted_keys_dir, gnupghome)`` (either ``None``) to check each
-    binary's signature (:func:`dashboard.verify.with_signatures`), ``None`` not to.
+    binary's signature (:func:`dashboard.domain.verify.with_signatures`), ``None`` not to.
 
     Raises:
         dashboard.sources.signatures.KeyError_: a trusted key that cannot be read."""
@@ -99,7 +99,7 @@ def shared_data(path: str, progress=None, sizes: bool = False, verify: tuple | N
         if verify is None:
             return data
         from dashboard.sources.signatures import trusted_keys
-        from dashboard.verify import with_signatures
+        from dashboard.domain.verify import with_signatures
 
         if progress is not None:
             progress(0, None, "signature")
@@ -164,8 +164,8 @@ def is_loaded(path: str, sizes: bool = False, verify: tuple | None = None) -> bo
 
 class CacheDashboard(pn.viewable.Viewer):
     """Build-cache dashboard for one :class:`~dashboard.load.CacheData`: the session's
-    :class:`~dashboard.state.DashboardState` and the components bound to it
-    (:mod:`dashboard.components`).
+    :class:`~dashboard.ui.state.DashboardState` and the components bound to it
+    (:mod:`dashboard.ui.components`).
 
     Displays as a sidebar + main layout (notebooks, ``pn.Row``-style embedding);
     :func:`served_page` puts :meth:`sidebar` and :meth:`main` in a page template.
@@ -236,7 +236,7 @@ class CacheDashboard(pn.viewable.Viewer):
         return [self.selectors, self.host]
 
     def main(self) -> list:
-        """Main-area components: one tab per view (:data:`dashboard.terms.VIEWS`):
+        """Main-area components: one tab per view (:data:`dashboard.core.terms.VIEWS`):
         the overview (numbers, heatmaps, spec table, problems), then the questions."""
         return [self.tabs]
 
@@ -309,7 +309,7 @@ def served_page(path: str | None = None, sizes: bool | None = None, verify=...) 
             text.object = f"Could not load {path}: {type(exc).__name__}: {exc}"
             bar.visible = False
             return None
-        notices = dashboard.state.apply_url_query(args)
+        notices = dashboard.ui.state.apply_url_query(args)
         # text from the URL is shown as text: escaped HTML, never Markdown (no links, no images)
         alert = [
             pn.pane.HTML(

@@ -10,10 +10,10 @@ import time
 import webbrowser
 from contextlib import contextmanager
 
-from .config import add_data_argument, data_path
-from .sources.mirror import MirrorError
-from .sources.signatures import KeyError_
-from .terms import PROGRESS
+from dashboard.config import add_data_argument, data_path
+from dashboard.sources.mirror import MirrorError
+from dashboard.sources.signatures import KeyError_
+from dashboard.core.terms import PROGRESS
 
 PAGE_NAME = "specs.md"
 
@@ -46,7 +46,7 @@ def _progress_bar():
 
 def _load_with_bar(path: str, cache: bool = True, sizes: bool = False):
     """Load ``path`` with a progress bar (see :func:`_progress_bar`)."""
-    from .load import load
+    from dashboard.load import load
 
     with _progress_bar() as progress:
         return load(path, cache=cache, progress=progress, sizes=sizes)
@@ -76,7 +76,7 @@ def cmd_summary(args) -> int:
         ext = int(data.nodes["external"].astype(bool).sum())
         print(f"\nIn the indexes but no binaries: {ext} externals (never pushed), {len(data.nodes) - ext} records not pushed")
     if args.verify and len(data.mirrors):
-        from .verify import headline
+        from dashboard.domain.verify import headline
 
         data = _verified(args, data)
         print(f"Signatures: {headline(data.specs)}")
@@ -94,7 +94,7 @@ def cmd_serve(args) -> int:
     """Serve the dashboard with Panel's server (data loaded once, shared by sessions)."""
     import panel as pn
 
-    from . import app
+    from dashboard import app
 
     verify = (args.trusted_keys, args.gnupghome) if args.verify else None
     if not args.lazy:
@@ -122,18 +122,18 @@ def cmd_serve(args) -> int:
 
 def _verified(args, data):
     """``data`` with each binary's signature when ``--verify`` was given
-    (:func:`dashboard.verify.with_signatures`), else ``data``."""
+    (:func:`dashboard.domain.verify.with_signatures`), else ``data``."""
     if not args.verify:
         return data
-    from .sources.signatures import trusted_keys
-    from .verify import with_signatures
+    from dashboard.sources.signatures import trusted_keys
+    from dashboard.domain.verify import with_signatures
 
     return with_signatures(data, trusted_keys(args.trusted_keys, args.gnupghome))
 
 
 def cmd_export(args) -> int:
     """Write a standalone HTML file (inline JS/CSS, data embedded, no server needed)."""
-    from .export import export_html
+    from dashboard.export import export_html
 
     data = _verified(args, _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes))
     if data.specs.empty:
@@ -150,7 +150,7 @@ def cmd_export(args) -> int:
 
 def cmd_diff(args) -> int:
     """Print what changed from tag (or stack) A to B; ``--csv`` writes the rows."""
-    from .diff import diff
+    from dashboard.domain.diff import diff
 
     data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
     column = "stack" if args.stacks else "tag"
@@ -186,7 +186,7 @@ def cmd_diff(args) -> int:
 
 def cmd_runs_here(args) -> int:
     """Print how many specs run on the detected or given host, then per package."""
-    from .compat import UnknownTarget, detect_host, parse_host, summary
+    from dashboard.core.compat import UnknownTarget, detect_host, parse_host, summary
 
     try:
         host = parse_host(args.host) if args.host else detect_host()
@@ -204,7 +204,7 @@ def cmd_runs_here(args) -> int:
             print(f"  {n:>8,}  {reason}")
     if result["unknown_targets"]:
         print(f"\ntargets archspec does not know (counted as not running): {', '.join(result['unknown_targets'])}")
-    from .compat import runs_here
+    from dashboard.core.compat import runs_here
 
     runs = specs[runs_here(specs, host)["runs"].to_numpy()]
     if len(runs):
@@ -219,7 +219,7 @@ def cmd_match(args) -> int:
     """Print exact hits and the nearest binaries for a spec, hash, spec.json or spack.lock."""
     from pathlib import Path
 
-    from .match import LockFile, MatchInputError, lock_coverage, match, parse_input
+    from dashboard.domain.match import LockFile, MatchInputError, lock_coverage, match, parse_input
 
     text = " ".join(args.spec)
     if len(args.spec) == 1 and Path(text).is_file():
@@ -265,8 +265,8 @@ def cmd_verify(args) -> int:
     """Verify every binary's spec manifest signature (exit 0: all verified; 1: any
     binary unsigned, badly signed, signed by an unknown key or without a manifest;
     with ``--require-trusted``, also any verified only by a key the mirror publishes)."""
-    from .sources.signatures import trusted_keys
-    from .verify import headline, verify_cache
+    from dashboard.sources.signatures import trusted_keys
+    from dashboard.domain.verify import headline, verify_cache
 
     try:
         trusted = trusted_keys(args.trusted_keys, args.gnupghome)

@@ -2,7 +2,7 @@
 
 The file holds Bokeh's JS/CSS inline and the selected spec rows as integer
 category codes (binary arrays) plus the category labels.  A small client-side
-callback (``_UPDATE_JS``) re-implements :func:`dashboard.query.compute` for the
+callback (``_UPDATE_JS``) re-implements :func:`dashboard.domain.query.compute` for the
 browser: every selector change recomputes the headline numbers, both heatmaps,
 the spec table and each selector's option counts (under the other selections,
 as in the served app); the table sorts by column header, filters by free text and
@@ -39,10 +39,10 @@ from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 from bokeh.resources import Resources
 
-from .model import CacheData
-from .query import Selection, index_for
-from .spack import version_key
-from .terms import COUNT_FORMAT, DIMENSIONS, HEATMAPS, LABELS, NUMBER_COLUMNS, NUMBER_TITLES, ROOT_NOTE, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS, table_columns
+from dashboard.model import CacheData
+from dashboard.domain.query import Selection, index_for
+from dashboard.core.spack import version_key
+from dashboard.core.terms import COUNT_FORMAT, DIMENSIONS, HEATMAPS, LABELS, NUMBER_COLUMNS, NUMBER_TITLES, ROOT_NOTE, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS, table_columns
 
 
 

@@ -1,8 +1,8 @@
-"""Arrow tables (as :mod:`dashboard.parse` and the store give them) -> the pandas
+"""Arrow tables (as :mod:`dashboard.sources.parse` and the store give them) -> the pandas
 DataFrames of :class:`dashboard.model.CacheData`.
 
 Text columns become categoricals with sorted categories (versions in Spack's
-order, see :mod:`dashboard.spack`), so every later groupby and filter works on
+order, see :mod:`dashboard.core.spack`), so every later groupby and filter works on
 small integer codes.  No Panel.
 """
 
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .schema import SCHEMAS, TABLES, concat_tables, empty_tables  # noqa: F401  (re-exported)
-from .spack import version_key
+from dashboard.core.schema import SCHEMAS, TABLES, concat_tables, empty_tables  # noqa: F401  (re-exported)
+from dashboard.core.spack import version_key
 
 #: Columns read back from the cache as Arrow dictionaries (-> pandas categoricals, no re-hashing).
 #: Columns of ``specs`` converted as they are (``page_id``, ``tag``, ``package`` are derived).

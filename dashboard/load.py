@@ -10,7 +10,7 @@ Pure Python/pandas/pyarrow: nothing here imports Panel.  Typical use::
 :func:`load` knows no kind of source: each location goes to the kind of source
 that claims it (:data:`dashboard.sources.SOURCES`: pages trees, Spack mirrors and
 OCI registries, see :mod:`dashboard.sources.base`), each source reads itself
-through the store into the tables of :mod:`dashboard.schema` and DataFrames
+through the store into the tables of :mod:`dashboard.core.schema` and DataFrames
 (:mod:`dashboard.frames`), several are merged into one (:mod:`dashboard.merge`),
 and binaries whose hash Spack would refuse are flagged.
 """
@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .merge import merge
-from .model import CacheData, LoadReport
-from .sources import LoadOptions, open_sources
-from .sources.base import ProgressFn
-from .sources.pages import find_pages, scan_pages  # noqa: F401  (re-exported for notebooks)
+from dashboard.merge import merge
+from dashboard.model import CacheData, LoadReport
+from dashboard.sources import LoadOptions, open_sources
+from dashboard.sources.base import ProgressFn
+from dashboard.sources.pages import find_pages, scan_pages  # noqa: F401  (re-exported for notebooks)
 
 __all__ = ["CacheData", "LoadReport", "find_pages", "load", "scan_pages"]
 

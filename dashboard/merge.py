@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .frames import sorted_categorical
-from .model import CacheData, LoadReport
-from .spack import version_key
+from dashboard.frames import sorted_categorical
+from dashboard.model import CacheData, LoadReport
+from dashboard.core.spack import version_key
 
 _CATEGORY_COLUMNS = ("tag", "package", "version", "compiler", "os", "platform", "target", "variants", "stacks")
 

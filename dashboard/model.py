@@ -123,7 +123,7 @@ class CacheData:
     mirrors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({c: pd.Series(dtype="str") for c in ("tag", "stack", "url")}))
     nodes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({c: pd.Series(dtype="bool" if c == "external" else "str") for c in NODE_COLUMNS}))
     #: Structures derived from this data once and shared by every session that
-    #: shows it (e.g. the query index, see :func:`dashboard.query.index_for`).
+    #: shows it (e.g. the query index, see :func:`dashboard.domain.query.index_for`).
     derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property

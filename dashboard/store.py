@@ -2,7 +2,7 @@
 only what changed.
 
 Layout of a store folder: ``manifest.json`` names the source it was written
-for, its segments (each a set of :data:`dashboard.schema.TABLES` Parquet files
+for, its segments (each a set of :data:`dashboard.core.schema.TABLES` Parquet files
 written by one load) and the current ``stats`` (every page's path, size, mtime
 and page id) and ``folders`` (inner folders with their mtime and what the scan
 skipped in them).  :func:`open_store` checks everything it reads and refuses a
@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .config import STORE_ENV
-from .frames import DICT_COLUMNS
-from .schema import SCHEMAS, TABLES, concat_tables
+from dashboard.config import STORE_ENV
+from dashboard.frames import DICT_COLUMNS
+from dashboard.core.schema import SCHEMAS, TABLES, concat_tables
 
 STORE_FORMAT = 8
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from conftest import variant_tokens
-from dashboard.compat import Host, parse_host, runs_here, summary, why_not
-from dashboard.diff import CONFIGURATION, diff, package_versions, tag_order, timeline
-from dashboard.match import LockFile, MatchInputError, lock_coverage, match, parse_input, spec_variants
+from dashboard.core.compat import Host, parse_host, runs_here, summary, why_not
+from dashboard.domain.diff import CONFIGURATION, diff, package_versions, tag_order, timeline
+from dashboard.domain.match import LockFile, MatchInputError, lock_coverage, match, parse_input, spec_variants
 
 OLD, NEW = "develop-2025-03-23", "develop-2025-03-30"
 HOSTS = ["zen3", "neoverse_v2", "m2"]  # an x86_64_v3-class host, an aarch64 neoverse host, an Apple m-series host

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import REAL_PAGES
-from dashboard import query as q
+from dashboard.domain import query as q
 from dashboard.config import STORE_ENV
 from support import PATIENCE_MS, column_texts, free_port, number, pick, selected, start_server, table_rows, wait_value, wait_number
 
@@ -246,7 +246,7 @@ def test_chosen_values_stay_shown_when_their_counts_change(server, page, real_da
 def test_long_version_list_shows_the_newest_and_typing_finds_the_rest(server, page, real_data):
     """The version list shows its first OPTION_LIMIT options (newest first); a version
     beyond them is found by typing and picked."""
-    from dashboard.components import Selectors
+    from dashboard.ui.components import Selectors
 
     options = q.compute(q.build_index(real_data), q.Selection()).options["version"]
     assert len(options) > Selectors.OPTION_LIMIT  # the real pages have more versions than the list shows

@@ -10,7 +10,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from dashboard.howto import install_commands
+from dashboard.domain.howto import install_commands
 
 GOOD = "3tckw6ybgb54mwjgld2dc6nnkst7n7mq"
 HOSTILE_HASHES = ["aaaa;touch x", "bbbb$(touch x)", "cccc`touch x`", "dddd\ntouch x", "eeee' ; touch x; '", "-rf x", GOOD.upper()]

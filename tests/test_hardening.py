@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from conftest import REAL_PAGES, ROOT
-from dashboard.parse import parse_pages
+from dashboard.sources.parse import parse_pages
 
 SPEC_COLUMNS = ["hash", "version", "compiler", "os", "platform", "target", "variants", "stacks", "size"]
 SOURCES = sorted(REAL_PAGES.rglob("specs.md"))[::7]  # 11 real pages from all four tags

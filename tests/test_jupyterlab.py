@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from dashboard import query as q
+from dashboard.domain import query as q
 from support import PATIENCE_MS, free_port, pick, table_rows, wait_started, wait_value
 
 pytestmark = pytest.mark.browser

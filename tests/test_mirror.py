@@ -307,7 +307,7 @@ def test_pages_and_mirrors_together_count_each_spec_once(tmp_path, pages, mirror
 
 
 def test_dependency_tree_marks_externals_and_what_was_not_pushed(tmp_path):
-    from dashboard.howto import dependency_children, dependency_tree
+    from dashboard.domain.howto import dependency_children, dependency_tree
 
     data = load(SAMPLES / "v2-db8", cache_dir=tmp_path)
     raw = json.loads((SAMPLES / "v2-db8" / "build_cache" / "index.json").read_text())["database"]["installs"]

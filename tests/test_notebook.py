@@ -29,7 +29,7 @@ def test_notebook_executes(tmp_path, real_data, monkeypatch, source):
     app_mimes = {m for o in outputs[4] for m in o.get("data", {})}
     assert "application/vnd.holoviews_exec.v0+json" in app_mimes, app_mimes
     numbers = "".join(o.get("data", {}).get("text/plain", "") for o in outputs[6])
-    from dashboard import query as q
+    from dashboard.domain import query as q
 
     want = q.compute(q.build_index(real_data), q.Selection(stack=("e4s",), os=("ubuntu22.04",))).numbers
     assert f"'specs': {want['specs']}" in numbers and f"'packages': {want['packages']}" in numbers

@@ -39,9 +39,9 @@ def test_environment_yml_has_the_packages_and_bounds_of_pyproject():
 #: pyproject.toml stop before the next major release.  A release that drops one fails
 #: here first (``SCD_DEPS=newest bash .ci/run``) instead of in a user's session.
 PRIVATE_HOOKS = [
-    ("panel.widgets", "MultiChoice", "_server_change"),  # dashboard.components.Choice: a pick applied at once
+    ("panel.widgets", "MultiChoice", "_server_change"),  # dashboard.ui.components.Choice: a pick applied at once
     ("panel.widgets", "MultiChoice", "_change_event"),
-    ("panel.widgets", "Tabulator", "_update_index_mapping"),  # dashboard.views.VersionSortedTabulator
+    ("panel.widgets", "Tabulator", "_update_index_mapping"),  # dashboard.ui.views.VersionSortedTabulator
     ("panel.widgets", "Tabulator", "_sort_df"),
     ("panel.io.resources", None, "_panel_use_mathjax"),  # dashboard.app.serve_without_mathjax
     ("bokeh.resources", "Resources", "_collect_external_resources"),  # dashboard.export._BokehInline

@@ -7,7 +7,7 @@ import random
 import pandas as pd
 import pytest
 
-from dashboard import query as q
+from dashboard.domain import query as q
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_empty_selection_result(index):
 def test_versions_sort_as_spack_orders_them(real_data, index):
     """Numeric components compare as numbers, branch names are newest: on the real pages'
     versions, in the selector options and in the table order."""
-    from dashboard.spack import sort_versions, version_key
+    from dashboard.core.spack import sort_versions, version_key
 
     assert sort_versions(["0.2.1", "0.36.2", "0.4.1", "1.10.0", "1.2", "develop", "main", "7.0.2", "39.2.0", "2023.02.20"], newest_first=True) == [
         "develop", "main", "2023.02.20", "39.2.0", "7.0.2", "1.10.0", "1.2", "0.36.2", "0.4.1", "0.2.1",

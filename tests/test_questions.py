@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, STORE_ENV, variant_tokens
 from support import PATIENCE_MS, expand_row, free_port, number, start_server, table_rows, wait_number, wait_value
 
-from dashboard.match import spec_variants
+from dashboard.domain.match import spec_variants
 
 pytestmark = pytest.mark.browser
 OLD, NEW = "develop-2025-03-23", "develop-2025-03-30"

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 from dashboard.load import load
-from dashboard.verify import verify_cache
+from dashboard.domain.verify import verify_cache
 
 SPACK = ROOT / "assets" / "mirrors" / "spack-1.2"
 KEY = SPACK / "peer-test-key.pub"
@@ -116,7 +116,7 @@ def test_the_dashboard_shows_each_binarys_signature_worst_first(tmp_path, tamper
     binary reads 'bad signature' in its column, its row detail and the headline (red),
     the other 15 'verified (mirror key)' with the key's fingerprint; pages get no column."""
     from dashboard.app import CacheDashboard
-    from dashboard.verify import with_signatures
+    from dashboard.domain.verify import with_signatures
 
     copy, manifest = tampered
     digest = manifest.name.removesuffix(".spec.manifest.json").rsplit("-", 1)[1]
@@ -136,7 +136,7 @@ def test_the_dashboard_shows_each_binarys_signature_worst_first(tmp_path, tamper
         dash.state.package = other
         assert "bad" not in dash.headline.signatures.object
     row = data.specs[data.specs["hash"] == digest].iloc[0]
-    from dashboard.components import detail_for
+    from dashboard.ui.components import detail_for
 
     detail = detail_for(dash.state)(row[table.columns])
     assert "bad signature" in detail.object and "#b02a37" in detail.object
@@ -148,7 +148,7 @@ def test_the_dashboard_shows_each_binarys_signature_worst_first(tmp_path, tamper
 def test_a_binary_in_two_mirrors_shows_the_worse_signature(tmp_path, tampered):
     """The same binary read from the signed cache and from its tampered copy (two mirrors
     of one tag) is 'bad signature': a good copy elsewhere never hides a changed one."""
-    from dashboard.verify import with_signatures
+    from dashboard.domain.verify import with_signatures
 
     copy, manifest = tampered
     digest = manifest.name.removesuffix(".spec.manifest.json").rsplit("-", 1)[1]

@@ -9,7 +9,7 @@ from itertools import combinations
 import pytest
 
 from conftest import ROOT
-from dashboard.spack import VersionConstraintError, sort_versions, version_key, version_satisfies
+from dashboard.core.spack import VersionConstraintError, sort_versions, version_key, version_satisfies
 
 ORACLE = ROOT / "tests" / "oracle"
 VERSIONS = json.loads((ORACLE / "spack_versions.json").read_text())
@@ -102,7 +102,7 @@ def test_find_my_spec_selects_what_spack_selects(spack_cache):
     """Every query of the fixture through the dashboard's own path (parse_input, match):
     the exact hits are the specs Spack's Spec.satisfies selects; what Spack refuses, the
     dashboard refuses with a message."""
-    from dashboard.match import MatchInputError, match, parse_input
+    from dashboard.domain.match import MatchInputError, match, parse_input
 
     assert sorted(spack_cache.specs["hash"]) == QUERIES["specs"]
     wrong = []
@@ -127,7 +127,7 @@ def test_find_my_spec_on_cache_spack_io_pages_selects_what_spack_selects(real_da
     spec written before 1.0 (its compiler is the node's compiler, ``%gcc@11`` selects it,
     what follows ``%gcc@11`` is gcc's and so selects none; ``%oneapi`` is parsed as
     ``intel-oneapi-compilers``, which a compiler written ``oneapi`` is not)."""
-    from dashboard.match import MatchInputError, match, parse_input
+    from dashboard.domain.match import MatchInputError, match, parse_input
 
     assert sorted(set(real_data.specs["hash"])) == PAGE_QUERIES["specs"] and PAGE_QUERIES["spack_commit"]
     assert len(PAGE_QUERIES["queries"]) >= 80
@@ -156,7 +156,7 @@ def test_a_lock_of_every_record_counts_externals_and_unpushed_apart_from_missing
     """A spack.lock whose concrete specs are the index's 25 records as Spack wrote them
     (plus one spec no cache has): binaries are cached, externals (gcc, glibc) and records
     the index holds without a binary are said to be so; only the stranger is missing."""
-    from dashboard.match import lock_coverage, parse_input
+    from dashboard.domain.match import lock_coverage, parse_input
 
     installs = _spack_index()
     concrete = {h: r["spec"] for h, r in installs.items()}
@@ -175,7 +175,7 @@ def test_a_lock_of_every_record_counts_externals_and_unpushed_apart_from_missing
 def test_find_my_spec_names_externals_and_unpushed_records_as_such(spack_cache):
     """``gcc`` has no binary in the cache Spack wrote (Spack's answer: 0 hits), but the
     index records two external gcc: they are named as externals, not left unexplained."""
-    from dashboard.match import match, parse_input
+    from dashboard.domain.match import match, parse_input
 
     installs = _spack_index()
     for text, name in (("gcc", "gcc"), ("gcc-runtime@12", "gcc-runtime")):

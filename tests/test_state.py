@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode
 
-from dashboard import query as q
-from dashboard.state import DashboardState
+from dashboard.domain import query as q
+from dashboard.ui.state import DashboardState
 
 
 def test_url_query_round_trip(real_data):

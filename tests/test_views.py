@@ -7,9 +7,9 @@ import math
 import holoviews as hv
 import pytest
 
-from dashboard import query as q
-from dashboard import views
-from dashboard.terms import stack_order
+from dashboard.domain import query as q
+from dashboard.ui import views
+from dashboard.core.terms import stack_order
 
 hv.extension("bokeh")
 
@@ -51,9 +51,9 @@ def test_an_updated_heatmap_draws_what_a_new_one_draws(real_data, top_n):
 def test_the_dashboards_heatmaps_draw_what_holoviews_draws_of_all_counts(real_data, selection):
     """The dashboard plans each heatmap from one cell and draws the counts into it: the
     same figure as HoloViews drawing every count, for each of the three heatmaps."""
-    from dashboard.components import Heatmaps
-    from dashboard.state import DashboardState
-    from dashboard.terms import HEATMAPS
+    from dashboard.ui.components import Heatmaps
+    from dashboard.ui.state import DashboardState
+    from dashboard.core.terms import HEATMAPS
 
     state = DashboardState(real_data)
     state.param.update(**selection)
@@ -73,9 +73,9 @@ def test_problems_card_lists_problems_in_a_table_and_says_so_when_there_are_none
     truncated page is a row of the card's table, open."""
     import panel as pn
 
-    from dashboard.components import Problems
+    from dashboard.ui.components import Problems
     from dashboard.load import load
-    from dashboard.state import DashboardState
+    from dashboard.ui.state import DashboardState
 
     clean = Problems(state=DashboardState(real_data)).__panel__()
     assert real_data.problems.empty and clean.collapsed

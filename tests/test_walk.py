@@ -11,8 +11,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pandas as pd
 import pytest
 
-from dashboard import query as q
-from dashboard.terms import HEATMAPS
+from dashboard.domain import query as q
+from dashboard.core.terms import HEATMAPS
 from support import PATIENCE_MS, column_texts, expand_row, number, pick, table_rows, wait_value
 
 pytestmark = pytest.mark.browser
@@ -257,7 +257,7 @@ SET_EXPORT_JS = """(sel) => {
 
 def test_export_javascript_equals_python_queries(browser, real_data, tmp_path, artifacts):
     """The export's query engine (dashboard/static/export_update.js) against
-    dashboard.query.compute over 40 random selections, several matching nothing:
+    dashboard.domain.query.compute over 40 random selections, several matching nothing:
     headline numbers, table rows, all three heatmaps and every selector's options."""
     from dashboard.export import export_html
 

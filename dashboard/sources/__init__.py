@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 from typing import Iterable
 
-from .base import LoadOptions, Source
-from .mirror import MirrorSource
-from .pages import PagesSource
+from dashboard.sources.base import LoadOptions, Source
+from dashboard.sources.mirror import MirrorSource
+from dashboard.sources.pages import PagesSource
 
 __all__ = ["SOURCES", "LoadOptions", "Source", "open_sources"]
 

@@ -11,7 +11,7 @@ locations the user gives (``--data``, a notebook's ``load(...)``):
   ``oci+http://``); or a list of them (a mirror-set YAML file, Spack's
   ``mirrors.yaml``, ``cache_spack_io_index.json``).
 
-Every source yields the tables of :mod:`dashboard.schema` (one canonical Arrow
+Every source yields the tables of :mod:`dashboard.core.schema` (one canonical Arrow
 schema), turns them into DataFrames with :func:`dashboard.frames.to_frames`, keeps
 what it read in the store under ``cache_dir`` and answers freshness from it (a
 page's size and mtime; a mirror index's checksum, ETag or OCI digest: an
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar
 
 if TYPE_CHECKING:
-    from ..model import CacheData
+    from dashboard.model import CacheData
 
 #: ``progress(done, total)`` for pages, ``progress(done, total, unit)`` for mirrors
 #: (``unit``: ``"mirror"``, ``"B"`` downloaded, ``"manifest"`` read; ``total`` may be ``None``).

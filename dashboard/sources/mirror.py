@@ -1,6 +1,6 @@
 """Spack mirrors (build caches) as a source: find the mirrors a ``--data`` value
 names, fetch each one's index once, keep it in the local store, and turn a set
-of mirrors into the Arrow tables of :mod:`dashboard.schema` (:class:`MirrorSource`).
+of mirrors into the Arrow tables of :mod:`dashboard.core.schema` (:class:`MirrorSource`).
 
 What ``--data`` may name (see :func:`resolve`):
 
@@ -37,14 +37,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from ..schema import DEPENDENCIES_SCHEMA, META_STACK_SCHEMA, NODE_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA
-from ..frames import to_frames
-from ..model import CacheData, LoadReport
-from ..store import store_base
-from .base import LoadOptions, Source
-from .mirror_fetch import Mirror, MirrorError, read_arrow, swap_in, write_arrow, fetch, fetch_sizes, tables
-from .remote import FetchError, is_url, join, read
-from .spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA
+from dashboard.core.schema import DEPENDENCIES_SCHEMA, META_STACK_SCHEMA, NODE_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA
+from dashboard.frames import to_frames
+from dashboard.model import CacheData, LoadReport
+from dashboard.store import store_base
+from dashboard.sources.base import LoadOptions, Source
+from dashboard.sources.mirror_fetch import Mirror, MirrorError, read_arrow, swap_in, write_arrow, fetch, fetch_sizes, tables
+from dashboard.sources.remote import FetchError, is_url, join, read
+from dashboard.sources.spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA
 
 SET_INDEX = "cache_spack_io_index.json"
 SET_YAML = ("mirrors.yaml", "mirrors.yml")
@@ -216,7 +216,7 @@ def _problem_rows(problems: list[tuple[str, str, str, str]]) -> pa.Table:
 
 
 def combine(parts: list[tuple[Mirror, pa.Table, pa.Table, dict | None]]) -> dict[str, pa.Table]:
-    """One table set (as :mod:`dashboard.parse` makes them) from the parsed
+    """One table set (as :mod:`dashboard.sources.parse` makes them) from the parsed
     indexes of a set of mirrors: ``(mirror, records, dependencies, sizes)``.
 
     A spec (tag, hash) in several mirrors of its tag is one row whose stacks

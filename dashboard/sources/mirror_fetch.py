@@ -24,10 +24,10 @@ from typing import Callable
 
 import pyarrow as pa
 
-from . import limits
-from .oci import Registry, binary_sizes, index_digest, is_oci, tag_map
-from .remote import FetchError, is_url, join, read, read_many, stat_key
-from .spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA, IndexError_, index_entry, parse_index, parse_manifest, tarball_size
+from dashboard.sources import limits
+from dashboard.sources.oci import Registry, binary_sizes, index_digest, is_oci, tag_map
+from dashboard.sources.remote import FetchError, is_url, join, read, read_many, stat_key
+from dashboard.sources.spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA, IndexError_, index_entry, parse_index, parse_manifest, tarball_size
 
 V3_MANIFEST = "v3/manifests/index/index.manifest.json"
 V2_INDEX = "build_cache/index.json"

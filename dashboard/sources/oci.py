@@ -41,8 +41,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
-from . import limits
-from .remote import FetchError
+from dashboard.sources import limits
+from dashboard.sources.remote import FetchError
 
 #: Largest manifest and index blob read (bytes; :mod:`dashboard.sources.limits`).
 MAX_MANIFEST_BYTES, MAX_INDEX_BYTES = limits.MAX_MANIFEST_BYTES, limits.MAX_INDEX_BYTES

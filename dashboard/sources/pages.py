@@ -3,7 +3,7 @@
 Finds pages (:func:`scan_tree`, a cold walk or a re-check of a known tree that
 lists only folders whose mtime changed) and parses them into Arrow tables
 (:func:`parse_all`, in processes for big trees; the format itself is read by
-:mod:`dashboard.parse`).  Pure Python and pyarrow: no pandas frames are built
+:mod:`dashboard.sources.parse`).  Pure Python and pyarrow: no pandas frames are built
 here beyond the small scan tables, no Panel.
 """
 
@@ -23,12 +23,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from ..frames import to_frames
-from ..model import CacheData, LoadReport
-from ..parse import parse_pages
-from ..schema import concat_tables, empty_tables
-from ..store import CorruptStore, Store, default_store_dir, open_store, save_store
-from .base import LoadOptions, ProgressFn, Source
+from dashboard.frames import to_frames
+from dashboard.model import CacheData, LoadReport
+from dashboard.sources.parse import parse_pages
+from dashboard.core.schema import concat_tables, empty_tables
+from dashboard.store import CorruptStore, Store, default_store_dir, open_store, save_store
+from dashboard.sources.base import LoadOptions, ProgressFn, Source
 
 PAGE_NAME = "specs.md"
 
@@ -368,7 +368,7 @@ def find_pages(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[
 
 
 def parse_all(items: list[tuple[int, str]], workers: int | None, progress: ProgressFn | None) -> dict[str, pa.Table]:
-    """Parse ``(page_id, path)`` pages (see :func:`dashboard.parse.parse_pages`) in
+    """Parse ``(page_id, path)`` pages (see :func:`dashboard.sources.parse.parse_pages`) in
     chunks of :data:`CHUNK_PAGES`: in this process below :data:`PARALLEL_MIN_PAGES`
     pages, else in ``workers`` processes (default: one per core; forked when the
     caller has no threads, spawned in a server).  ``progress(done, total)`` is

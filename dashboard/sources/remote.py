@@ -16,7 +16,7 @@ from typing import Callable
 
 import fsspec
 
-from . import limits
+from dashboard.sources import limits
 
 #: Bytes read per request when downloading with progress.
 CHUNK_BYTES = 8 * 2**20

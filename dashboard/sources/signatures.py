@@ -28,7 +28,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .remote import FetchError, join, read, read_many
+from dashboard.sources.remote import FetchError, join, read, read_many
 
 STATUSES = ("verified", "verified (mirror key)", "unsigned", "bad signature", "unknown key", "no manifest")
 _SIGNED = b"-----BEGIN PGP SIGNED MESSAGE-----"

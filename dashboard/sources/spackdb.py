@@ -31,8 +31,8 @@ from typing import Any, Union
 import msgspec
 import pyarrow as pa
 
-from ..schema import DEPENDENCIES_SCHEMA, SPEC_SCHEMA
-from ..spack import FLAG_NAMES, normalize_compiler, quote_if_needed, render_variants  # noqa: F401  (re-exported)
+from dashboard.core.schema import DEPENDENCIES_SCHEMA, SPEC_SCHEMA
+from dashboard.core.spack import FLAG_NAMES, normalize_compiler, quote_if_needed, render_variants  # noqa: F401  (re-exported)
 
 #: Database versions this reader understands.
 DB_VERSIONS = (6, 7, 8, 9)
@@ -40,7 +40,7 @@ DB_VERSIONS = (6, 7, 8, 9)
 COMPILER_VIRTUALS = ("c", "cxx", "fortran")
 
 #: One row per record of an index (binaries and the records they depend on).
-#: The spec columns are typed as in the dashboard's spec table (:data:`dashboard.schema.SPEC_SCHEMA`).
+#: The spec columns are typed as in the dashboard's spec table (:data:`dashboard.core.schema.SPEC_SCHEMA`).
 RECORD_SCHEMA = pa.schema(
     [SPEC_SCHEMA.field("hash"), ("package", pa.string())]
     + [SPEC_SCHEMA.field(name) for name in ("version", "compiler", "os", "platform", "target", "variants", "n_deps")]

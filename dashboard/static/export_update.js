@@ -1,8 +1,8 @@
-// The offline export's query engine: dashboard.query.compute, in the browser.
+// The offline export's query engine: dashboard.domain.query.compute, in the browser.
 // Run by a Bokeh CustomJS on every selector change of the file written by
 // dashboard/export.py; its arguments (raw, stk, cats, w, nums, hm1..3, f1..3, m1..3,
 // table, tcols, tfilter, topnBox, rootStack, stacksLabel) are named there.
-// Semantics as dashboard/query.py: OR within a selector, AND across; stacks match
+// Semantics as dashboard/domain/query.py: OR within a selector, AND across; stacks match
 // when a spec is in any chosen stack; option counts are under the *other* filters.
 // tests/test_walk.py checks it against query.compute over random selections.
 const R = raw.data, S = stk.data, n = R.tag.length;

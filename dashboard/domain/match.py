@@ -3,7 +3,7 @@ environment's ``spack.lock`` against the loaded binaries.  Pure pandas, no Panel
 
 Accepted input (:func:`parse_input`):
 
-* a spec as Spack 1.x reads it (:mod:`dashboard.specsyntax`): ``hdf5@1.14 +mpi
+* a spec as Spack 1.x reads it (:mod:`dashboard.core.specsyntax`): ``hdf5@1.14 +mpi
   target=zen3 os=ubuntu22.04 %gcc@11`` (what follows ``%gcc`` constrains the compiler),
   ``^mpich@4`` (a dependency anywhere below), ``%c=gcc`` (the compiler of C),
   ``key=a,b`` (values include a and b) and ``key:=a,b`` (exactly), versions ``1.14``
@@ -26,10 +26,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .compat import target_runs_on
-from .spack import normalize_compiler, render_variants, version_key, version_satisfies  # noqa: F401 (re-exported)
-from .specsyntax import Graph, Node, SpecNode, SpecSyntaxError, satisfies, variant_values
-from .specsyntax import parse as parse_spack
+from dashboard.core.compat import target_runs_on
+from dashboard.core.spack import normalize_compiler, render_variants, version_key, version_satisfies  # noqa: F401 (re-exported)
+from dashboard.core.specsyntax import Graph, Node, SpecNode, SpecSyntaxError, satisfies, variant_values
+from dashboard.core.specsyntax import parse as parse_spack
 
 #: Fields compared, in the order differences are listed.
 FIELDS = ("version", "compiler", "platform", "os", "target")
@@ -89,14 +89,14 @@ def _variant_text(name: str, value: str) -> str:
 def spec_variants(text: str) -> dict[str, str]:
     """A spec row's variant string as ``{name: value}`` (``"true"``/``"false"`` for
     ``+x``/``~x``; values of ``k:=a,b`` as ``"a,b"``, sorted; flags space-separated),
-    read by :func:`dashboard.specsyntax.variant_values` (Spack's form and the pages')."""
+    read by :func:`dashboard.core.specsyntax.variant_values` (Spack's form and the pages')."""
     return {name: ("true" if values[0] else "false") if kind == "bool" else (" " if kind == "flag" else ",").join(values)
             for name, (kind, values) in variant_values(str(text)).items()}
 
 
 def parse_spec(text: str) -> SpecQuery:
     """A :class:`SpecQuery` from a spec string, read as Spack 1.x reads it
-    (:func:`dashboard.specsyntax.parse`): ``constraint`` holds the whole query; the other
+    (:func:`dashboard.core.specsyntax.parse`): ``constraint`` holds the whole query; the other
     fields are its root's constraints (and the compiler: the first ``%`` of the root),
     used to rank the nearest binaries and say what differs.
 
@@ -245,7 +245,7 @@ class _Lookup(Mapping):
 
 
 def spec_graph(specs: pd.DataFrame, dependencies: pd.DataFrame | None = None, nodes: pd.DataFrame | None = None) -> Graph:
-    """The concrete specs and their dependency edges, for :func:`dashboard.specsyntax.satisfies`.
+    """The concrete specs and their dependency edges, for :func:`dashboard.core.specsyntax.satisfies`.
 
     Args:
         specs: :attr:`dashboard.model.CacheData.specs` (a hash in several tags: its first row).

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .match import spec_variants
-from .spack import version_key
-from .terms import ROOT_STACK
+from dashboard.domain.match import spec_variants
+from dashboard.core.spack import version_key
+from dashboard.core.terms import ROOT_STACK
 
 #: The fields that make two specs "the same build" (one changed, not one added + one removed).
 CONFIGURATION = ["package", "variants", "compiler", "os", "target"]

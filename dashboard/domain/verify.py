@@ -8,12 +8,12 @@ import dataclasses
 
 import pandas as pd
 
-from .model import CacheData
-from .sources.mirror_fetch import spec_manifest_url
-from .sources.oci import is_oci
-from .sources.remote import FetchError, read_many
-from .sources.signatures import STATUSES, Keyring, mirror_keys, verify
-from .terms import SIGNATURE_COLUMN
+from dashboard.model import CacheData
+from dashboard.sources.mirror_fetch import spec_manifest_url
+from dashboard.sources.oci import is_oci
+from dashboard.sources.remote import FetchError, read_many
+from dashboard.sources.signatures import STATUSES, Keyring, mirror_keys, verify
+from dashboard.core.terms import SIGNATURE_COLUMN
 
 #: Statuses from the worst to the best: a binary held by several mirrors shows its worst.
 WORST_FIRST = ("bad signature", "unknown key", "no manifest", "unsigned", "verified (mirror key)", "verified")

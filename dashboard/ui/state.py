@@ -1,6 +1,6 @@
 """The one state object of a dashboard session: what is selected, and the query
 result for it.  Param only (no Panel widgets): the components in
-:mod:`dashboard.components` are bound to it, and the URL is read and written
+:mod:`dashboard.ui.components` are bound to it, and the URL is read and written
 through it.
 """
 
@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 import param
 
-from dashboard import compat, query
+from dashboard.core import compat
+
+from dashboard.domain import query
 from dashboard.model import CacheData
-from dashboard.terms import LABELS, VIEWS
+from dashboard.core.terms import LABELS, VIEWS
 
 #: Longest *Find a spec* text kept in the URL (a pasted spack.lock is not).
 MAX_URL_FIND = 400
@@ -29,7 +31,7 @@ class DashboardState(param.Parameterized):
 
     Selector parameters hold the selected values; their ``objects`` are the
     values that exist under the other selections, labelled with spec counts.
-    ``result`` (a :class:`dashboard.query.Result`) is recomputed once per change.
+    ``result`` (a :class:`dashboard.domain.query.Result`) is recomputed once per change.
 
     Args:
         data: the loaded data set (its query index is shared by every state on it).
@@ -51,8 +53,8 @@ class DashboardState(param.Parameterized):
     top_n = param.Integer(default=30, bounds=(5, 500), label="Packages on the heatmap (top N by specs)")
     cell = param.Tuple(default=None, length=2, allow_None=True, doc="(package, stack) clicked on the heatmap")
     host = param.String(default="", label="Runs on host", doc="only specs that run on this host (spack arch output or a target); '' = all")
-    result = param.Parameter(default=None, doc="dashboard.query.Result for the current selection")
-    # the question views (dashboard.questions): not part of the selection, but of the URL
+    result = param.Parameter(default=None, doc="dashboard.domain.query.Result for the current selection")
+    # the question views (dashboard.ui.questions): not part of the selection, but of the URL
     view = param.Selector(default="overview", objects=list(VIEWS), doc="the view shown: " + ", ".join(VIEWS))
     compare_by = param.Selector(default="tag", objects=["tag", "stack"], doc="what the What changed? view compares: two tags or two stacks")
     tag_a = param.String(default="", allow_None=True, label="Older tag (A)", doc="side A of What changed? (a tag, or a stack when compare_by is 'stack')")
@@ -82,7 +84,7 @@ class DashboardState(param.Parameterized):
 
     @property
     def selection(self) -> query.Selection:
-        """The current selection as a :class:`dashboard.query.Selection`."""
+        """The current selection as a :class:`dashboard.domain.query.Selection`."""
         return query.Selection(
             **{dim: tuple(getattr(self, dim)) for dim in query.DIMENSIONS},
             package=self.package,
@@ -160,9 +162,9 @@ class DashboardState(param.Parameterized):
         Args:
             args: query key -> values, as ``urllib.parse.parse_qs`` or
                 ``pn.state.session_args`` give them (``bytes`` are UTF-8
-                decoded).  Keys are the :data:`dashboard.query.DIMENSIONS`,
+                decoded).  Keys are the :data:`dashboard.domain.query.DIMENSIONS`,
                 ``package``, ``cell``, ``host``, ``view`` (one of
-                :data:`dashboard.terms.VIEWS`), ``by`` (``tag`` or ``stack``) and
+                :data:`dashboard.core.terms.VIEWS`), ``by`` (``tag`` or ``stack``) and
                 ``a``/``b`` (the tags or stacks compared)
                 and ``q`` (the *Find a spec* text); a dimension's values may
                 also be comma-separated.  Other keys are left alone (Panel and Bokeh

@@ -1,5 +1,5 @@
 """The dashboard's parts, each a Panel :class:`~panel.viewable.Viewer` bound to one
-:class:`~dashboard.state.DashboardState`: selectors, headline numbers, heatmaps,
+:class:`~dashboard.ui.state.DashboardState`: selectors, headline numbers, heatmaps,
 spec table, problems.  Each builds its widgets once and updates them in place
 when ``state.result`` changes (``@param.depends(..., watch=True)``); none
 reaches into another.  New views are new components.
@@ -18,10 +18,14 @@ import pandas as pd
 import panel as pn
 import param
 
-from dashboard import compat, howto, query, verify, views
+from dashboard.core import compat
+
+from dashboard.domain import howto, query, verify
+
+from dashboard.ui import views
 from dashboard.export import export_html
-from dashboard.state import DashboardState
-from dashboard.terms import ALARMING_SIGNATURES, SIGNATURE_COLUMN, DIMENSIONS, HEADLINE, HEATMAPS, LABELS, ROOT_NOTE, Heatmap, stack_order
+from dashboard.ui.state import DashboardState
+from dashboard.core.terms import ALARMING_SIGNATURES, SIGNATURE_COLUMN, DIMENSIONS, HEADLINE, HEATMAPS, LABELS, ROOT_NOTE, Heatmap, stack_order
 
 
 class Component(pn.viewable.Viewer):
@@ -159,12 +163,12 @@ class Headline(Component):
 
 
 class Heatmaps(Component):
-    """The heatmap views (:data:`dashboard.terms.HEATMAPS`), one shown at a time.
+    """The heatmap views (:data:`dashboard.core.terms.HEATMAPS`), one shown at a time.
 
-    Each is drawn by HoloViews from a :func:`dashboard.views.heatmap` the first
+    Each is drawn by HoloViews from a :func:`dashboard.ui.views.heatmap` the first
     time it is shown; after that a selection change only puts the new counts,
     axis factors and colour range into that drawing
-    (:func:`dashboard.views.update_heatmap`), and only for the heatmap on screen
+    (:func:`dashboard.ui.views.update_heatmap`), and only for the heatmap on screen
     (the others catch up when shown).  The package x stack plot's height follows
     its number of packages and it outlines the clicked cell; clicking a cell
     there sets ``state.cell``, on OS x target it selects that OS and target.
@@ -289,7 +293,7 @@ class Heatmaps(Component):
 
 
 def detail_for(state) -> callable:
-    """The spec table's row detail for ``state``'s data: :func:`dashboard.views.spec_detail`
+    """The spec table's row detail for ``state``'s data: :func:`dashboard.ui.views.spec_detail`
     with the install commands for the spec's stack (the chosen one if it is in
     it), the target's ancestors and, for mirror sources, the dependencies."""
     data = state.data

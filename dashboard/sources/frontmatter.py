@@ -8,7 +8,7 @@ no anchors or aliases, no key written twice.  Floats, booleans and dates
 stay the text written, as JSON numbers are read (``versions: [1.10]`` is
 ``"1.10"``), so both paths agree on every page PyYAML reads.  Bad input raises
 :class:`PageError` with the reason; nothing here knows about files in bulk,
-Arrow or pandas (:mod:`dashboard.parse` turns pages into tables).
+Arrow or pandas (:mod:`dashboard.sources.parse` turns pages into tables).
 """
 
 from __future__ import annotations

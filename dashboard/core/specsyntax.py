@@ -27,7 +27,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from .spack import VersionConstraintError, version_satisfies
+from dashboard.core.spack import VersionConstraintError, version_satisfies
 
 IDENTIFIER = r"(?:[a-zA-Z_0-9][a-zA-Z_0-9\-]*)"
 DOTTED_IDENTIFIER = rf"(?:{IDENTIFIER}(?:\.{IDENTIFIER})+)"

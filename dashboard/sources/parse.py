@@ -13,7 +13,7 @@ Source format (one page per package per tag, ``_cache/<tag>/<package>/specs.md``
                     "size": "-"}, ...]
     ---
 
-:mod:`dashboard.frontmatter` reads one page into Python objects; this module
+:mod:`dashboard.sources.frontmatter` reads one page into Python objects; this module
 turns records into columns (type-checked: a string where a list belongs is a
 one-item list, sizes that are not byte counts are unknown, compilers have one
 spelling), checks each page's ``meta`` against its ``spec_details``, and
@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .frontmatter import MAX_INT, Page, PageError, parse_front_matter, read_page, split_front_matter  # noqa: F401  (re-exported)
-from .schema import (  # noqa: F401  (re-exported)
+from dashboard.sources.frontmatter import MAX_INT, Page, PageError, parse_front_matter, read_page, split_front_matter  # noqa: F401  (re-exported)
+from dashboard.core.schema import (  # noqa: F401  (re-exported)
     DEPENDENCIES_SCHEMA, META_LIST_FIELDS, META_STACK_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA,
 )
-from .spack import normalize_compiler
+from dashboard.core.spack import normalize_compiler
 
 SPEC_FIELDS = ("hash", "versions", "compiler", "os", "platform", "target", "variants", "stacks", "size")
 _get_fields = itemgetter(*SPEC_FIELDS)

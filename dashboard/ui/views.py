@@ -1,6 +1,6 @@
 """View builders: hvPlot heatmaps and Tabulator tables from query results.
 
-Each function takes plain DataFrames (from :mod:`dashboard.query`) and returns a
+Each function takes plain DataFrames (from :mod:`dashboard.domain.query`) and returns a
 HoloViews element or a Panel widget; none of them holds state.  Text that comes
 from pages (package names, variants, compilers) is rendered as plain text:
 Tabulator's default ``plaintext`` formatter escapes markup and Bokeh tooltips
@@ -21,7 +21,7 @@ from bokeh.plotting import figure
 from bokeh.models.widgets.tables import HTMLTemplateFormatter, NumberFormatter
 import panel as pn
 
-from .terms import ALARMING_SIGNATURES, COUNT_FORMAT, NUMBER_COLUMNS, NUMBER_TITLES, SIGNATURE_COLUMN
+from dashboard.core.terms import ALARMING_SIGNATURES, COUNT_FORMAT, NUMBER_COLUMNS, NUMBER_TITLES, SIGNATURE_COLUMN
 
 HEATMAP_CMAP = "viridis"
 ROW_PX = 16  # vertical pixels per heatmap row, keeps package labels readable
@@ -220,7 +220,7 @@ class _Positions(Mapping):
 class VersionSortedTabulator(pn.widgets.Tabulator):
     """A :class:`panel.widgets.Tabulator` whose server-side sort orders a
     categorical column by its categories, not as text: the ``version`` column's
-    categories are in Spack's version order (see :mod:`dashboard.spack`), so
+    categories are in Spack's version order (see :mod:`dashboard.core.spack`), so
     sorting by version gives ``develop``, ``2023.02.20``, ``39.2.0``, ``7.0.2``.
     Other columns sort as Tabulator does (text case-insensitively).  Updates cost
     the shown page, not the number of rows (see ``_update_index_mapping``)."""
@@ -261,10 +261,10 @@ def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies=None, si
     them (mirrors), its dependency tree with whether each is a binary here.
 
     Args:
-        row: a spec row (:data:`dashboard.terms.TABLE_COLUMNS`).
-        commands: shell commands (see :func:`dashboard.howto.install_commands`).
-        ancestors: the target and its ancestors (:func:`dashboard.compat.ancestors`).
-        dependencies: the tree as :func:`dashboard.howto.dependency_tree` gives it.
+        row: a spec row (:data:`dashboard.core.terms.TABLE_COLUMNS`).
+        commands: shell commands (see :func:`dashboard.domain.howto.install_commands`).
+        ancestors: the target and its ancestors (:func:`dashboard.core.compat.ancestors`).
+        dependencies: the tree as :func:`dashboard.domain.howto.dependency_tree` gives it.
         signer: fingerprint of the key that signed the binary's manifest (``--verify``).
         warnings: why a command is withheld or quoted (from ``install_commands``), shown
             above the commands.
@@ -321,7 +321,7 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail)
     """The filterable spec table (server-side pagination).
 
     Args:
-        rows: spec rows with :data:`dashboard.query.TABLE_COLUMNS`.
+        rows: spec rows with :data:`dashboard.domain.query.TABLE_COLUMNS`.
 
     Returns:
         A read-only :class:`VersionSortedTabulator` with header filters on every text

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from .model import CacheData
-from . import compat
-from .terms import DIMENSIONS, LABELS, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS, table_columns  # noqa: F401  (the query's vocabulary)
+from dashboard.model import CacheData
+from dashboard.core import compat
+from dashboard.core.terms import DIMENSIONS, LABELS, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS, table_columns  # noqa: F401  (the query's vocabulary)
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Selection:
         cell: ``(package, stack)`` of a clicked heatmap cell, or ``None``.
         host: only binaries that run on this host (``spack arch`` output such
             as ``linux-ubuntu22.04-zen3``, or a target name; see
-            :mod:`dashboard.compat`); ``""`` = no filter.  A host that cannot
+            :mod:`dashboard.core.compat`); ``""`` = no filter.  A host that cannot
             be read filters nothing (the caller reports it).
     """
 
@@ -85,7 +85,7 @@ class SpecIndex:
             sorted by version then package (names the packages of a version).
         table_order: spec ids in the spec table's order: package (by name),
             then version newest first (Spack's order), then tag.
-        table: the spec rows in that order, :func:`~dashboard.terms.table_columns`, index = spec id
+        table: the spec rows in that order, :func:`~dashboard.core.terms.table_columns`, index = spec id
             (see :func:`table_rows`; one copy shared by every session).
         host_masks: host text -> ``bool`` array of the specs that run there
             (filled by :func:`host_mask`, at most 65 hosts).
@@ -241,7 +241,7 @@ def dimension_masks(index: SpecIndex, sel: Selection) -> dict[str, np.ndarray]:
 
 
 def host_mask(index: SpecIndex, host: str) -> np.ndarray | None:
-    """Specs that run on ``host`` (see :func:`dashboard.compat.runs_mask`), kept per
+    """Specs that run on ``host`` (see :func:`dashboard.core.compat.runs_mask`), kept per
     host text on the index (shared by sessions); ``None`` if ``host`` cannot be read."""
     text = host.strip()
     if text not in index.host_masks:
@@ -438,7 +438,7 @@ def option_counts(index: SpecIndex, sel: Selection, masks: dict[str, np.ndarray]
     Returns:
         ``{dimension: DataFrame(value: str, specs: int64)}``, values with zero
         specs dropped unless currently selected, ordered by value; versions
-        newest first in Spack's order (see :mod:`dashboard.spack`) with a third
+        newest first in Spack's order (see :mod:`dashboard.core.spack`) with a third
         column ``packages`` (str: the packages that have that version, at
         most two named, e.g. ``"py-pip, py-wheel +2 more"``).
     """

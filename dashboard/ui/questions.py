@@ -1,13 +1,13 @@
 """The views that answer users' questions, each a Panel Viewer bound to the one
-:class:`~dashboard.state.DashboardState` (like :mod:`dashboard.components`):
+:class:`~dashboard.ui.state.DashboardState` (like :mod:`dashboard.ui.components`):
 
 * :class:`HostFilter` (sidebar): "only what runs on this host";
 * :class:`RunsHereView`: how many selected specs run on a host, why the others do not;
 * :class:`CompareView`: what changed between two tags, and tags over time;
 * :class:`FindView`: exact and nearest binaries for a spec, hash, spec.json or spack.lock;
 
-The computing is in :mod:`dashboard.compat`, :mod:`dashboard.diff`,
-:mod:`dashboard.match`; nothing here computes.
+The computing is in :mod:`dashboard.core.compat`, :mod:`dashboard.domain.diff`,
+:mod:`dashboard.domain.match`; nothing here computes.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ import param
 
 import hvplot.pandas  # noqa: F401  (the .hvplot accessor)
 
-from dashboard import compat, query
-from dashboard.components import Component
-from dashboard.diff import diff, package_versions, tag_order, timeline
-from dashboard.terms import ROOT_STACK
-from dashboard.match import LockFile, MatchInputError, lock_coverage, match, parse_input
+from dashboard.core import compat
+
+from dashboard.domain import query
+from dashboard.ui.components import Component
+from dashboard.domain.diff import diff, package_versions, tag_order, timeline
+from dashboard.core.terms import ROOT_STACK
+from dashboard.domain.match import LockFile, MatchInputError, lock_coverage, match, parse_input
 
 _NOTE = {"background": "#f8f9fa", "padding": "6px 10px", "border-radius": "4px"}
 

@@ -14,9 +14,9 @@ DIMENSIONS = ("tag", "stack", "os", "target", "version")
 LABELS = {"tag": "Tag (mirror)", "stack": "Stack", "os": "OS", "target": "Target", "version": "Version"}
 #: The stack every spec of a tag is in: the tag's top-level mirror, the union of all stacks.
 ROOT_STACK = "root"
-#: What the headline's stack count is called (see :func:`dashboard.query.headline`).
+#: What the headline's stack count is called (see :func:`dashboard.domain.query.headline`).
 STACKS_LABEL = "Stacks (excl. root)"
-#: Headline numbers: ``dashboard.query.headline`` key -> title.
+#: Headline numbers: ``dashboard.domain.query.headline`` key -> title.
 HEADLINE = {"packages": "Packages", "specs": "Specs", "stacks": STACKS_LABEL, "tags": "Tags"}
 #: What a load is doing, by the ``unit`` its progress callback is given.
 PROGRESS = {"page": "Parsing pages", "mirror": "Checking mirrors", "B": "Downloading an index (bytes)",
@@ -52,7 +52,7 @@ ROOT_NOTE = (
 @dataclass(frozen=True)
 class Heatmap:
     """One heatmap view: its name on the view picker, title, and which result of
-    :func:`dashboard.query.compute` it draws (long frame ``x``, ``y``, ``count``)."""
+    :func:`dashboard.domain.query.compute` it draws (long frame ``x``, ``y``, ``count``)."""
 
     name: str
     title: str

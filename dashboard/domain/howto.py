@@ -13,7 +13,7 @@ import shlex
 
 import pandas as pd
 
-from .terms import ROOT_STACK
+from dashboard.core.terms import ROOT_STACK
 
 #: Where cache.spack.io's binaries live (its pages name no URL).
 BINARIES_URL = "https://binaries.spack.io"
