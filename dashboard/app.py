@@ -309,7 +309,7 @@ def served_page(path: str | None = None, sizes: bool | None = None, verify=...) 
             text.object = f"Could not load {path}: {type(exc).__name__}: {exc}"
             bar.visible = False
             return None
-        notices = dashboard.ui.state.apply_url_query(args)
+        notices = dashboard.state.apply_url_query(args)
         # text from the URL is shown as text: escaped HTML, never Markdown (no links, no images)
         alert = [
             pn.pane.HTML(

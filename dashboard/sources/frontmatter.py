@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from dashboard.sources import limits
+
 try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is missing
     _BaseLoader = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
@@ -70,11 +72,8 @@ for _tag in ("float", "bool", "timestamp"):
     _YamlLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _as_text)
 _YamlLoader.add_constructor("tag:yaml.org,2002:int", _int_or_text)
 
-#: Pages larger than this are not parsed (bytes): bounded time and memory per page.
-MAX_PAGE_BYTES = 64 * 1024 * 1024
-#: Nesting deeper than this (brackets or block levels) is refused before parsing;
-#: real pages nest 4 deep.
-MAX_DEPTH = 64
+#: Largest page parsed (bytes) and deepest nesting accepted: :mod:`dashboard.sources.limits`.
+MAX_PAGE_BYTES, MAX_DEPTH = limits.MAX_PAGE_BYTES, limits.MAX_PAGE_DEPTH
 #: Largest count or size kept (Arrow ``int64``); larger numbers are reported, not loaded.
 MAX_INT = 2**63 - 1
 #: A JSON escape of a lone UTF-16 surrogate: only these make text Arrow cannot store.

@@ -14,6 +14,11 @@ from __future__ import annotations
 
 import os
 
+#: Largest cache.spack.io page parsed (bytes): bounded time and memory per page.
+MAX_PAGE_BYTES = 64 * 2**20
+#: Deepest nesting (brackets or block levels) of a page's front matter, refused
+#: before parsing; real pages nest 4 deep.
+MAX_PAGE_DEPTH = 64
 #: Largest index read or decompressed (bytes): a 1M-binary index is ~1.5 GB of JSON.
 MAX_INDEX_BYTES = 4 * 2**30
 #: Largest small file (a manifest, a key, a mirror list) read (bytes).

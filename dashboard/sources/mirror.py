@@ -26,8 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -41,6 +42,7 @@ from dashboard.core.schema import DEPENDENCIES_SCHEMA, META_STACK_SCHEMA, NODE_S
 from dashboard.frames import to_frames
 from dashboard.model import CacheData, LoadReport
 from dashboard.store import store_base
+from dashboard.sources import limits
 from dashboard.sources.base import LoadOptions, Source
 from dashboard.sources.mirror_fetch import Mirror, MirrorError, read_arrow, swap_in, write_arrow, fetch, fetch_sizes, tables
 from dashboard.sources.remote import FetchError, is_url, join, read
@@ -335,6 +337,42 @@ def combine(parts: list[tuple[Mirror, pa.Table, pa.Table, dict | None]]) -> dict
     }
 
 
+def _with_deadline(mirrors: list[Mirror], one: Callable[[Mirror], object], threads: int):
+    """``(mirror, one(mirror))`` in order, ``threads`` mirrors at a time on daemon
+    threads; a mirror still loading :func:`limits.deadline` seconds after it started
+    gives a :class:`MirrorError` naming the deadline instead (its thread is left to
+    end on its own request timeouts; being a daemon, it never holds up an exit, so
+    Ctrl-C or SIGTERM stops a load at once)."""
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    started: list[float | None] = [None] * len(mirrors)
+    results: list[object] = [None] * len(mirrors)
+    finished = [threading.Event() for _ in mirrors]
+    for i in range(len(mirrors)):
+        todo.put(i)
+
+    def work() -> None:
+        while True:
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            started[i] = time.monotonic()
+            results[i] = one(mirrors[i])
+            finished[i].set()
+
+    for _ in range(min(threads, len(mirrors))):
+        threading.Thread(target=work, daemon=True, name="mirror-fetch").start()
+    deadline = limits.deadline()
+    for i, mirror in enumerate(mirrors):
+        while not finished[i].wait(0.1):
+            if started[i] is not None and time.monotonic() - started[i] > deadline:
+                results[i] = MirrorError(f"mirror {mirror.tag}/{mirror.stack} ({mirror.url}): still loading after the "
+                                         f"{deadline:g} s deadline (${limits.ENV_DEADLINE}): skipped")
+                threading.Thread(target=work, daemon=True, name="mirror-fetch").start()  # the stuck one's place
+                break
+        yield mirror, results[i]
+
+
 def read_mirrors(
     mirrors: list[Mirror],
     cache_root: Path | None,
@@ -376,16 +414,15 @@ def read_mirrors(
     results = []
     # remote checks wait on the network: several at once; local ones are a stat each
     remote = any(is_url(m.url) and not m.url.startswith("file://") for m in mirrors)
-    with ThreadPoolExecutor(max_workers=min(CHECK_THREADS, max(len(mirrors), 1)) if remote else 1) as pool:
-        for mirror, got in zip(mirrors, pool.map(one, mirrors) if remote else map(one, mirrors)):
-            done += 1
-            if progress:
-                progress("mirrors", done, len(mirrors))
-            if isinstance(got, MirrorError):
-                report.failed += 1
-                problems.append((mirror.url, mirror.tag, "error", str(got)))
-                continue
-            results.append(got)
+    for mirror, got in _with_deadline(mirrors, one, min(CHECK_THREADS, max(len(mirrors), 1)) if remote else 1):
+        done += 1
+        if progress:
+            progress("mirrors", done, len(mirrors))
+        if isinstance(got, MirrorError):
+            report.failed += 1
+            problems.append((mirror.url, mirror.tag, "error", str(got)))
+            continue
+        results.append(got)
     set_key = hashlib.sha256(json.dumps(
         [[g.mirror.tag, g.mirror.stack, g.mirror.url, g.state.get("key"), g.state.get("stamp")] for g in results] + [sizes]
     ).encode()).hexdigest()
