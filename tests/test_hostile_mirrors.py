@@ -103,3 +103,57 @@ def test_a_damaged_mirror_store_is_read_again_from_the_mirror(tmp_path, damage):
     assert not len(again.problems), again.problems.to_dict("records")
     assert sorted(again.specs["hash"]) == sorted(first.specs["hash"])
     assert again.specs.set_index("hash")["size"].to_dict() == first.specs.set_index("hash")["size"].to_dict()
+
+
+def _stall():
+    """A server that accepts connections and never answers (they complete in the backlog)."""
+    import socket
+
+    stall = socket.socket()
+    stall.bind(("127.0.0.1", 0))
+    stall.listen(64)
+    return stall
+
+
+def test_a_mirror_that_never_answers_ends_at_the_deadline(tmp_path, monkeypatch):
+    """The per-source deadline (here 3 s, far below the 60 s read timeout) ends a mirror
+    that never answers: one error row naming the deadline and its setting; the good
+    mirror loads."""
+    stall = _stall()
+    monkeypatch.setenv("SPACK_CACHE_DASHBOARD_DEADLINE", "3")
+    listing = tmp_path / "mirrors.yaml"
+    listing.write_text(json.dumps({"t": {"good": str(SPACK), "silent": f"http://127.0.0.1:{stall.getsockname()[1]}/m"}}))
+    try:
+        data = load(listing, cache_dir=tmp_path / "store")
+    finally:
+        stall.close()
+    assert len(data.specs) == 16
+    assert list(data.problems["severity"]) == ["error"]
+    assert "deadline" in data.problems["problem"].iloc[0] and "SPACK_CACHE_DASHBOARD_DEADLINE" in data.problems["problem"].iloc[0]
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_stops_a_load_waiting_on_a_mirror(tmp_path, signal_name):
+    """A load waiting on a mirror that never answers (timeouts and deadline set to 10
+    minutes) stops on Ctrl-C (exit 130, no traceback) or SIGTERM as soon as it is sent."""
+    import signal
+    import subprocess
+    import sys
+
+    from support import PATIENCE
+
+    stall = _stall()
+    stall.settimeout(PATIENCE)
+    env = {**os.environ, "SPACK_CACHE_DASHBOARD_DEADLINE": "600", "SPACK_CACHE_DASHBOARD_TIMEOUT": "600",
+           "SPACK_CACHE_DASHBOARD_CACHE": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard.cli", "summary", "--data", f"http://127.0.0.1:{stall.getsockname()[1]}/m"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stall.accept()  # the load is now waiting on the mirror
+        proc.send_signal(getattr(signal, signal_name))
+        out, err = proc.communicate(timeout=PATIENCE)  # far below the 600 s it would otherwise wait
+    finally:
+        proc.kill()
+        stall.close()
+    assert proc.returncode == (130 if signal_name == "SIGINT" else -signal.SIGTERM), err
+    assert "Traceback" not in err
