@@ -92,6 +92,13 @@ def cmd_summary(args) -> int:
 
 def cmd_serve(args) -> int:
     """Serve the dashboard with Panel's server (data loaded once, shared by sessions)."""
+    import socket
+
+    try:
+        socket.getaddrinfo(args.address, args.port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        print(f"error: --address {_short(args.address)}: not an address of this machine ({exc})", file=sys.stderr)
+        return 2
     import panel as pn
 
     from dashboard import app
@@ -135,6 +142,9 @@ def cmd_export(args) -> int:
     """Write a standalone HTML file (inline JS/CSS, data embedded, no server needed)."""
     from dashboard.export import export_html
 
+    if os.path.isdir(args.output):
+        print(f"error: {_short(args.output)} is a folder; give the HTML file to write, e.g. {os.path.join(_short(args.output), 'cache.html')}", file=sys.stderr)
+        return 2
     data = _verified(args, _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes))
     if data.specs.empty:
         print(f"error: no specs loaded from {args.data}: nothing to export", file=sys.stderr)
@@ -152,6 +162,9 @@ def cmd_diff(args) -> int:
     """Print what changed from tag (or stack) A to B; ``--csv`` writes the rows."""
     from dashboard.domain.diff import diff
 
+    if args.csv and os.path.isdir(args.csv):
+        print(f"error: --csv {_short(args.csv)} is a folder; give the CSV file to write", file=sys.stderr)
+        return 2
     data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
     column = "stack" if args.stacks else "tag"
     present = sorted({str(v) for v in data.spec_stacks["stack"].unique()}) if args.stacks else data.tags
@@ -222,8 +235,12 @@ def cmd_match(args) -> int:
     from dashboard.domain.match import LockFile, MatchInputError, lock_coverage, match, parse_input
 
     text = " ".join(args.spec)
-    if len(args.spec) == 1 and Path(text).is_file():
-        text = Path(text).read_text()
+    if len(args.spec) == 1 and len(text) < 4096 and Path(text).is_file():
+        try:
+            text = Path(text).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            print(f"error: {_short(text)} is not a text file (expected a spec.json or a spack.lock)", file=sys.stderr)
+            return 2
     try:
         query = parse_input(text)
     except MatchInputError as exc:
@@ -290,6 +307,23 @@ def cmd_verify(args) -> int:
     return 0 if rows["signature"].isin(good).all() else 1
 
 
+def _port(text: str) -> int:
+    """``--port``: an integer from 0 to 65535 (argparse reports anything else as a usage error)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{_short(text)!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """``text`` cut to ``limit`` characters for a message (a 100,000-character path stays readable)."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 @contextmanager
 def _wide():
     import pandas as pd
@@ -308,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve the dashboard")
     data_arg(p)
-    p.add_argument("--port", type=int, default=5006, help="TCP port to listen on (default: 5006)")
+    p.add_argument("--port", type=_port, default=5006, help="TCP port to listen on, 0-65535 (default: 5006; 0: any free port)")
     p.add_argument(
         "--address", default="localhost",
         help="address to listen on (default: localhost, this machine only; 0.0.0.0 for every interface)",
@@ -368,6 +402,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (FileNotFoundError, MirrorError, KeyError_) as exc:  # KeyError_: a --trusted-keys file that is no key
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be read or written: name it, no traceback
+        where = f"{_short(exc.filename)}: " if getattr(exc, "filename", None) else ""
+        print(f"error: {where}{exc.strerror or _short(str(exc), 300)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -91,3 +91,44 @@ def test_a_page_with_a_hostile_hash_is_a_warning_row_naming_its_file(tmp_path):
     assert "aaaa$(touch x);b" in warnings["problem"].iloc[0] and "no install command" in warnings["problem"].iloc[0]
     hashes = pd.Series([GOOD, "a" * 31, "a" * 33, GOOD.upper(), "aaaa$(touch x);b", "", "é" * 16, GOOD[:-1] + "8", "2" * 32])
     assert odd_hashes(hashes).tolist() == (~hashes.str.fullmatch(r"[a-z2-7]{32}")).tolist()
+
+
+def test_the_served_apps_copy_buttons_paste_safely(tmp_path, browser):
+    """End to end, as a user does it: a mirror whose path holds shell syntax
+    (``m$(touch PWNED);x``, a copy of the cache Spack wrote), served; each copy button of
+    a row's detail is clicked and the clipboard pasted into bash: nothing runs, and
+    ``spack`` receives exactly the mirror's path and the row's hash."""
+    import json
+    import shutil
+
+    from conftest import ROOT, STORE_ENV
+    from support import PATIENCE_MS, expand_row, free_port, start_server
+
+    mirror = tmp_path / "m$(touch PWNED);x"
+    shutil.copytree(ROOT / "assets" / "mirrors" / "spack-1.2" / "spack-1.2-v3-unsigned", mirror)
+    listing = tmp_path / "mirrors.yaml"
+    listing.write_text(json.dumps({"mirrors": {"site": str(mirror)}}))
+    port = free_port()
+    proc = start_server(str(listing), port, env={STORE_ENV: str(tmp_path / "store")})
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1100})
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"])
+    try:
+        pg = ctx.new_page()
+        pg.goto(f"http://127.0.0.1:{port}/", timeout=PATIENCE_MS)
+        pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+        expand_row(pg, "code.install-cmd")
+        spec_hash = pg.locator(".tabulator-row").first.locator("div.tabulator-cell[tabulator-field='hash']").inner_text().strip()
+        pasted = []
+        for button in pg.locator(".copy-cmd").all():
+            button.click()
+            pasted.append(pg.evaluate("navigator.clipboard.readText()"))
+    finally:
+        ctx.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+    paste = tmp_path / "paste"
+    paste.mkdir()
+    calls = _paste(paste, pasted)
+    assert not list(paste.glob("PWNED")) and not list(tmp_path.glob("PWNED"))
+    assert ["mirror", "add", "site", str(mirror)] in calls
+    assert any(call[:1] == ["install"] and call[-1] == f"/{spec_hash}" for call in calls), calls

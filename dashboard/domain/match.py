@@ -121,6 +121,8 @@ def parse_spec(text: str) -> SpecQuery:
 
 
 def _node_query(node: dict, nodes: list[dict]) -> SpecQuery:
+    if not isinstance(node.get("name"), str) or not node["name"]:
+        raise MatchInputError("the spec.json's first node has no name")
     versions = {n.get("hash"): n.get("version") for n in nodes if isinstance(n, dict)}
     arch = node.get("arch") if isinstance(node.get("arch"), dict) else {}
     target = arch.get("target")
@@ -160,7 +162,9 @@ def parse_input(text: str) -> SpecQuery | LockFile:
     try:
         doc = json.loads(stripped)
     except ValueError as exc:
-        raise MatchInputError(f"not valid JSON ({exc})") from None
+        raise MatchInputError(f"not valid JSON ({str(exc)[:200]})") from None
+    except RecursionError:
+        raise MatchInputError("JSON nested too deep to be a spec.json or a spack.lock") from None
     if isinstance(doc.get("concrete_specs"), dict):
         nodes = {str(h): n for h, n in doc["concrete_specs"].items() if isinstance(n, dict)}
         return LockFile({h: (str(n.get("name", "")), str(n.get("version", ""))) for h, n in nodes.items()},
