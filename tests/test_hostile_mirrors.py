@@ -77,13 +77,37 @@ def test_a_hostile_mirror_is_a_problem_row_and_the_good_one_loads(tmp_path, monk
     assert "Traceback" not in errors["problem"].iloc[0]
 
 
-@pytest.mark.parametrize("damage", ["state is a list", "state field of another type", "records of another schema",
-                                    "random bytes in every arrow file", "sizes of wrong types"])
-def test_a_damaged_mirror_store_is_read_again_from_the_mirror(tmp_path, damage):
+DAMAGE = ["state is a list", "state field of another type", "records of another schema",
+          "random bytes in every arrow file", "sizes of wrong types", "set key is a list", "set table of another schema",
+          "random bytes in the set's tables"]
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_mirror_store_is_named_moved_aside_and_rebuilt(tmp_path, damage):
+    """Each damage to the mirror store (a mirror's own folder, or the combined copy of
+    the set) is one warning naming it and where the damaged copy went; the load equals
+    the first, and the load after it is clean again."""
     import pyarrow as pa
 
     first = load(SPACK, cache_dir=tmp_path, sizes=True)
-    folder = next((tmp_path / "mirrors").iterdir())
+    folder = next(f for f in (tmp_path / "mirrors").iterdir() if f.is_dir())
+    sets = next(f for f in (tmp_path / "mirror-sets").iterdir() if f.is_dir())
+    if damage.startswith("set") or "set's" in damage:
+        if damage == "set key is a list":
+            (sets / "key.json").write_text("[]")
+        elif damage == "set table of another schema":
+            with pa.OSFile(str(sets / "specs.arrow"), "wb") as sink, pa.ipc.new_file(sink, pa.schema([("x", pa.int8())])) as w:
+                w.write_table(pa.table({"x": pa.array([1], pa.int8())}))
+        else:
+            for path in sets.glob("*.arrow"):
+                path.write_bytes(os.urandom(4096))
+        again = load(SPACK, cache_dir=tmp_path, sizes=True)
+        aside = sets.with_name(sets.name + ".damaged")
+        assert list(again.problems["severity"]) == ["warning"] and "damaged" in again.problems["problem"].iloc[0]
+        assert str(aside) in again.problems["problem"].iloc[0] and aside.is_dir()
+        assert sorted(again.specs["hash"]) == sorted(first.specs["hash"])
+        assert not len(load(SPACK, cache_dir=tmp_path, sizes=True).problems)
+        return
     if damage == "state is a list":
         (folder / "state.json").write_text("[1, 2]")
     elif damage == "state field of another type":
@@ -97,10 +121,12 @@ def test_a_damaged_mirror_store_is_read_again_from_the_mirror(tmp_path, damage):
             path.write_bytes(os.urandom(4096))
     elif damage == "sizes of wrong types":
         (folder / "sizes.json").write_text(json.dumps({h: "big" for h in first.specs["hash"]}))
-    for sets in (tmp_path / "mirror-sets").glob("*"):  # the combined copy too: the mirror's own folder is under test
-        shutil.rmtree(sets)
+    shutil.rmtree(sets)  # the combined copy too: the mirror's own folder is under test
     again = load(SPACK, cache_dir=tmp_path, sizes=True)
-    assert not len(again.problems), again.problems.to_dict("records")
+    assert list(again.problems["severity"]) == ["warning"], again.problems.to_dict("records")
+    note = again.problems["problem"].iloc[0]
+    assert "damaged" in note and str(folder.with_name(folder.name + ".damaged")) in note
+    assert not len(load(SPACK, cache_dir=tmp_path, sizes=True).problems)
     assert sorted(again.specs["hash"]) == sorted(first.specs["hash"])
     assert again.specs.set_index("hash")["size"].to_dict() == first.specs.set_index("hash")["size"].to_dict()
 

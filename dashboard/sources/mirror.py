@@ -38,13 +38,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from dashboard.core.schema import DEPENDENCIES_SCHEMA, META_STACK_SCHEMA, NODE_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA
+from dashboard.core.schema import DEPENDENCIES_SCHEMA, META_STACK_SCHEMA, NODE_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SCHEMAS, SPEC_SCHEMA, STACK_SCHEMA
 from dashboard.frames import to_frames
 from dashboard.model import CacheData, LoadReport
 from dashboard.store import store_base
 from dashboard.sources import limits
 from dashboard.sources.base import LoadOptions, Source
-from dashboard.sources.mirror_fetch import Mirror, MirrorError, read_arrow, swap_in, write_arrow, fetch, fetch_sizes, tables
+from dashboard.sources.mirror_fetch import Mirror, MirrorError, move_aside, read_arrow, swap_in, write_arrow, fetch, fetch_sizes, tables
 from dashboard.sources.remote import FetchError, is_url, join, read
 from dashboard.sources.spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA
 
@@ -426,7 +426,9 @@ def read_mirrors(
     set_key = hashlib.sha256(json.dumps(
         [[g.mirror.tag, g.mirror.stack, g.mirror.url, g.state.get("key"), g.state.get("stamp")] for g in results] + [sizes]
     ).encode()).hexdigest()
-    combined = _read_set(cache_root, label, set_key) if cache_root is not None and all(g.status != "fetched" for g in results) else None
+    combined, damage = _read_set(cache_root, label, set_key) if cache_root is not None and all(g.status != "fetched" for g in results) else (None, "")
+    if damage:
+        problems.append((label, "", "warning", damage))
     parts, known_sizes = [], {}
     for got in results:
         report.fetched += got.status == "fetched"
@@ -477,16 +479,32 @@ def _set_dir(cache_root: Path, label: str) -> Path:
     return cache_root / "mirror-sets" / hashlib.sha256(label.encode()).hexdigest()[:24]
 
 
-def _read_set(cache_root: Path, label: str, key: str) -> dict[str, pa.Table] | None:
-    """The combined tables of a mirror set, if stored for exactly ``key`` (its
-    mirrors' index checksums); ``None`` otherwise or when unreadable."""
+def _read_set(cache_root: Path, label: str, key: str) -> tuple[dict[str, pa.Table] | None, str]:
+    """``(tables, "")``: the combined tables of a mirror set, if stored for exactly
+    ``key`` (its mirrors' index checksums); ``(None, "")`` when not stored or stored for
+    other indexes; ``(None, note)`` when the stored copy is damaged or foreign (a key
+    file that is not ``{"key": ...}``, a table unreadable or of another schema): it is
+    then moved aside, named in ``note``, and rebuilt."""
     folder = _set_dir(cache_root, label)
+    if not (folder / "key.json").exists():
+        return None, ""
+    expected = {**SCHEMAS, "nodes": NODE_SCHEMA}
     try:
-        if json.loads((folder / "key.json").read_text()).get("key") != key:
-            return None
-        return {name: read_arrow(folder / f"{name}.arrow") for name in COMBINED_TABLES}
-    except (OSError, ValueError, pa.ArrowInvalid):
-        return None
+        stored = json.loads((folder / "key.json").read_text())
+        if not isinstance(stored, dict) or not isinstance(stored.get("key"), str):
+            damage = "key.json is not {\"key\": ...}"
+        elif stored["key"] != key:
+            return None, ""
+        else:
+            tables = {name: read_arrow(folder / f"{name}.arrow") for name in COMBINED_TABLES}
+            wrong = [name for name in COMBINED_TABLES if not tables[name].schema.equals(expected[name], check_metadata=False)]
+            if not wrong:
+                return tables, ""
+            damage = f"{wrong[0]}.arrow holds another table"
+    except (OSError, ValueError, RecursionError, pa.ArrowInvalid) as exc:
+        damage = f"unreadable ({type(exc).__name__}: {str(exc)[:120]})"
+    aside = move_aside(folder)
+    return None, f"the stored copy of the mirror set {label} was damaged ({damage}): " + (f"moved to {aside}, rebuilt" if aside else "removed, rebuilt")
 
 
 def _write_set(cache_root: Path, label: str, key: str, tables: dict[str, pa.Table]) -> None:

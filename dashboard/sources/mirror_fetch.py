@@ -60,23 +60,48 @@ def _cache_dir(cache_root: Path, url: str) -> Path:
 _STATE_TYPES = {"format": int, "key": str, "layout": str, "skipped": int, "records": int, "bytes": int}
 
 
-def _read_state(folder: Path) -> dict:
-    """The mirror's cached state, or ``{}`` when there is none usable: unreadable, not a
-    JSON object, a field of another type, another format, or Arrow files that are not
-    the parsed index (another schema, damaged): then the index is fetched again."""
+def _read_state(folder: Path) -> tuple[dict, str]:
+    """``(state, "")``: the mirror's cached state; ``({}, "")`` when there is none;
+    ``({}, reason)`` when the folder is damaged or foreign: a state that is unreadable,
+    not a JSON object or has a field of another type, Arrow files that are not the
+    parsed index (another schema, damaged), or sizes that are not byte counts.  A
+    state of another format is no state (written by another version: fetched again)."""
+    if not (folder / "state.json").exists():
+        return {}, ""
     try:
         state = json.loads((folder / "state.json").read_text())
-        if not isinstance(state, dict) or state.get("format") != MIRROR_CACHE_FORMAT:
-            return {}
-        if any(name in state and type(state[name]) is not kind for name, kind in _STATE_TYPES.items()):
-            return {}
+        if not isinstance(state, dict):
+            return {}, "state.json is not a JSON object"
+        wrong = [name for name, kind in _STATE_TYPES.items() if name in state and type(state[name]) is not kind]
+        if wrong:
+            return {}, f"state.json field {wrong[0]!r} is not {_STATE_TYPES[wrong[0]].__name__}"
+        if state.get("format") != MIRROR_CACHE_FORMAT:
+            return {}, ""
         for name, schema in (("records.arrow", RECORD_SCHEMA), ("deps.arrow", DEPENDENCY_SCHEMA)):
             with pa.memory_map(str(folder / name)) as source:
                 if not pa.ipc.open_file(source).schema.equals(schema):
-                    return {}
-        return state
-    except (OSError, ValueError, RecursionError, pa.ArrowInvalid):
-        return {}
+                    return {}, f"{name} holds another table"
+        if (folder / "sizes.json").exists():
+            sizes = json.loads((folder / "sizes.json").read_text())
+            if not isinstance(sizes, dict) or any(v is not None and (type(v) is not int or v < 0) for v in sizes.values()):
+                return {}, "sizes.json holds something other than byte counts"
+        return state, ""
+    except (OSError, ValueError, RecursionError, pa.ArrowInvalid) as exc:
+        return {}, f"unreadable ({type(exc).__name__}: {str(exc)[:120]})"
+
+
+def move_aside(folder: Path) -> Path | None:
+    """Move a damaged store folder to ``<folder>.damaged`` (replacing an older one) so
+    it can be looked at; returns where it went, ``None`` if it could not be moved
+    (then it is removed)."""
+    aside = folder.with_name(folder.name + ".damaged")
+    try:
+        shutil.rmtree(aside, ignore_errors=True)
+        folder.rename(aside)
+        return aside
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
 
 
 def write_arrow(table: pa.Table, path: Path) -> None:
@@ -274,7 +299,12 @@ def fetch(mirror: Mirror, cache_root: Path | None, progress: Callable[[int, int 
             JSON, checksum mismatch).
     """
     folder = _cache_dir(cache_root, mirror.url) if cache_root is not None else Path(os.devnull)
-    state = _read_state(folder) if cache_root is not None else {}
+    state, damage = _read_state(folder) if cache_root is not None else ({}, "")
+    healed = ""
+    if damage:  # named, moved aside, fetched again
+        aside = move_aside(folder)
+        healed = f"the stored copy of mirror {mirror.tag}/{mirror.stack} was damaged ({damage}): " + (
+            f"moved to {aside}, fetched again" if aside else "removed, fetched again")
     where = f"mirror {mirror.tag}/{mirror.stack} ({mirror.url})"
     try:
         got = _check(mirror, folder, state, progress)
@@ -282,9 +312,9 @@ def fetch(mirror: Mirror, cache_root: Path | None, progress: Callable[[int, int 
         if exc.kind == "unreachable" and state:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(state.get("fetched_at", 0)))
             return Fetched(mirror, folder, state, "offline", note=f"{where} is unreachable ({exc.detail[:120]}): showing the copy fetched {when}")
-        raise MirrorError(f"{where}: {exc.url} {exc.kind} ({exc.detail})") from None
+        raise MirrorError(f"{where}: {exc.url} {exc.kind} ({exc.detail})" + (f"; {healed}" if healed else "")) from None
     except (IndexError_, MirrorError) as exc:
-        raise MirrorError(f"{where}: {exc}") from None
+        raise MirrorError(f"{where}: {exc}" + (f"; {healed}" if healed else "")) from None
     if got.status == "unchanged" and cache_root is not None:
         stamp = _local_stamp(mirror.url, state)
         if stamp and state.get("local") != stamp:  # next time a stat will do
@@ -297,6 +327,8 @@ def fetch(mirror: Mirror, cache_root: Path | None, progress: Callable[[int, int 
             _save(folder, got.state, got.records, got.deps)
         except OSError as exc:
             got.note = f"{where}: not cached ({exc})"
+    if healed:
+        got.note = "; ".join(filter(None, [healed, got.note]))
     return got
 
 
