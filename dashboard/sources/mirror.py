@@ -440,6 +440,9 @@ def read_mirrors(
             problems.append((got.mirror.url, got.mirror.tag, "warning", got.note))
         if got.state.get("skipped"):
             problems.append((got.mirror.url, got.mirror.tag, "warning", f"{where}: {got.state['skipped']} index record(s) could not be read and were skipped"))
+        if got.state.get("replaced"):
+            problems.append((got.mirror.url, got.mirror.tag, "warning", f"{where}: {got.state['replaced']} text escape(s) in the index were lone "
+                             "UTF-16 surrogates (JSON allows them, UTF-8 cannot hold them): read as U+FFFD"))
         if got.state.get("signed") and not any("signature" in n for n in report.notes):
             report.notes.append("index manifests are PGP-signed; signatures were not checked")
         if combined is not None:

@@ -25,7 +25,7 @@ from typing import Callable
 import pyarrow as pa
 
 from dashboard.sources import limits
-from dashboard.sources.oci import Registry, binary_sizes, index_digest, is_oci, tag_map
+from dashboard.sources.oci import INDEX_TAG, Registry, binary_sizes, index_digest, is_oci, tag_map
 from dashboard.sources.remote import FetchError, is_url, join, read, read_many, stat_key
 from dashboard.sources.spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA, IndexError_, index_entry, parse_index, parse_manifest, tarball_size
 
@@ -57,7 +57,7 @@ def _cache_dir(cache_root: Path, url: str) -> Path:
 
 #: Types of the fields of ``state.json`` the code relies on; a state with another type
 #: (a damaged or foreign file) is no state: the mirror is fetched again.
-_STATE_TYPES = {"format": int, "key": str, "layout": str, "skipped": int, "records": int, "bytes": int}
+_STATE_TYPES = {"format": int, "key": str, "layout": str, "skipped": int, "replaced": int, "records": int, "bytes": int}
 
 
 def _read_state(folder: Path) -> tuple[dict, str]:
@@ -233,22 +233,26 @@ def _check(mirror: Mirror, folder: Path, state: dict, progress) -> Fetched:
             if state.get("key") == key:
                 return Fetched(mirror, folder, state, "unchanged")
             data = registry.blob(key)
+            index_url = f"{url} {INDEX_TAG} layer {key}"
             nbytes = len(data)
             break
         if layout == "v3":
+            index_url = join(url, V3_MANIFEST)
             try:
-                entries, signed = parse_manifest(read(join(url, V3_MANIFEST)))
+                entries, signed = parse_manifest(read(index_url, limit=limits.MAX_SMALL_BYTES))
             except FetchError as exc:
                 if exc.kind == "missing":
                     continue
                 raise
+            except IndexError_ as exc:
+                raise MirrorError(f"index manifest {index_url}: {exc}") from None
             entry = index_entry(entries)
             key = str(entry.get("checksum", ""))
             if not _SHA256.fullmatch(key):  # a path such as ../../secret must never reach a URL
                 raise MirrorError(f"{join(url, V3_MANIFEST)}: index checksum {key[:80]!r} is not a sha256")
             if state.get("key") == key:
                 return Fetched(mirror, folder, state, "unchanged")
-            blob_url = join(url, "blobs", "sha256", key[:2], key)
+            blob_url = index_url = join(url, "blobs", "sha256", key[:2], key)
             declared = entry.get("contentLength")  # the manifest says how big the blob is: read no more
             data = read(blob_url, progress, limit=declared if type(declared) is int and 0 <= declared <= MAX_INDEX_BYTES else MAX_INDEX_BYTES)
             if _sha256(data) != key:
@@ -258,7 +262,7 @@ def _check(mirror: Mirror, folder: Path, state: dict, progress) -> Fetched:
                 data = gunzip(data, MAX_INDEX_BYTES, blob_url)
             break
         try:
-            expected = read(join(url, V2_INDEX + ".hash")).decode(errors="replace").strip()
+            expected = read(join(url, V2_INDEX + ".hash"), limit=limits.MAX_SMALL_BYTES).decode(errors="replace").strip()
         except FetchError as exc:
             if exc.kind != "missing":
                 raise
@@ -269,7 +273,8 @@ def _check(mirror: Mirror, folder: Path, state: dict, progress) -> Fetched:
             stamp = "" if expected else stat_key(join(url, V2_INDEX))  # no .hash: size and mtime/ETag
             if stamp and state.get("stamp") == stamp:
                 return Fetched(mirror, folder, state, "unchanged")
-            data = read(join(url, V2_INDEX), progress)
+            index_url = join(url, V2_INDEX)
+            data = read(index_url, progress, limit=MAX_INDEX_BYTES)
         except FetchError as exc:
             if exc.kind == "missing":
                 continue
@@ -281,10 +286,15 @@ def _check(mirror: Mirror, folder: Path, state: dict, progress) -> Fetched:
         break
     else:
         raise MirrorError(f"not a build cache: neither {V3_MANIFEST} nor {V2_INDEX} found")
-    records, deps, info = parse_index(data)
+    try:
+        records, deps, info = parse_index(data)
+    except IndexError_ as exc:
+        raise MirrorError(f"index {index_url}: {exc}") from None
+    except RecursionError:
+        raise MirrorError(f"index {index_url}: JSON nested deeper than any index") from None
     del data
     new_state = {"url": url, "layout": layout, "key": key, "fetched_at": time.time(), "signed": signed,
-                 "db_version": info["db_version"], "records": info["records"], "skipped": info["skipped"], "bytes": nbytes, "stamp": stamp}
+                 "db_version": info["db_version"], "records": info["records"], "skipped": info["skipped"], "replaced": info.get("replaced", 0), "bytes": nbytes, "stamp": stamp}
     new_state["local"] = _local_stamp(url, new_state)
     return Fetched(mirror, folder, new_state, "fetched", records, deps, nbytes=nbytes)
 

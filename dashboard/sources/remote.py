@@ -98,11 +98,22 @@ def _kind(exc: BaseException) -> str:
     return "error"
 
 
+def _detail(exc: BaseException) -> str:
+    """What went wrong, in words: a timeout names its limit and setting, a redirect
+    loop says so (aiohttp's texts for both are empty or bare numbers)."""
+    chain = [e for e in (exc, exc.__cause__, exc.__context__) if e is not None]
+    names = " ".join(type(e).__name__ for e in chain)
+    if "Timeout" in names or any(isinstance(e, TimeoutError) for e in chain):
+        return f"no answer within the {limits.read_timeout():g} s timeout (${limits.ENV_TIMEOUT})"
+    if "TooManyRedirects" in names:
+        return "too many redirects (a redirect loop?)"
+    return str(exc).strip() or type(exc).__name__
+
+
 def _error(url: str, exc: BaseException) -> FetchError:
     if isinstance(exc, FetchError):
         return exc
-    detail = str(exc).strip() or type(exc).__name__
-    return FetchError(url, _kind(exc), detail[:200])
+    return FetchError(url, _kind(exc), _detail(exc)[:200])
 
 
 def read(url: str, progress: Callable[[int, int | None], None] | None = None, limit: int = MAX_BYTES) -> bytes:

@@ -26,6 +26,7 @@ records that cannot be read being counted, never stopping the rest.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Union
 
 import msgspec
@@ -289,6 +290,18 @@ def _plain_rows(installs: dict):
     return rows, edges, skipped
 
 
+#: A ``\\uXXXX`` escape of a UTF-16 surrogate that is not half of a pair.
+_LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+                             rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def _without_lone_surrogates(data: bytes) -> tuple[bytes, int]:
+    """``data`` with each escaped lone surrogate replaced by ``\\ufffd`` (msgspec, and
+    Arrow's UTF-8, refuse them), and how many there were (searched only after msgspec
+    refused an escape)."""
+    return _LONE_SURROGATE.subn(rb"\\ufffd", data)
+
+
 def parse_index(data: bytes) -> tuple[pa.Table, pa.Table, dict]:
     """Parse the bytes of a build-cache index (``index.json`` or a v3 index blob).
 
@@ -297,13 +310,25 @@ def parse_index(data: bytes) -> tuple[pa.Table, pa.Table, dict]:
         (one row per record; ``in_buildcache`` false for records that are not
         binaries, e.g. externals a binary was built with), ``dependencies``
         with :data:`DEPENDENCY_SCHEMA`, and ``info`` =
-        ``{"db_version": int, "records": int, "skipped": int}`` (records
-        that could not be read).
+        ``{"db_version": int, "records": int, "skipped": int, "replaced": int}``
+        (records that could not be read; ``\\uXXXX`` escapes of lone UTF-16
+        surrogates, which JSON allows and UTF-8 cannot hold, read as U+FFFD).
 
     Raises:
         IndexError_: not JSON, truncated, no ``database.installs`` mapping, or
             a database version outside :data:`DB_VERSIONS`.
     """
+    try:
+        return _parse_index(data, 0)
+    except _LoneSurrogate:  # rare: read again with them replaced
+        return _parse_index(*_without_lone_surrogates(data))
+
+
+class _LoneSurrogate(Exception):
+    pass
+
+
+def _parse_index(data: bytes, replaced: int) -> tuple[pa.Table, pa.Table, dict]:
     try:
         index = _typed.decode(data)
         db_version(index.database.version)
@@ -312,6 +337,8 @@ def parse_index(data: bytes) -> tuple[pa.Table, pa.Table, dict]:
         try:
             index = _plain.decode(data)
         except msgspec.DecodeError as exc:
+            if ("surrogate" in str(exc) or "escape" in str(exc)) and not replaced and _LONE_SURROGATE.search(data):
+                raise _LoneSurrogate from None
             raise IndexError_(f"not valid JSON ({exc})") from None
         database = index.get("database") if isinstance(index, dict) else None
         if not isinstance(database, dict) or not isinstance(database.get("installs"), dict):
@@ -319,11 +346,15 @@ def parse_index(data: bytes) -> tuple[pa.Table, pa.Table, dict]:
         db_version(database.get("version"))
         rows, edges, skipped = _plain_rows(database["installs"])
     except msgspec.DecodeError as exc:
-        what = "truncated" if "truncated" in str(exc).lower() or "unexpected end" in str(exc).lower() else "not valid JSON"
+        if ("surrogate" in str(exc) or "escape" in str(exc)) and not replaced and _LONE_SURROGATE.search(data):
+            raise _LoneSurrogate from None
+        what = "truncated" if "truncated" in str(exc).lower() else "not valid JSON"
         raise IndexError_(f"{what} ({exc})") from None
+    except RecursionError:
+        raise IndexError_("not a build-cache index: JSON nested deeper than any index") from None
     records = pa.table(rows, schema=RECORD_SCHEMA)
     info = {"db_version": db_version(index.database.version if isinstance(index, _Index) else index["database"].get("version")),
-            "records": records.num_rows, "skipped": skipped}
+            "records": records.num_rows, "skipped": skipped, "replaced": replaced}
     return records, pa.table(edges, schema=DEPENDENCY_SCHEMA), info
 
 
@@ -342,7 +373,9 @@ def parse_manifest(data: bytes) -> tuple[list[dict], bool]:
     try:
         manifest = json.loads(text)
     except ValueError as exc:
-        raise IndexError_(f"manifest is not valid JSON ({exc})") from None
+        raise IndexError_(f"not valid JSON ({str(exc)[:200]})") from None
+    except RecursionError:
+        raise IndexError_("not a manifest: JSON nested deeper than any manifest") from None
     entries = manifest.get("data") if isinstance(manifest, dict) else None
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise IndexError_("manifest has no data list")
