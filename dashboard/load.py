@@ -26,8 +26,10 @@ import pyarrow as pa
 
 from dashboard.merge import merge
 from dashboard.model import CacheData, LoadReport
+from dashboard.frames import to_frames
+from dashboard.core.schema import empty_tables
 from dashboard.sources import LoadOptions, open_sources
-from dashboard.sources.base import ProgressFn
+from dashboard.sources.base import ProgressFn, Source, SourceError
 from dashboard.sources.pages import find_pages, scan_pages  # noqa: F401  (re-exported for notebooks)
 
 __all__ = ["CacheData", "LoadReport", "find_pages", "load", "scan_pages"]
@@ -130,5 +132,22 @@ def _load(
     options = LoadOptions(cache=cache, cache_dir=None if cache_dir is None else os.fspath(cache_dir),
                           workers=workers, progress=progress, sizes=sizes)
     sources = open_sources(source)
-    parts = [s.load(options) for s in sources]
-    return parts[0] if len(parts) == 1 else merge(parts, source=";".join(s.label for s in sources))
+    if len(sources) == 1:
+        return sources[0].load(options)
+    parts = []
+    for one in sources:  # one source that cannot be read never stops the others
+        try:
+            parts.append(one.load(options))
+        except (SourceError, OSError) as exc:
+            parts.append(_failed(one, exc))
+    return merge(parts, source=";".join(s.label for s in sources))
+
+
+def _failed(source: Source, exc: Exception) -> CacheData:
+    """What a source that could not be read adds to a load of several: no specs, one
+    ``error`` problem naming it."""
+    frames = to_frames(empty_tables(), 0)
+    problems = pd.DataFrame({"path": [source.label], "tag": pd.Series([None], dtype=object), "package": pd.Series([None], dtype=object),
+                             "severity": ["error"], "problem": [f"{source.kind} {source.label[:300]}: {str(exc)[:500]}"]})
+    return CacheData(specs=frames["specs"], spec_stacks=frames["spec_stacks"], pages=frames["pages"], meta_stacks=frames["meta_stacks"],
+                     problems=problems, source=source.label, report=LoadReport(reason=str(exc)[:200]), dependencies=frames["dependencies"])

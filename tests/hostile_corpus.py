@@ -239,6 +239,10 @@ def cases() -> list[Case]:
         Case("spec manifests not JSON", {**_files(SPACK), **{k: b"<html>" for k in spec_manifests}}, "warning", "size unknown", sizes=True),
         Case("spec manifests nested 100,000 deep", {**_files(SPACK), **{k: b"[" * 100_000 for k in spec_manifests}}, "warning", "size unknown", sizes=True),
         Case("spec manifests endless", _files(SPACK), "warning", "size unknown", {k: _endless for k in spec_manifests[:2]}, sizes=True),
+        Case("a record named ../../../../secret", _with_index(_database(lambda db: json.dumps(db).replace('"name": "ptool"', '"name": "../../../../secret"').encode())),
+             "warning", "size unknown", sizes=True),
+        Case("a record whose version climbs out", _with_index(_database(lambda db: json.dumps(db).replace('"version": "0.4"', '"version": "../../../../../secret"').encode())),
+             "warning", "size unknown", sizes=True),
         Case("spec manifests answered 500", _files(SPACK), "warning", "size unknown", {k: _status(500) for k in spec_manifests}, sizes=True),
     ]
     return out
@@ -249,7 +253,9 @@ class Server:
 
     def __init__(self, corpus: list[Case]):
         self.corpus = corpus
-        corpus_ = corpus
+        #: Every path asked for, in order (a path outside a case's folder is an escape).
+        self.requests: list[str] = []
+        corpus_, outer = corpus, self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -258,6 +264,7 @@ class Server:
                 pass
 
             def _answer(self, head: bool):
+                outer.requests.append(self.path)
                 parts = self.path.split("?", 1)[0].lstrip("/").split("/", 1)
                 try:
                     case = corpus_[int(parts[0])]

@@ -40,7 +40,10 @@ def test_each_hostile_cache_gives_its_outcome_and_the_good_one_loads(corpus_serv
     # the hostile one first: sizes it cannot give are not filled in from the good one
     listing.write_text(json.dumps({"t": {"hostile": url, "good": str(hc.SPACK)}}))
     good = load(hc.SPACK, cache=False)
+    asked = len(corpus_server.requests)
     data = load(listing, cache_dir=tmp_path / "store", sizes=case.sizes)
+    escaped = [path for path in corpus_server.requests[asked:] if not path.startswith(f"/{n}/") or "/../" in path]
+    assert not escaped  # nothing outside the mirror was asked for
     assert set(good.specs["hash"]) <= set(data.specs["hash"])
     severity, text = hc.outcome(data, url)
     assert severity == case.expect, text

@@ -183,3 +183,23 @@ def test_ctrl_c_or_sigterm_stops_a_load_waiting_on_a_mirror(tmp_path, signal_nam
         stall.close()
     assert proc.returncode == (130 if signal_name == "SIGINT" else -signal.SIGTERM), err
     assert "Traceback" not in err
+
+
+def test_a_source_that_cannot_be_read_never_stops_the_others(tmp_path):
+    """Several sources in one load: a mirror list nested 100,000 deep, a list that is
+    not one, and a path that does not exist are each one error row naming them; the
+    cache Spack wrote and the real pages load beside them."""
+    from conftest import REAL_PAGES
+
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 100_000)
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps([1, 2, 3]))
+    missing = tmp_path / "missing"
+    data = load([str(SPACK), str(deep), str(odd), str(missing), str(REAL_PAGES)], cache_dir=tmp_path / "store")
+    alone = load(str(SPACK), cache=False)
+    pages = load(str(REAL_PAGES), cache=False)
+    assert len(data.specs) == len(alone.specs) + len(pages.specs)
+    errors = data.problems[data.problems["severity"] == "error"]
+    assert sorted(errors["path"]) == sorted([str(deep), str(odd), str(missing)])
+    assert all(path in text for path, text in zip(errors["path"], errors["problem"]))

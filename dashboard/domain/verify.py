@@ -51,9 +51,9 @@ def verify_cache(data: CacheData, trusted: dict | None = None) -> tuple[pd.DataF
         problems += trouble
         ring = Keyring(published=keys, trusted=dict(trusted or {}))
         urls = [spec_manifest_url(mirror.url, n, v, h) for h, n, v in plain.itertuples(index=False)]
-        texts = read_many(urls)
+        texts = read_many([u for u in urls if u is not None])
         for (h, n, v), url in zip(plain.itertuples(index=False), urls):
-            text = texts[url]
+            text = texts[url] if url is not None else FetchError(f"{mirror.url} {n}", "error", "not a name, version and hash Spack writes")
             status, signer = ("no manifest", "") if isinstance(text, FetchError) else verify(text, ring)
             out.append((mirror.tag, mirror.stack, h, n, v, status, signer, mirror.url))
     return pd.DataFrame(out, columns=list(COLUMNS)), problems

@@ -23,14 +23,15 @@ SOURCES: tuple[type[Source], ...] = (
 def open_sources(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Source]:
     """The sources that read ``source`` (a location, or several): each location goes to
     the first kind in :data:`SOURCES` that claims it; locations of a kind that
-    ``joins_locations`` are one source, in the order given.  No location: the last
+    ``joins_locations`` are one source (but a path that does not exist is its own, so
+    that it fails alone), in the order given.  No location: the last
     kind (the catch-all) reading nothing, a load of nothing."""
     locations = [os.fspath(source)] if isinstance(source, (str, os.PathLike)) else [os.fspath(s) for s in source]
     groups: dict[type[Source], list[str]] = {}
     out: list[Source] = []
     for location in locations:
         kind = next(k for k in SOURCES if k.claims(location))
-        if kind.joins_locations:
+        if kind.joins_locations and os.path.exists(location):  # a missing one alone: it fails alone
             if kind not in groups:
                 groups[kind] = []
                 out.append(kind(groups[kind]))

@@ -58,6 +58,11 @@ class LoadOptions:
     sizes: bool = False
 
 
+class SourceError(Exception):
+    """A whole source cannot be read (its message names it and says why), e.g. a
+    mirror list that is not one; a single bad page or mirror is a problem row instead."""
+
+
 class Source(abc.ABC):
     """One kind of build cache, read from ``locations`` (see the module docstring).
 
@@ -94,7 +99,9 @@ class Source(abc.ABC):
 
         Raises:
             FileNotFoundError: a location that does not exist.
-            dashboard.sources.mirror_fetch.MirrorError: a mirror list that cannot be read.
+            SourceError: the source as a whole cannot be read (e.g.
+                :class:`dashboard.sources.mirror_fetch.MirrorError`: a mirror list that
+                cannot be read).
         """
 
     def __repr__(self) -> str:

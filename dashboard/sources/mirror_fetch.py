@@ -25,6 +25,7 @@ from typing import Callable
 import pyarrow as pa
 
 from dashboard.sources import limits
+from dashboard.sources.base import SourceError
 from dashboard.sources.oci import INDEX_TAG, Registry, binary_sizes, index_digest, is_oci, tag_map
 from dashboard.sources.remote import FetchError, is_url, join, read, read_many, stat_key
 from dashboard.sources.spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA, IndexError_, index_entry, parse_index, parse_manifest, tarball_size
@@ -47,7 +48,7 @@ class Mirror:
     access_pair: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
 
-class MirrorError(Exception):
+class MirrorError(SourceError):
     """A mirror cannot be used (message names the mirror, the URL and why)."""
 
 
@@ -356,8 +357,20 @@ def tables(got: Fetched) -> tuple[pa.Table, pa.Table]:
 # --- sizes from v3 spec manifests ----------------------------------------------------------
 
 
-def spec_manifest_url(url: str, name: str, version: str, spec_hash: str) -> str:
-    """The URL of a binary's v3 spec manifest in the mirror at ``url``."""
+#: What Spack allows in a package name and a version, and a DAG hash: a spec manifest's
+#: path is built from them, so anything else (``../``, ``/``) could leave the mirror.
+_SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_SAFE_VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*")
+_DAG_HASH = re.compile(r"[a-z2-7]{32}")
+
+
+def spec_manifest_url(url: str, name: str, version: str, spec_hash: str) -> str | None:
+    """The URL of a binary's v3 spec manifest in the mirror at ``url``; ``None`` when
+    the name, version or hash is not one Spack writes (the path would not stay inside
+    the mirror, or is no binary Spack could have pushed)."""
+    if not (_SAFE_NAME.fullmatch(str(name)) and _SAFE_VERSION.fullmatch(str(version)) and ".." not in str(version)
+            and _DAG_HASH.fullmatch(str(spec_hash))):
+        return None
     return join(url, "v3/manifests/spec", name, f"{name}-{version}-{spec_hash}.spec.manifest.json")
 
 
@@ -400,9 +413,9 @@ def fetch_sizes(got: Fetched, records: pa.Table, known: dict[str, int | None] | 
             return binary_sizes(registry, [h for h, _ in chunk], tags)
     else:
         def read_chunk(chunk):
-            got_bytes, out = read_many([u for _, u in chunk]), {}
+            got_bytes, out = read_many([u for _, u in chunk if u is not None]), {}
             for spec_hash, url in chunk:
-                value = got_bytes[url]
+                value = got_bytes.get(url) if url is not None else None
                 try:
                     out[spec_hash] = tarball_size(parse_manifest(value)[0]) if isinstance(value, bytes) else None
                 except (IndexError_, RecursionError, ValueError):
