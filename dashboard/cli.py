@@ -1,14 +1,29 @@
-"""Command line: ``spack-cache-dashboard {serve,export,summary,diff,runs-here,match}``."""
+"""Command line: ``spack-cache-dashboard {serve,export,summary,diff,runs-here,match,verify}``.
+
+Exit codes (the same for every subcommand; ``docs/cli.md`` has the table and the
+``--json`` schemas):
+
+* 0: done;
+* 1: only when asked with ``--exit-code``: ``diff`` found differences, ``match`` no
+  exact hit, ``runs-here`` nothing that runs; and ``verify`` when a binary is not
+  verified (checking is what it is for);
+* 2: a usage error or a value the data does not hold (an unknown tag or stack, a
+  bad host, port, address or path);
+* 3: a source failed: a mirror or registry could not be read (each is named on
+  stderr), or nothing loaded at all.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import time
 import webbrowser
 from contextlib import contextmanager
+from typing import Callable
 
 from dashboard.config import add_data_argument, data_path
 from dashboard.sources.mirror import MirrorError
@@ -44,6 +59,60 @@ def _progress_bar():
             bar.close()
 
 
+#: Exit codes (see the module docstring).
+EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
+
+
+def _failed_sources(data) -> int:
+    """Name on stderr every source that could not be read (``error`` problem rows of a
+    mirror, registry or whole source); returns how many."""
+    rows = data.failed_sources()
+    for row in rows.itertuples():
+        print(f"error: {row.problem}", file=sys.stderr)
+    return len(rows)
+
+
+def _finish(data, code: int) -> int:
+    """``code``, or :data:`EXIT_SOURCE` when a source failed (each named on stderr)."""
+    return EXIT_SOURCE if _failed_sources(data) else code
+
+
+def _json_default(value):
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value)
+
+
+def _records(frame) -> list[dict]:
+    """A DataFrame as JSON-ready records: missing values are ``null``, categories text."""
+    import pandas as pd
+
+    plain = frame.astype(object).where(frame.notna(), None) if len(frame) else frame
+    return [{k: (None if v is pd.NA else v) for k, v in row.items()} for row in plain.to_dict("records")]
+
+
+def _emit_json(payload: dict) -> None:
+    json.dump(payload, sys.stdout, indent=2, default=_json_default, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _emit_table(args, frame, text: Callable[[], None]) -> None:
+    """``--format csv``: ``frame`` as CSV on stdout; else ``text()`` prints the table."""
+    if getattr(args, "format", "table") == "csv":
+        frame.to_csv(sys.stdout, index=False)
+    else:
+        text()
+
+
 def _load_with_bar(path: str, cache: bool = True, sizes: bool = False):
     """Load ``path`` with a progress bar (see :func:`_progress_bar`)."""
     from dashboard.load import load
@@ -53,41 +122,53 @@ def _load_with_bar(path: str, cache: bool = True, sizes: bool = False):
 
 
 def cmd_summary(args) -> int:
-    """Print per-tag and total counts, then problems; exit 1 only if nothing loaded."""
+    """Print per-tag and total counts (packages, specs, stacks, OSes, targets,
+    problems, sizes), then the problems; exit 3 when a source failed or nothing loaded."""
     import pandas as pd
 
+    from dashboard.core.terms import human_bytes
+
     t0 = time.perf_counter()
-    data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
+    data = _verified(args, _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes))
     elapsed = time.perf_counter() - t0
-    if data.pages.empty and data.report.mirrors is not None:
-        for row in data.problems.itertuples():
-            print(f"  [{row.severity}] {row.problem}", file=sys.stderr)
-        print(f"error: no binaries loaded from {args.data} (see above)", file=sys.stderr)
-        return 1
-    if data.pages.empty:
-        print(f"error: no {PAGE_NAME} pages found under {args.data} (expected _cache/<tag>/<package>/{PAGE_NAME})", file=sys.stderr)
-        return 1
     table = data.summary()
-    print(f"Source: {data.source}")
-    print(f"Load: {elapsed:.2f} s ({data.cache_status})")
-    with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(table.to_string())
-    if len(data.nodes):
-        ext = int(data.nodes["external"].astype(bool).sum())
-        print(f"\nIn the indexes but no binaries: {ext} externals (never pushed), {len(data.nodes) - ext} records not pushed")
-    if args.verify and len(data.mirrors):
+    failed = _failed_sources(data)
+    if args.json:
         from dashboard.domain.verify import headline
 
-        data = _verified(args, data)
-        print(f"Signatures: {headline(data.specs)}")
-    problems = data.problems
-    print(f"\nProblems: {len(problems)}")
-    for row in problems.itertuples():
-        print(f"  [{row.severity}] {row.path}: {row.problem}")
+        rows = table.reset_index(names="tag")
+        _emit_json({
+            "source": data.source, "load": {"seconds": round(elapsed, 3), "store": data.report.store},
+            "tags": _records(rows[rows["tag"] != "TOTAL"]), "total": (_records(rows[rows["tag"] == "TOTAL"].drop(columns="tag")) or [None])[0],
+            "signatures": headline(data.specs) if args.verify and len(data.mirrors) else None,
+            "problems": _records(data.problems), "failed_sources": list(data.failed_sources()["path"]),
+        })
+    elif getattr(args, "format", "table") == "csv":
+        table.reset_index(names="tag").to_csv(sys.stdout, index=False)
+    else:
+        print(f"Source: {data.source}")
+        print(f"Load: {elapsed:.2f} s ({data.cache_status})")
+        shown = table.assign(size=[human_bytes(v) if v is not pd.NA else "unknown" for v in table["size"]]) if len(table) else table
+        with pd.option_context("display.width", 200, "display.max_rows", 500):
+            print(shown.to_string())
+        if len(data.nodes):
+            ext = int(data.nodes["external"].astype(bool).sum())
+            print(f"\nIn the indexes but no binaries: {ext} externals (never pushed), {len(data.nodes) - ext} records not pushed")
+        if args.verify and len(data.mirrors):
+            from dashboard.domain.verify import headline
+
+            print(f"Signatures: {headline(data.specs)}")
+        print(f"\nProblems: {len(data.problems)}")
+        for row in data.problems.itertuples():
+            print(f"  [{row.severity}] {row.path}: {row.problem}")
+    if data.pages.empty:
+        what = "binaries" if data.report.mirrors is not None else f"{PAGE_NAME} pages (expected _cache/<tag>/<package>/{PAGE_NAME})"
+        print(f"error: no {what} loaded from {_short(args.data)}", file=sys.stderr)
+        return EXIT_SOURCE
     if not len(data.specs):
         print(f"error: {len(data.pages)} page(s) found, none with a loadable spec (see the problems above)", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_SOURCE
+    return EXIT_SOURCE if failed else EXIT_OK
 
 
 def cmd_serve(args) -> int:
@@ -147,15 +228,21 @@ def cmd_export(args) -> int:
         return 2
     data = _verified(args, _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes))
     if data.specs.empty:
-        print(f"error: no specs loaded from {args.data}: nothing to export", file=sys.stderr)
-        return 1
+        _failed_sources(data)
+        print(f"error: no specs loaded from {_short(args.data)}: nothing to export", file=sys.stderr)
+        return EXIT_SOURCE
     try:
         info = export_html(data, args.output, tag=args.tag)
     except ValueError as exc:  # e.g. an unknown --tag
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"Wrote {args.output}: {info['bytes'] / 1e6:.2f} MB, {info['specs']:,} specs, {info['packages']:,} packages")
-    return 0
+        return EXIT_USAGE
+    if args.json:
+        _emit_json({"output": str(args.output), **info})
+    else:
+        from dashboard.core.terms import human_bytes
+
+        print(f"Wrote {args.output}: {human_bytes(info['bytes'])}, {info['specs']:,} specs, {info['packages']:,} packages")
+    return _finish(data, EXIT_OK)
 
 
 def cmd_diff(args) -> int:
@@ -170,8 +257,9 @@ def cmd_diff(args) -> int:
     present = sorted({str(v) for v in data.spec_stacks["stack"].unique()}) if args.stacks else data.tags
     for name in (args.a, args.b):
         if name not in present:
-            print(f"error: no {column} {name!r} in {args.data} (present: {', '.join(present)})", file=sys.stderr)
-            return 2
+            _failed_sources(data)
+            print(f"error: no {column} {_short(name)!r} in {_short(args.data)} (present: {', '.join(present)})", file=sys.stderr)
+            return EXIT_USAGE
 
     def side(name):
         if not args.stacks:
@@ -180,21 +268,30 @@ def cmd_diff(args) -> int:
         return data.specs.iloc[ids]
 
     result = diff(side(args.a), side(args.b))
-    for kind, n in result.counts.items():
-        print(f"{kind} {n}")
-    for kind, names in (("added", result.packages_added), ("removed", result.packages_removed)):
-        if names:
-            print(f"\npackages {kind}: {', '.join(names)}")
-    if len(result.rows):
-        print()
-        with _wide():
-            print(result.by_stack.to_string(index=False))
+    cols = ["change", "package", "version_a", "version_b", "hash_a", "hash_b", "compiler", "os", "target"]
+    if args.json:
+        _emit_json({"a": args.a, "b": args.b, "by": column, "counts": {k.replace(" ", "_"): v for k, v in result.counts.items()},
+                    "packages_added": list(result.packages_added), "packages_removed": list(result.packages_removed),
+                    "by_stack": _records(result.by_stack), "rows": _records(result.rows[cols]) if len(result.rows) else []})
+    elif args.format == "csv":
+        result.rows.to_csv(sys.stdout, index=False)
+    else:
+        for kind, n in result.counts.items():
+            print(f"{kind} {n}")
+        for kind, names in (("added", result.packages_added), ("removed", result.packages_removed)):
+            if names:
+                print(f"\npackages {kind}: {', '.join(names)}")
+        if len(result.rows):
             print()
-            print(result.rows[["change", "package", "version_a", "version_b", "hash_a", "hash_b", "compiler", "os", "target"]].to_string(index=False))
+            with _wide():
+                print(result.by_stack.to_string(index=False))
+                print()
+                print(result.rows[cols].to_string(index=False))
     if args.csv:
         result.rows.to_csv(args.csv, index=False)
-        print(f"\nwrote {len(result.rows)} rows to {args.csv}")
-    return 0
+        print(f"\nwrote {len(result.rows)} rows to {args.csv}", file=sys.stderr if args.json or args.format == "csv" else sys.stdout)
+    changed = any(result.counts.values())
+    return _finish(data, EXIT_FOUND if args.exit_code and changed else EXIT_OK)
 
 
 def cmd_runs_here(args) -> int:
@@ -207,25 +304,41 @@ def cmd_runs_here(args) -> int:
         print(f"error: --host: {exc}", file=sys.stderr)
         return 2
     data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
+    unknown = [t for t in args.tag or [] if t not in data.tags]
+    if unknown:
+        _failed_sources(data)
+        print(f"error: no tag {_short(unknown[0])!r} in {_short(args.data)} (present: {', '.join(data.tags)})", file=sys.stderr)
+        return EXIT_USAGE
     specs = data.specs[data.specs["tag"].isin(args.tag)] if args.tag else data.specs
     result = summary(specs, host)
-    print(f"host {result['host']}" + ("" if args.host else " (detected)"))
-    print(f"specs that run here {result['runs']} of {result['total']}")
-    if result["why"]:
-        print("\nwhy the others do not:")
-        for reason, n in result["why"].items():
-            print(f"  {n:>8,}  {reason}")
-    if result["unknown_targets"]:
-        print(f"\ntargets archspec does not know (counted as not running): {', '.join(result['unknown_targets'])}")
     from dashboard.core.compat import runs_here
 
     runs = specs[runs_here(specs, host)["runs"].to_numpy()]
-    if len(runs):
-        per = runs.groupby(runs["package"].astype(str)).agg(specs=("hash", "size"), versions=("version", lambda v: ", ".join(sorted(set(map(str, v))))))
-        print()
-        with _wide():
-            print(per.to_string())
-    return 0
+    per = (runs.groupby(runs["package"].astype(str)).agg(specs=("hash", "size"), versions=("version", lambda v: ", ".join(sorted(set(map(str, v))))))
+           .reset_index() if len(runs) else None)
+    if args.json:
+        _emit_json({"host": result["host"], "detected": not args.host, "runs": result["runs"], "total": result["total"],
+                    "why": dict(result["why"]), "unknown_targets": list(result["unknown_targets"]),
+                    "packages": _records(per) if per is not None else []})
+    elif args.format == "csv":
+        if per is not None:
+            per.to_csv(sys.stdout, index=False)
+        else:
+            print("package,specs,versions")
+    else:
+        print(f"host {result['host']}" + ("" if args.host else " (detected)"))
+        print(f"specs that run here {result['runs']} of {result['total']}")
+        if result["why"]:
+            print("\nwhy the others do not:")
+            for reason, n in result["why"].items():
+                print(f"  {n:>8,}  {reason}")
+        if result["unknown_targets"]:
+            print(f"\ntargets archspec does not know (counted as not running): {', '.join(result['unknown_targets'])}")
+        if per is not None:
+            print()
+            with _wide():
+                print(per.set_index("package").to_string())
+    return _finish(data, EXIT_FOUND if args.exit_code and not result["runs"] else EXIT_OK)
 
 
 def cmd_match(args) -> int:
@@ -247,35 +360,50 @@ def cmd_match(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
+    csv = args.format == "csv"
     with _wide():
         if isinstance(query, LockFile):
             cov = lock_coverage(data.specs, query, data.nodes)
-            print(f"concrete specs in the cache {cov['cached']} of {cov['total']}")
-            print(f"missing {cov['missing']}")
-            print(f"externals (never binaries) {cov['external']}")
-            if cov["not_pushed"]:
-                print(f"in the index but not pushed {cov['not_pushed']}")
-            print(f"download size {cov['bytes']:,} bytes" + (f" ({cov['unknown_sizes']} sizes unknown)" if cov["unknown_sizes"] else ""))
-            print()
-            print(cov["rows"].to_string(index=False))
-            return 0
+            if args.json:
+                _emit_json({"lock": {k: cov[k] for k in ("total", "cached", "missing", "external", "not_pushed", "bytes", "unknown_sizes")},
+                            "rows": _records(cov["rows"])})
+            elif csv:
+                cov["rows"].to_csv(sys.stdout, index=False)
+            else:
+                print(f"concrete specs in the cache {cov['cached']} of {cov['total']}")
+                print(f"missing {cov['missing']}")
+                print(f"externals (never binaries) {cov['external']}")
+                if cov["not_pushed"]:
+                    print(f"in the index but not pushed {cov['not_pushed']}")
+                print(f"download size {cov['bytes']:,} bytes" + (f" ({cov['unknown_sizes']} sizes unknown)" if cov["unknown_sizes"] else ""))
+                print()
+                print(cov["rows"].to_string(index=False))
+            return _finish(data, EXIT_FOUND if args.exit_code and cov["missing"] else EXIT_OK)
         result = match(data.specs, query, data.dependencies, limit=args.limit, nodes=data.nodes)
         cols = ["hash", "package", "version", "compiler", "os", "target", "tag", "stacks"]
-        print(f"query {result['query']}")
-        print(f"exact hits {len(result['exact'])}")
-        if len(result["exact"]):
-            print(result["exact"][cols].to_string(index=False))
-        if len(result["nearest"]):
-            print(f"\nnearest of {result['candidates']} (fields that agree / asked, then what differs):")
-            near = result["nearest"]
-            print(near.assign(agree=near["agree"].astype(str) + "/" + near["of"].astype(str))[["agree", *cols[:3], "tag", "differs"]].to_string(index=False))
-        elif not len(result["exact"]):
-            print(f"no binary of {query.name or 'that hash'} in {args.data}")
-        others = result["not_binaries"]
-        if len(others):
-            print(f"\nin the index but no binary (externals are never pushed) {len(others)}")
-            print(others.to_string(index=False))
-    return 0
+        near = result["nearest"]
+        if args.json:
+            _emit_json({"query": str(result["query"]), "exact": _records(result["exact"][cols]) if len(result["exact"]) else [],
+                        "candidates": result["candidates"],
+                        "nearest": _records(near.assign(agree=near["agree"], of=near["of"])[["agree", "of", *cols[:3], "tag", "differs"]]) if len(near) else [],
+                        "not_binaries": _records(result["not_binaries"])})
+        elif csv:
+            (result["exact"][cols] if len(result["exact"]) else result["exact"].reindex(columns=cols)).to_csv(sys.stdout, index=False)
+        else:
+            print(f"query {result['query']}")
+            print(f"exact hits {len(result['exact'])}")
+            if len(result["exact"]):
+                print(result["exact"][cols].to_string(index=False))
+            if len(near):
+                print(f"\nnearest of {result['candidates']} (fields that agree / asked, then what differs):")
+                print(near.assign(agree=near["agree"].astype(str) + "/" + near["of"].astype(str))[["agree", *cols[:3], "tag", "differs"]].to_string(index=False))
+            elif not len(result["exact"]):
+                print(f"no binary of {query.name or 'that hash'} in {_short(args.data)}")
+            others = result["not_binaries"]
+            if len(others):
+                print(f"\nin the index but no binary (externals are never pushed) {len(others)}")
+                print(others.to_string(index=False))
+    return _finish(data, EXIT_FOUND if args.exit_code and not len(result["exact"]) else EXIT_OK)
 
 
 def cmd_verify(args) -> int:
@@ -292,19 +420,26 @@ def cmd_verify(args) -> int:
         return 2
     data = _load_with_bar(args.data, cache=not args.no_cache, sizes=False)
     if not len(data.mirrors):
-        print(f"error: {args.data} holds no mirror (pages carry no signatures)", file=sys.stderr)
-        return 2
+        print(f"error: {_short(args.data)} holds no mirror (pages carry no signatures)", file=sys.stderr)
+        return EXIT_USAGE
     rows, problems = verify_cache(data, trusted)
-    with _wide():
-        print(headline(rows))
-        for problem in problems:
-            print(f"key problem: {problem}", file=sys.stderr)
-        shown = rows if args.all else rows[rows["signature"] != "verified"]
-        if len(shown):
-            print()
-            print(shown[["signature", "signer", "package", "version", "hash", "tag", "stack"]].to_string(index=False))
+    for problem in problems:
+        print(f"key problem: {problem}", file=sys.stderr)
+    cols = ["signature", "signer", "package", "version", "hash", "tag", "stack"]
+    shown = rows if args.all else rows[rows["signature"] != "verified"]
+    if args.json:
+        _emit_json({"headline": headline(rows), "counts": {k: int(v) for k, v in rows["signature"].value_counts().items()},
+                    "rows": _records(rows[cols]), "key_problems": list(problems)})
+    elif args.format == "csv":
+        shown[cols].to_csv(sys.stdout, index=False)
+    else:
+        with _wide():
+            print(headline(rows))
+            if len(shown):
+                print()
+                print(shown[cols].to_string(index=False))
     good = {"verified"} if args.require_trusted else {"verified", "verified (mirror key)"}
-    return 0 if rows["signature"].isin(good).all() else 1
+    return _finish(data, EXIT_OK if rows["signature"].isin(good).all() else EXIT_FOUND)
 
 
 def _port(text: str) -> int:
@@ -334,14 +469,24 @@ def _wide():
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``spack-cache-dashboard`` argument parser."""
-    parser = argparse.ArgumentParser(prog="spack-cache-dashboard", description="See what is inside Spack binary build caches.")
+    from dashboard import __version__
+
+    parser = argparse.ArgumentParser(prog="spack-cache-dashboard", description="See what is inside Spack binary build caches.",
+                                     epilog="exit codes: 0 done; 1 with --exit-code, something found (or verify: not all verified); "
+                                            "2 usage or unknown value; 3 a source failed (named on stderr)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def data_arg(p):
+    def data_arg(p, tabular: bool = True, exit_code: str = ""):
         add_data_argument(p)
+        p.add_argument("--json", action="store_true", help="print the result as JSON (schema: docs/cli.md)")
+        if tabular:
+            p.add_argument("--format", choices=("table", "csv"), default="table", help="table (default) or csv on stdout")
+        if exit_code:
+            p.add_argument("--exit-code", action="store_true", help=f"exit 1 when {exit_code} (as git diff --exit-code)")
 
     p = sub.add_parser("serve", help="serve the dashboard")
-    data_arg(p)
+    add_data_argument(p)
     p.add_argument("--port", type=_port, default=5006, help="TCP port to listen on, 0-65535 (default: 5006; 0: any free port)")
     p.add_argument(
         "--address", default="localhost",
@@ -357,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="write a standalone, offline HTML dashboard")
-    data_arg(p)
+    data_arg(p, tabular=False)
     p.add_argument("output", help="HTML file to write")
     p.add_argument("--tag", action="append", help="only these tags (repeatable; default: all)")
     p.set_defaults(func=cmd_export)
@@ -367,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("diff", help="what changed between two tags (or two stacks)")
-    data_arg(p)
+    data_arg(p, exit_code="anything changed")
     p.add_argument("a", metavar="TAG_A", help="the older tag (or stack, with --stacks)")
     p.add_argument("b", metavar="TAG_B", help="the newer tag (or stack)")
     p.add_argument("--stacks", action="store_true", help="compare two stacks (over all tags) instead of two tags")
@@ -375,13 +520,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("runs-here", help="which binaries run on this machine (or --host)")
-    data_arg(p)
+    data_arg(p, exit_code="no binary runs here")
     p.add_argument("--host", metavar="TARGET|SPACK_ARCH", help="a target (zen3; platform and OS not checked) or spack arch output (linux-ubuntu22.04-zen3); default: this machine")
     p.add_argument("--tag", action="append", help="only these tags (repeatable)")
     p.set_defaults(func=cmd_runs_here)
 
     p = sub.add_parser("match", help="exact and nearest binaries for a spec, /hash, spec.json or spack.lock")
-    data_arg(p)
+    data_arg(p, exit_code="there is no exact hit (a spack.lock: a spec is missing)")
     p.add_argument("spec", nargs="+", metavar="SPEC_OR_HASH_OR_FILE", help="e.g. hdf5@1.14 +mpi target=zen3 %%gcc@11 (what follows %%gcc constrains the compiler), /abc123, or a spec.json / spack.lock file")
     p.add_argument("--limit", type=int, default=10, help="nearest binaries shown (default 10)")
     p.set_defaults(func=cmd_match)
@@ -400,18 +545,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.data = data_path(["--data", args.data] if args.data else [])
         return args.func(args)
-    except (FileNotFoundError, MirrorError, KeyError_) as exc:  # KeyError_: a --trusted-keys file that is no key
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except MirrorError as exc:  # the mirror list itself cannot be read: a source failed
+        print(f"error: {_short(str(exc), 500)}", file=sys.stderr)
+        return EXIT_SOURCE
+    except (FileNotFoundError, KeyError_) as exc:  # KeyError_: a --trusted-keys file that is no key
+        print(f"error: {_short(str(exc), 500)}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:  # a path that cannot be read or written: name it, no traceback
         where = f"{_short(exc.filename)}: " if getattr(exc, "filename", None) else ""
         print(f"error: {where}{exc.strerror or _short(str(exc), 300)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
 
 
 if __name__ == "__main__":

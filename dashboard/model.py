@@ -136,12 +136,21 @@ class CacheData:
         """Tags (mirror snapshots) that have at least one loaded page, sorted."""
         return sorted(self.pages.loc[self.pages["error"].isna(), "tag"].astype(str).unique())
 
+    def failed_sources(self) -> pd.DataFrame:
+        """The ``problems`` rows of sources that could not be read (a mirror, a registry
+        or a whole source: ``error`` rows not about a page): ``path``, ``problem``."""
+        p = self.problems
+        return p.loc[(p["severity"] == "error") & p["package"].isna(), ["path", "problem"]].reset_index(drop=True)
+
     def summary(self) -> pd.DataFrame:
         """Per-tag counts plus a ``TOTAL`` row.
 
         Returns:
-            DataFrame indexed by tag with int columns ``pages`` (loaded pages),
-            ``specs``, ``stacks``, ``oss``, ``targets``, ``problems``.
+            DataFrame indexed by tag with int columns ``packages`` (packages loaded:
+            a page each, for pages), ``specs``, ``stacks``, ``oss``, ``targets``,
+            ``problems``, ``size`` (``Int64``: bytes of the binaries whose size is
+            known, ``<NA>`` when none is) and ``sizes_unknown`` (binaries whose size
+            is not known).
         """
         specs = self.specs
         ok = self.pages[self.pages["error"].isna()]
@@ -153,12 +162,18 @@ class CacheData:
             pg = ok if tag == "TOTAL" else ok[ok["tag"] == tag]
             pr = self.problems if tag == "TOTAL" else self.problems[self.problems["tag"] == tag]
             sp = specs.loc[sel]
+            known = sp["size"].notna()
             rows[tag] = {
-                "pages": len(pg),
+                "packages": len(pg),
                 "specs": len(sp),
                 "stacks": st["stack"].nunique(),
                 "oss": sp["os"].nunique(),
                 "targets": sp["target"].nunique(),
                 "problems": len(pr),
+                "size": int(sp.loc[known, "size"].sum()) if known.any() else pd.NA,
+                "sizes_unknown": int((~known).sum()),
             }
-        return pd.DataFrame.from_dict(rows, orient="index")
+        out = pd.DataFrame.from_dict(rows, orient="index")
+        if len(out):
+            out["size"] = out["size"].astype("Int64")
+        return out

@@ -143,13 +143,13 @@ def test_cli_summary(tmp_path, pages_copy):
     out = run_cli("summary", "--data", str(pages_copy), env=env)
     assert out.returncode == 0, out.stderr
     lines = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines() if line.strip()}
-    assert lines["TOTAL"][:2] == ["74", "473"]  # pages, specs
+    assert lines["TOTAL"][:2] == ["74", "473"]  # packages (a page each), specs
     assert lines["develop"][:2] == ["2", "145"]
     assert "Problems: 1" in out.stdout and "broken/specs.md: truncated" in out.stdout
     empty = tmp_path / "empty"
     _write(empty / "t" / "p" / "specs.md", "")
     bad = run_cli("summary", "--data", str(empty), env=env)
-    assert bad.returncode == 1 and "empty file" in bad.stdout
+    assert bad.returncode == 3 and "empty file" in bad.stdout
 
 
 def test_compiler_spellings_count_as_one(real_data):

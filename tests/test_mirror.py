@@ -292,7 +292,7 @@ def test_unreadable_mirror_list_is_a_clear_error(tmp_path):
         load(tmp_path / "bad.yaml", cache_dir=tmp_path / "c")
     out = subprocess.run([sys.executable, "-m", "dashboard.cli", "summary", "--data", str(tmp_path / "bad.yaml")],
                          capture_output=True, text=True, timeout=120, env=dict(os.environ, SPACK_CACHE_DASHBOARD_CACHE=str(tmp_path / "c")))
-    assert out.returncode == 2 and "not a mirror list" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 3 and "not a mirror list" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_pages_and_mirrors_together_count_each_spec_once(tmp_path, pages, mirror_sets):

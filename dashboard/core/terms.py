@@ -76,3 +76,29 @@ def stack_order(stacks) -> list[str]:
 
 #: The views of the main area (URL ``view=``) and their tab titles.
 VIEWS = {"overview": "Overview", "runs-here": "Runs here?", "compare": "What changed?", "find": "Find my spec"}
+
+
+#: IEC units of :func:`human_bytes`, each 1024 times the one before.
+SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def human_bytes(n) -> str:
+    """A byte count for people, in IEC units with one decimal (``44406326`` ->
+    ``"42.4 MiB"``, ``512`` -> ``"512 B"``); ``"unknown"`` for a missing value.
+    Rounded to nearest, as ``numfmt --to=iec-i --round=nearest --format=%.1f``."""
+    try:
+        if n is None or n != n:  # None, NaN
+            return "unknown"
+        n = int(n)
+    except (TypeError, ValueError):
+        return "unknown"
+    if abs(n) < 1024:
+        return f"{n} B"
+    value, unit = float(abs(n)), 0
+    while value >= 1024 and unit < len(SIZE_UNITS) - 1:
+        value /= 1024
+        unit += 1
+    text = f"{value:.1f}"
+    if text == "1024.0" and unit < len(SIZE_UNITS) - 1:  # 1023.95 MiB reads 1.0 GiB
+        text, unit = "1.0", unit + 1
+    return f"{'-' if n < 0 else ''}{text} {SIZE_UNITS[unit]}"
