@@ -94,3 +94,16 @@ def test_nothing_loaded_exits_3_and_a_pipe_closed_early_is_quiet(tmp_path):
     piped = subprocess.run(f"{sys.executable} -m dashboard.cli summary --data {REAL_PAGES} --json | head -c 1", shell=True, cwd=ROOT,
                            env=env, capture_output=True, text=True, timeout=300, executable="/bin/bash")
     assert piped.stdout == "{" and "Traceback" not in piped.stderr and "Broken pipe" not in piped.stderr
+
+
+@pytest.mark.parametrize("n", [0, 1, 1023, 1024, 1536, 44_406_326, 1_073_689_395, 1_073_741_823, 2**40, 5 * 10**12, 123_456_789_012])
+def test_sizes_read_as_numfmt_prints_them(n):
+    """Human sizes in IEC units; the oracle is GNU ``numfmt --to=iec-i --round=nearest``."""
+    from dashboard.core.terms import human_bytes
+
+    if n < 1024:
+        assert human_bytes(n) == f"{n} B"
+        return
+    want = subprocess.run(["numfmt", "--to=iec-i", "--round=nearest", "--suffix=B", "--format=%.1f", str(n)],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert human_bytes(n).replace(" ", "") == want
