@@ -262,6 +262,20 @@ class Page(pn.template.BootstrapTemplate):
             return super().server_doc(doc, title, location)
 
 
+def theme_switch(args: dict) -> pn.pane.HTML:
+    """A header link to the other theme (Panel's ``?theme=dark`` / ``?theme=default``),
+    keeping the rest of the address (the selection) as it is; a real link, so the
+    keyboard reaches it."""
+    dark = [v.decode() if isinstance(v, bytes) else str(v) for v in args.get("theme", [])][-1:] == ["dark"]
+    target = "default" if dark else "dark"
+    return pn.pane.HTML(
+        f'<a class="theme-switch" href="?theme={target}" style="color:#fff;text-decoration:underline" '
+        f"onclick=\"const u = new URL(window.location.href); u.searchParams.set('theme', '{target}'); "
+        f'window.location.href = u.toString(); return false;">{"Light theme" if dark else "Dark theme"}</a>',
+        margin=(12, 10), sizing_mode="fixed", width=110, css_classes=["theme-switch-pane"],
+    )
+
+
 def served_page(path: str | None = None, sizes: bool | None = None, verify=...) -> Page:
     """A page for ``panel serve``: the template shows load progress, then the dashboard.
     ``sizes`` and ``verify`` (see :func:`shared_data`) default to the command line's
@@ -287,6 +301,7 @@ def served_page(path: str | None = None, sizes: bool | None = None, verify=...) 
     # spinner would spin (and each page restyle, two messages a session) whenever
     # any other session recomputes
     template = Page(title=TITLE, sidebar_width=330, header_background="#0f5b97", busy_indicator=None)
+    template.header.append(theme_switch(dict(pn.state.session_args)))
     bar = pn.indicators.Progress(label="Loading", value=-1, max=100, sizing_mode="stretch_width")
     text = pn.pane.Str(f"Loading the build cache {path} ...")
     template.main.append(pn.Column(text, bar))

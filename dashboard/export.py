@@ -29,6 +29,7 @@ from bokeh.models import (
     DataTable,
     Div,
     FactorRange,
+    HTMLTemplateFormatter,
     LogColorMapper,
     MultiChoice,
     NumberFormatter,
@@ -42,7 +43,7 @@ from bokeh.resources import Resources
 from dashboard.model import CacheData
 from dashboard.domain.query import Selection, index_for
 from dashboard.core.spack import version_key
-from dashboard.core.terms import COUNT_FORMAT, DIMENSIONS, HEATMAPS, LABELS, NUMBER_COLUMNS, NUMBER_TITLES, ROOT_NOTE, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS, table_columns
+from dashboard.core.terms import COUNT_FORMAT, DIMENSIONS, HEATMAPS, LABELS, NUMBER_COLUMNS, NUMBER_TITLES, ROOT_NOTE, ROOT_STACK, SIZE_TEMPLATE, STACKS_LABEL, TABLE_COLUMNS, table_columns
 
 
 
@@ -97,6 +98,7 @@ def _heatmap(title: str, xlabel: str, ylabel: str, height: int, name: str):
         x_axis_label=xlabel,
         y_axis_label=ylabel,
     )
+    fig.toolbar.active_scroll = None  # the wheel scrolls the page; zoom after a click on the wheel-zoom tool
     fig.rect(x="x", y="y", width=1, height=1, source=source, fill_color={"field": "count", "transform": mapper}, line_color=None)
     fig.xaxis.major_label_orientation = 1.1
     fig.grid.grid_line_color = None
@@ -182,7 +184,8 @@ def export_html(
         columns=[
             TableColumn(field=c, title=c)
             if c not in NUMBER_COLUMNS
-            else TableColumn(field=c, title=NUMBER_TITLES[c], formatter=NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right"))
+            else TableColumn(field=c, title=NUMBER_TITLES[c], formatter=HTMLTemplateFormatter(template=SIZE_TEMPLATE) if c == "size"
+                             else NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right"))
             for c in tcols
         ],
         sortable=True,

@@ -225,3 +225,22 @@ def test_match_input_errors_are_clear(real_data, tmp_path):
     assert out.returncode == 2 and "error:" in out.stderr and "Traceback" not in out.stderr
     out = cli("match", "axl@0.9", "+bbapi", "%gcc@11", env_dir=tmp_path)
     assert out.returncode == 0 and _lines(out.stdout)["exact hits"] == len(match(real_data.specs, parse_input("axl@0.9 +bbapi %gcc@11"))["exact"])
+
+
+def test_nearest_binaries_that_run_on_the_wanted_target_come_first(real_data):
+    """Find my spec with ``target=zen3``: every nearest binary that runs on a zen3 (by
+    archspec's own ``<=``) is listed before any that cannot, whatever else agrees."""
+    import archspec.cpu
+
+    from dashboard.domain.match import match, parse_input
+
+    def runs(target: str) -> bool:
+        return target in archspec.cpu.TARGETS and archspec.cpu.TARGETS[target] <= archspec.cpu.TARGETS["zen3"]
+
+    specs = real_data.specs
+    mixed = [p for p, g in specs.groupby(specs["package"].astype(str)) if g["target"].astype(str).map(runs).nunique() == 2]
+    assert mixed, "the real pages hold packages built for aarch64 and for x86_64"
+    for package in mixed[:5]:
+        near = match(specs, parse_input(f"{package} target=zen3 os=nowhere"), limit=1000)["nearest"]
+        flags = near["target"].astype(str).map(runs).tolist()
+        assert flags == sorted(flags, reverse=True), (package, list(zip(near["target"].astype(str), near["agree"])))

@@ -37,8 +37,19 @@ def table_columns(columns) -> list[str]:
 
 #: Columns of :data:`TABLE_COLUMNS` that hold numbers (right-aligned, "-" when unknown).
 NUMBER_COLUMNS = ("size", "n_deps")
-#: Table titles of :data:`NUMBER_COLUMNS`.
-NUMBER_TITLES = {"size": "bytes", "n_deps": "deps"}
+#: Table titles of :data:`NUMBER_COLUMNS`: the column names, as in CSV and JSON.
+NUMBER_TITLES = {"size": "size", "n_deps": "n_deps"}
+#: An Underscore template (Bokeh ``HTMLTemplateFormatter``, also in Tabulator) showing a
+#: byte count as :func:`human_bytes` does, the exact bytes on hover; ``-`` when unknown.
+#: The cell's value stays the number: the column sorts by bytes.
+SIZE_TEMPLATE = (
+    "<% if (value === null || value === undefined || value !== value || value === '') { %>-<% } else { "
+    "var n = Number(value), u = ['B','KiB','MiB','GiB','TiB','PiB','EiB'], i = 0, v = Math.abs(n); "
+    "if (v < 1024) { %><span title=\"<%- n %> bytes\"><%- n %> B</span><% } else { "
+    "while (v >= 1024 && i < 6) { v = v / 1024; i++; } var t = v.toFixed(1); "
+    "if (t === '1024.0' && i < 6) { t = '1.0'; i++; } "
+    "%><span title=\"<%- n.toLocaleString('en-US') %> bytes\"><%- (n < 0 ? '-' : '') + t + ' ' + u[i] %></span><% } } %>"
+)
 #: Number format of counts and sizes in tables (Numbro, as Bokeh and Tabulator use it).
 COUNT_FORMAT = "0,0"
 #: Explains ``root`` wherever stacks are shown.

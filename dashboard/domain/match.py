@@ -318,8 +318,9 @@ def match(specs: pd.DataFrame, query: SpecQuery, dependencies: pd.DataFrame | No
         both frames hold the spec rows plus ``agree`` (fields that agree,
         ``int``), ``of`` (fields asked for) and ``differs`` (``"; "``-joined
         differences, ``""`` for exact hits); exact hits are what Spack's
-        ``Spec.satisfies`` selects; ``nearest`` is sorted by ``agree``
-        (most first), then newest version.  ``candidates``: binaries of the
+        ``Spec.satisfies`` selects; ``nearest`` lists first the binaries that run
+        on the wanted target (when one is asked for, by archspec's rule), each
+        group sorted by ``agree`` (most first), then newest version.  ``candidates``: binaries of the
         package (or with the hash prefix).  ``not_binaries``: records of the index
         that match but are no binary (``hash``, ``package``, ``version``, ``status``:
         ``"external"`` or ``"not pushed"``), never counted as missing.
@@ -347,7 +348,14 @@ def match(specs: pd.DataFrame, query: SpecQuery, dependencies: pd.DataFrame | No
     else:
         hit = (scored["differs"] == "").to_numpy()
     exact = scored[hit].drop(columns="_v")
-    near = scored[~hit].sort_values(["agree", "_v"], ascending=[False, False], kind="stable").drop(columns="_v")
+    near = scored[~hit]
+    if query.target and _known(query.target) and len(near):  # binaries that cannot run on the wanted target go last
+        targets = near["target"].astype(str)
+        runs = {t: t == query.target or target_runs_on(t, query.target) for t in targets.unique()}
+        near = near.assign(_runs=targets.map(runs).astype(bool))
+    else:
+        near = near.assign(_runs=True)
+    near = near.sort_values(["_runs", "agree", "_v"], ascending=[False, False, False], kind="stable").drop(columns=["_v", "_runs"])
     return {"query": str(query), "exact": exact, "nearest": near.head(limit), "candidates": len(rows),
             "not_binaries": _not_binaries(graph, query, nodes)}
 

@@ -534,3 +534,17 @@ def compute(index: SpecIndex, sel: Selection, top_n: int = 40) -> Result:
         stack_tag=stack_tag_counts(index, None, sel.stack, counts=counts_of(index, sel, masks, "cell", "tag")),
         options=option_counts(index, sel, masks),
     )
+
+
+def selection_bytes(data: CacheData, mask: np.ndarray) -> tuple[int, int]:
+    """``(bytes, unknown)``: the summed size in bytes of the specs selected by ``mask``
+    (a boolean array over ``data.specs``) whose size is known, and how many selected
+    specs have no known size.  The sizes are read into a float array once per data
+    (kept in ``data.derived``): ~5 ms a selection at 2M rows."""
+    sizes = data.derived.get("sizes_float")
+    if sizes is None:
+        sizes = data.specs["size"].astype("float64").to_numpy(na_value=np.nan) if len(data.specs) else np.zeros(0)
+        data.derived["sizes_float"] = sizes
+    chosen = sizes[mask] if mask is not None else sizes
+    unknown = int(np.isnan(chosen).sum())
+    return int(np.nansum(chosen)), unknown

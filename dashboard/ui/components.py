@@ -25,6 +25,7 @@ from dashboard.domain import howto, query, verify
 from dashboard.ui import views
 from dashboard.export import export_html
 from dashboard.ui.state import DashboardState
+from dashboard.core.terms import human_bytes
 from dashboard.core.terms import ALARMING_SIGNATURES, SIGNATURE_COLUMN, DIMENSIONS, HEADLINE, HEATMAPS, LABELS, ROOT_NOTE, Heatmap, stack_order
 
 
@@ -143,7 +144,9 @@ class Headline(Component):
         #: what the selection's signatures say (specs checked with ``--verify`` only)
         self.signatures = pn.pane.HTML("", css_classes=["signature-line"], sizing_mode="stretch_width",
                                        visible=SIGNATURE_COLUMN in self.state.data.specs.columns)
-        self._layout = pn.Column(pn.FlexBox(*self.numbers.values()), self.signatures, self.empty_note, sizing_mode="stretch_width")
+        #: the selection's bytes (known sizes) and how many sizes are unknown
+        self.size_line = pn.pane.HTML("", css_classes=["size-line"], sizing_mode="stretch_width")
+        self._layout = pn.Column(pn.FlexBox(*self.numbers.values()), self.size_line, self.signatures, self.empty_note, sizing_mode="stretch_width")
         self._update()
 
     @param.depends("state.result", watch=True)
@@ -152,6 +155,11 @@ class Headline(Component):
         for key, number in self.numbers.items():
             number.value = numbers[key]
         self.empty_note.visible = numbers["specs"] == 0
+        total, unknown = query.selection_bytes(self.state.data, self.state.result.mask)
+        known = numbers["specs"] - unknown
+        self.size_line.object = (
+            f"<b>Size</b> {human_bytes(total)} in {known:,} binaries" + (f"; {unknown:,} of unknown size" if unknown else "")
+            if known else f"<b>Size</b> unknown ({unknown:,} binaries; pages write \"-\" and mirrors need --sizes)" if unknown else "")
         if self.signatures.visible:
             chosen = self.state.data.specs.loc[self.state.result.mask, [SIGNATURE_COLUMN, "signer"]]  # the two columns it reads
             alarm = chosen[SIGNATURE_COLUMN].isin(ALARMING_SIGNATURES).any()
@@ -381,14 +389,17 @@ class SpecTable(Component):
 
 
 class Problems(Component):
-    """Pages that could not be loaded or disagree with themselves, and what the
-    folder scan skipped (collapsed when there are none)."""
+    """Pages or mirrors that could not be loaded, pages that disagree with themselves,
+    and what the folder scan skipped (collapsed when there are none); worded for the
+    kind of source loaded."""
 
     def __panel__(self):
         problems = self.state.data.problems
         # no table when there is nothing to list: a Tabulator costs each new session and
         # page its model and rendering even collapsed
-        body = views.problems_table(problems) if len(problems) else pn.pane.Markdown("Every page loaded; none disagrees with itself.")
+        mirrors = len(self.state.data.mirrors) > 0
+        fine = ("Every mirror loaded; no index record was skipped." if mirrors else "Every page loaded; none disagrees with itself.")
+        body = views.problems_table(problems) if len(problems) else pn.pane.Markdown(fine)
         nodes = self.state.data.nodes
         external = int(nodes["external"].astype(bool).sum()) if len(nodes) else 0
         # records of an index with no binary are not problems: say what they are
@@ -399,7 +410,7 @@ class Problems(Component):
         )] if len(nodes) else []
         return pn.Card(
             body, *note,
-            title=f"Problems: {len(problems)} ({int((problems['severity'] == 'error').sum())} {'mirrors' if len(self.state.data.mirrors) else 'pages'} not loaded)",
+            title=f"Problems: {len(problems)} ({int((problems['severity'] == 'error').sum())} {'mirrors' if mirrors else 'pages'} not loaded)",
             collapsed=problems.empty,
             sizing_mode="stretch_width",
         )

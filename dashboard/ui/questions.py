@@ -24,6 +24,7 @@ import hvplot.pandas  # noqa: F401  (the .hvplot accessor)
 from dashboard.core import compat
 
 from dashboard.domain import query
+from dashboard.ui import views
 from dashboard.ui.components import Component
 from dashboard.domain.diff import diff, package_versions, tag_order, timeline
 from dashboard.core.terms import ROOT_STACK
@@ -159,7 +160,7 @@ class CompareView(Component):
         plot_frame = line[line["stack"].isin(top)].assign(tag=lambda d: d["tag"].astype(str))
         self.timeline = pn.pane.HoloViews(
             plot_frame.hvplot.line(x="tag", y="specs", by="stack", height=340, responsive=True, title="Specs per stack and tag (8 largest stacks)",
-                                   hover_cols=["packages"], legend="right").opts(xrotation=30),
+                                   hover_cols=["packages"], legend="right").opts(xrotation=30, hooks=[views.wheel_scrolls_the_page]),
             sizing_mode="stretch_width", name="timeline",
         ) if len(plot_frame) else pn.pane.HTML("<i>No tags</i>")
         self.versions = pn.pane.HTML("", sizing_mode="stretch_width", name="package-versions")
@@ -174,8 +175,10 @@ class CompareView(Component):
             sizing_mode="stretch_width",
         )
         if not s.tag_a or not s.tag_b:
-            self._defaults()  # runs _update
-        else:
+            self._defaults()  # runs _update when it sets both sides
+        if not s.tag_a or not s.tag_b or s.tag_a == s.tag_b:
+            self._update()  # one tag only, or the same twice: says so
+        elif not self.numbers.object:
             self._update()
 
     def _choices(self) -> list[str]:
@@ -219,7 +222,21 @@ class CompareView(Component):
     def _update(self):
         """Diff the two sides (of the selection's other filters) into the numbers and tables."""
         s = self.state
-        if s.view != "compare" or not s.tag_a or not s.tag_b:
+        if s.view != "compare":
+            return
+        what = "tag" if s.compare_by == "tag" else "stack"
+        if len(self._choices()) < 2:
+            self.numbers.object = (f'<div class="compare-note"><b>Only one {what} is loaded</b> '
+                                   f'({html.escape(", ".join(self._choices()) or "none")}): there is nothing to compare it with. '
+                                   f'Load a tree or mirror list holding two or more {what}s.</div>')
+            return
+        if not s.tag_a or not s.tag_b:
+            return
+        if s.tag_a == s.tag_b:
+            self.numbers.object = (f'<div class="compare-note"><b>A and B are the same {what}</b> ({html.escape(s.tag_a)}): '
+                                   f'pick two different ones.</div>')
+            self.by_stack.value = self.rows.value = pd.DataFrame()
+            self._result = None
             return
         dim = s.compare_by  # "tag" or "stack": the selection's other filters, then one value each side
         base = query.spec_mask(s.index, s.selection.without(dim))

@@ -21,7 +21,7 @@ from bokeh.plotting import figure
 from bokeh.models.widgets.tables import HTMLTemplateFormatter, NumberFormatter
 import panel as pn
 
-from dashboard.core.terms import ALARMING_SIGNATURES, COUNT_FORMAT, NUMBER_COLUMNS, NUMBER_TITLES, SIGNATURE_COLUMN
+from dashboard.core.terms import ALARMING_SIGNATURES, COUNT_FORMAT, NUMBER_COLUMNS, NUMBER_TITLES, SIGNATURE_COLUMN, SIZE_TEMPLATE
 
 HEATMAP_CMAP = "viridis"
 ROW_PX = 16  # vertical pixels per heatmap row, keeps package labels readable
@@ -122,6 +122,9 @@ def heatmap(
     columns, rows = _factors(counts, x, y, x_order, y_order)
     return plot.redim.values(**{y: rows, x: columns}).opts(
         default_tools=["save", "reset", "pan", "wheel_zoom"],
+        # the wheel scrolls the page: zooming with it waits for a click on its tool
+        active_tools=["pan"],
+        hooks=[wheel_scrolls_the_page],
         nonselection_alpha=1.0,
         selection_alpha=1.0,
         framewise=True,
@@ -134,6 +137,13 @@ def heatmap(
         backend_opts={"plot.output_backend": "canvas"},
         min_width=min_width or heatmap_min_width(counts[x].nunique(), longest(counts[y].unique())),
     )
+
+
+def wheel_scrolls_the_page(plot, element) -> None:
+    """HoloViews hook: no scroll tool is active (Bokeh's ``"auto"`` makes the wheel
+    zoom the plot under the pointer and stop the page scrolling); the wheel-zoom tool
+    stays in the toolbar, on after a click."""
+    plot.state.toolbar.active_scroll = None
 
 
 def mark_cells(fig: figure, x: str, y: str, cells: pd.DataFrame) -> None:
@@ -348,7 +358,9 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail)
         header_filters={c: text_filter for c in rows.columns if c not in NUMBER_COLUMNS},
         # pages write "-" for an unknown size (and name no dependencies): show "-", not NaN
         formatters={
-            **{c: NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right") for c in NUMBER_COLUMNS},
+            "n_deps": NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right"),
+            # KiB/MiB/GiB, the bytes on hover; the value stays the number, so it sorts by bytes
+            "size": HTMLTemplateFormatter(template=SIZE_TEMPLATE),
             # a bad signature or an unknown key in red, never blending in
             **({SIGNATURE_COLUMN: HTMLTemplateFormatter(template=(
                 "<span style=\"<%= " + " || ".join(f"value == '{s}'" for s in ALARMING_SIGNATURES)
