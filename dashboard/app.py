@@ -19,6 +19,7 @@ import gc
 import html
 import logging
 import os
+from pathlib import Path
 import threading
 import time
 from urllib.parse import urlencode
@@ -248,6 +249,10 @@ class CacheDashboard(pn.viewable.Viewer):
         )
 
 
+#: Marks Bokeh's tab headers up as tabs and lets the keyboard reach and switch them.
+TABS_A11Y_JS = (Path(__file__).parent / "static" / "tabs_a11y.js").read_text()
+
+
 class Page(pn.template.BootstrapTemplate):
     """The served page: Panel's Bootstrap template whose document indexes its models
     once, after the whole page is in it (Bokeh re-walks every model of a document at
@@ -259,7 +264,13 @@ class Page(pn.template.BootstrapTemplate):
         if doc is None:
             return super().server_doc(doc, title, location)
         with doc.models.freeze():
-            return super().server_doc(doc, title, location)
+            doc = super().server_doc(doc, title, location)
+        from bokeh.events import DocumentReady
+        from bokeh.models import CustomJS
+
+        # the view tabs as tabs for the keyboard and screen readers (see the script)
+        doc.js_on_event(DocumentReady, CustomJS(code=TABS_A11Y_JS))
+        return doc
 
 
 def theme_switch(args: dict) -> pn.pane.HTML:

@@ -322,6 +322,15 @@ def spec_detail(row: pd.Series, commands=(), ancestors=(), dependencies=None, si
     )
 
 
+#: Spec table columns whose text wraps rather than being cut (tags share long prefixes).
+WRAPPED_COLUMNS = ("tag", "package", "version", "compiler", "os", "target")
+
+#: Wrapped cells break anywhere when they must (``develop-2025-03-23`` in a narrow
+#: column); titles wrap between words.
+WRAP_CSS = "".join(
+    f".tabulator-cell[tabulator-field='{c}'] {{ white-space: normal !important; overflow-wrap: anywhere; }}" for c in WRAPPED_COLUMNS
+) + ".tabulator-col-title { white-space: normal !important; }"
+
 #: Heights in the spec table (pixels, Panel's default Tabulator theme in Chromium): the
 #: header with its filter row, one row, the pagination footer.
 TABLE_HEADER_PX, TABLE_ROW_PX, TABLE_FOOTER_PX = 72, 34, 49
@@ -359,6 +368,9 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail)
         # pages write "-" for an unknown size (and name no dependencies): show "-", not NaN
         formatters={
             "n_deps": NumberFormatter(format=COUNT_FORMAT, nan_format="-", null_format="-", text_align="right"),
+            # never cut to ambiguity (develop-2025-03-23 and develop-2025-03-30 both read
+            # "develop-2..." cut): these wrap inside their column instead
+            **{c: {"type": "textarea"} for c in WRAPPED_COLUMNS if c in rows.columns},
             # KiB/MiB/GiB, the bytes on hover; the value stays the number, so it sorts by bytes
             "size": HTMLTemplateFormatter(template=SIZE_TEMPLATE),
             # a bad signature or an unknown key in red, never blending in
@@ -369,13 +381,14 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail)
         titles=NUMBER_TITLES,
         widths={
             # 90% in all: the row expander column takes the rest
-            "hash": "8%", "package": "9%", "version": "6%", "compiler": "9%", "os": "8%", "target": "8%",
-            "variants": "11%", "stacks": "9%", "size": "9%", "n_deps": "5%", "tag": "8%",
+            "hash": "6%", "package": "10%", "version": "7%", "compiler": "10%", "os": "8%", "target": "8%",
+            "variants": "11%", "stacks": "9%", "size": "6%", "n_deps": "4%", "tag": "11%",
         } if SIGNATURE_COLUMN not in rows.columns else {
-            "hash": "7%", "package": "8%", "version": "6%", "compiler": "8%", "os": "7%", "target": "7%",
-            "variants": "10%", "stacks": "7%", "size": "7%", "n_deps": "4%", "tag": "8%", SIGNATURE_COLUMN: "11%",
+            "hash": "5%", "package": "9%", "version": "7%", "compiler": "9%", "os": "7%", "target": "7%",
+            "variants": "9%", "stacks": "7%", "size": "6%", "n_deps": "4%", "tag": "10%", SIGNATURE_COLUMN: "10%",
         },
-        configuration={"columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72}},
+        configuration={"columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72, "headerWordWrap": True}},
+        stylesheets=[WRAP_CSS],
         row_content=row_content,
         embed_content=False,
         sizing_mode="stretch_width",
