@@ -251,6 +251,7 @@ class CacheDashboard(pn.viewable.Viewer):
 
 #: Marks Bokeh's tab headers up as tabs and lets the keyboard reach and switch them.
 TABS_A11Y_JS = (Path(__file__).parent / "static" / "tabs_a11y.js").read_text()
+THEME_LINK_JS = (Path(__file__).parent / "static" / "theme_link.js").read_text()
 
 
 class Page(pn.template.BootstrapTemplate):
@@ -270,6 +271,8 @@ class Page(pn.template.BootstrapTemplate):
 
         # the view tabs as tabs for the keyboard and screen readers (see the script)
         doc.js_on_event(DocumentReady, CustomJS(code=TABS_A11Y_JS))
+        # the theme link keeps the current selection (see the script)
+        doc.js_on_event(DocumentReady, CustomJS(code=THEME_LINK_JS))
         return doc
 
 
@@ -280,9 +283,8 @@ def theme_switch(args: dict) -> pn.pane.HTML:
     dark = [v.decode() if isinstance(v, bytes) else str(v) for v in args.get("theme", [])][-1:] == ["dark"]
     target = "default" if dark else "dark"
     return pn.pane.HTML(
-        f'<a class="theme-switch" href="?theme={target}" style="color:#fff;text-decoration:underline" '
-        f"onclick=\"const u = new URL(window.location.href); u.searchParams.set('theme', '{target}'); "
-        f'window.location.href = u.toString(); return false;">{"Light theme" if dark else "Dark theme"}</a>',
+        f'<a class="theme-switch" href="?theme={target}" style="color:#fff;text-decoration:underline">'
+        f'{"Light theme" if dark else "Dark theme"}</a>',
         margin=(12, 10), sizing_mode="fixed", width=110, css_classes=["theme-switch-pane"],
     )
 

@@ -8,6 +8,7 @@
 // (the chosen one 0, the others -1); Enter or Space picks the focused tab, the arrow
 // keys, Home and End move between tabs (WAI-ARIA Authoring Practices, "Tabs").
 (function () {
+  var refocus = false;  // a tab picked from the keyboard: focus it again once Bokeh redraws the row
   function roots(root, out) {
     out.push(root);
     root.querySelectorAll("*").forEach(function (e) { if (e.shadowRoot) roots(e.shadowRoot, out); });
@@ -30,17 +31,18 @@
           tab.setAttribute("role", "tab");
           tab.setAttribute("aria-selected", chosen ? "true" : "false");
           tab.setAttribute("tabindex", chosen ? "0" : "-1");
+          if (chosen && refocus && !tab.isSameNode(root.activeElement)) { refocus = false; tab.focus(); }
           if (tab.dataset.keys) return;
           tab.dataset.keys = "1";
           tab.addEventListener("keydown", function (ev) {
             var all = Array.prototype.slice.call(header.querySelectorAll(".bk-tab"));
             var at = all.indexOf(tab), next = null;
-            if (ev.key === "Enter" || ev.key === " ") { tab.click(); ev.preventDefault(); setTimeout(mark, 50); return; }
+            if (ev.key === "Enter" || ev.key === " ") { refocus = true; tab.click(); ev.preventDefault(); setTimeout(mark, 50); return; }
             if (ev.key === "ArrowRight") next = all[(at + 1) % all.length];
             if (ev.key === "ArrowLeft") next = all[(at - 1 + all.length) % all.length];
             if (ev.key === "Home") next = all[0];
             if (ev.key === "End") next = all[all.length - 1];
-            if (next) { ev.preventDefault(); next.setAttribute("tabindex", "0"); next.focus(); next.click(); setTimeout(mark, 50); }
+            if (next) { ev.preventDefault(); refocus = true; next.setAttribute("tabindex", "0"); next.focus(); next.click(); setTimeout(mark, 50); }
           });
           tab.addEventListener("click", function () { setTimeout(mark, 50); });
         });

@@ -165,13 +165,17 @@ class CompareView(Component):
         ) if len(plot_frame) else pn.pane.HTML("<i>No tags</i>")
         self.versions = pn.pane.HTML("", sizing_mode="stretch_width", name="package-versions")
         self._result = None
+        # hidden while there is nothing to compare (one tag, or the same on both sides)
+        self._per_stack = pn.Column(pn.pane.Markdown("#### Per stack"), self.by_stack, width=560)
+        self._over_time = pn.Column(self.timeline, min_width=420, sizing_mode="stretch_width")
+        self._changes = pn.Column(pn.Row(pn.pane.Markdown("#### Specs added, removed and changed"), self.download), self.rows,
+                                  sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.pane.Markdown("### What changed between two tags (or two stacks)?\nThe specs of the selection (every filter but "
                              "the one compared). *Changed*: the same package, variants, compiler, OS and target with a new version or hash."),
             self.by, pn.Row(self.a, self.b), self.numbers,
-            pn.FlexBox(pn.Column(pn.pane.Markdown("#### Per stack"), self.by_stack, width=560), pn.Column(self.timeline, min_width=420, sizing_mode="stretch_width"),
-                       sizing_mode="stretch_width"),
-            pn.Row(pn.pane.Markdown("#### Specs added, removed and changed"), self.download), self.rows, self.versions,
+            pn.FlexBox(self._per_stack, self._over_time, sizing_mode="stretch_width"),
+            self._changes, self.versions,
             sizing_mode="stretch_width",
         )
         if not s.tag_a or not s.tag_b:
@@ -225,7 +229,10 @@ class CompareView(Component):
         if s.view != "compare":
             return
         what = "tag" if s.compare_by == "tag" else "stack"
-        if len(self._choices()) < 2:
+        one = len(self._choices()) < 2
+        self._over_time.visible = not one
+        self._per_stack.visible = self._changes.visible = not one and s.tag_a != s.tag_b
+        if one:
             self.numbers.object = (f'<div class="compare-note"><b>Only one {what} is loaded</b> '
                                    f'({html.escape(", ".join(self._choices()) or "none")}): there is nothing to compare it with. '
                                    f'Load a tree or mirror list holding two or more {what}s.</div>')

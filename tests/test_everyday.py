@@ -1,0 +1,133 @@
+"""Walls a newcomer hit, walked in Chromium: the wheel over a plot scrolls the page, the
+keyboard reaches and switches the view tabs, the spec table's tags, packages and
+versions are never cut at 1400 or 900 px, sizes read in KiB/MiB/GiB with the exact
+bytes on hover, a single tag in *What changed?* says there is nothing to compare, and
+the theme link switches to the dark theme keeping the selection."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import REAL_PAGES, ROOT, STORE_ENV
+from support import PATIENCE_MS, free_port, start_server, wait_value
+
+SPACK = ROOT / "assets" / "mirrors" / "spack-1.2" / "spack-1.2-v3-unsigned"
+
+#: Sum of the scroll offsets of the window and every element (the template scrolls its main column).
+SCROLLED = "() => { let t = window.scrollY; document.querySelectorAll('*').forEach(e => { t += e.scrollTop || 0; }); return t; }"
+#: The element that has the keyboard focus, through shadow roots: ``tag.class text``.
+FOCUSED = """() => { let a = document.activeElement; while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
+                     return a ? a.tagName + ' ' + a.className + ' ' + (a.textContent || '').trim().slice(0, 40) : ''; }"""
+#: Spec table cells of tag, package and version whose text does not fit (cut).
+CUT_CELLS = """() => { const out = []; const walk = (root) => { root.querySelectorAll('*').forEach(e => { if (e.shadowRoot) walk(e.shadowRoot); });
+  root.querySelectorAll(".tabulator-cell[tabulator-field='tag'], .tabulator-cell[tabulator-field='package'], .tabulator-cell[tabulator-field='version']")
+      .forEach(c => { if (c.scrollWidth > c.clientWidth + 1) out.push(c.textContent); }); }; walk(document); return out; }"""
+
+
+def _page(browser, width=1400):
+    ctx = browser.new_context(viewport={"width": width, "height": 1000})
+    pg = ctx.new_page()
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    return ctx, pg
+
+
+def test_the_wheel_over_a_heatmap_scrolls_the_page(server, browser, artifacts):
+    ctx, pg = _page(browser)
+    pg.goto(server, timeout=PATIENCE_MS)
+    pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+    canvas = pg.locator("canvas").first
+    box = canvas.bounding_box()
+    ranges = """() => Bokeh.documents.flatMap(d => Array.from(d.all_models)).filter(m => m.type === 'FactorRange' || m.constructor.name === 'FactorRange')
+                      .map(r => [r.start, r.end])"""
+    before = pg.evaluate(ranges)
+    assert before
+    pg.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 3)
+    pg.mouse.wheel(0, 300)
+    wait_value(pg, lambda p: p.evaluate(SCROLLED) > 0, True)
+    pg.mouse.wheel(0, -10_000)
+    wait_value(pg, lambda p: p.evaluate(SCROLLED), 0)
+    assert pg.evaluate(ranges) == before  # the plot did not zoom
+    pg.screenshot(path=str(artifacts / "everyday-wheel.png"))
+    assert not pg.errors, pg.errors
+    ctx.close()
+
+
+def test_the_keyboard_reaches_and_switches_the_view_tabs(server, browser, artifacts):
+    ctx, pg = _page(browser)
+    pg.goto(server, timeout=PATIENCE_MS)
+    pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+    tabs = pg.get_by_role("tab")
+    wait_value(pg, lambda p: p.get_by_role("tab").count(), 4)
+    assert tabs.all_inner_texts() == ["Overview", "Runs here?", "What changed?", "Find my spec"]
+    pg.get_by_role("button", name="This machine").focus()  # the sidebar's last control
+    pg.keyboard.press("Tab")
+    assert "Overview" in pg.evaluate(FOCUSED)  # the views come next, before their content
+    pg.keyboard.press("ArrowRight")
+    pg.get_by_text("Will it run here?").wait_for(timeout=PATIENCE_MS)
+    wait_value(pg, lambda p: p.get_by_role("tab", selected=True).all_inner_texts(), ["Runs here?"])
+    pg.keyboard.press("End")
+    wait_value(pg, lambda p: p.get_by_role("tab", selected=True).all_inner_texts(), ["Find my spec"])
+    pg.keyboard.press("Home")
+    wait_value(pg, lambda p: p.get_by_role("tab", selected=True).all_inner_texts(), ["Overview"])
+    pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)  # the overview drawn again
+    assert "Overview" in pg.evaluate(FOCUSED)  # the focus stays on the chosen tab
+    pg.screenshot(path=str(artifacts / "everyday-keyboard.png"))
+    assert not pg.errors, pg.errors
+    ctx.close()
+
+
+@pytest.mark.parametrize("width", [1400, 900])
+def test_no_tag_package_or_version_is_cut_in_the_spec_table(server, browser, artifacts, width):
+    ctx, pg = _page(browser, width)
+    pg.goto(server, timeout=PATIENCE_MS)
+    pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+    tags = pg.locator(".tabulator-cell[tabulator-field='tag']").all_inner_texts()
+    assert len(tags) >= 10 and all(t.replace("\n", "") in {p.parent.parent.name for p in REAL_PAGES.rglob("specs.md")} for t in tags)
+    assert pg.evaluate(CUT_CELLS) == []
+    pg.locator(".spec-table").first.screenshot(path=str(artifacts / f"everyday-table-{width}.png"))
+    assert not pg.errors, pg.errors
+    ctx.close()
+
+
+def test_sizes_in_iec_units_one_tag_and_the_theme_link(tmp_path, browser, artifacts):
+    """A mirror served with ``--sizes``: the size column reads KiB with the exact bytes
+    on hover, and the headline's size line sums the selection; the mirror is one tag,
+    so *What changed?* says there is nothing to compare; the theme link keeps the
+    selection."""
+    from dashboard.core.terms import human_bytes
+    from dashboard.load import load
+
+    truth = load(SPACK, cache=False, sizes=True).specs
+    port = free_port()
+    proc = start_server(str(SPACK), port, env={STORE_ENV: str(tmp_path / "store")}, extra_args=["--sizes"])
+    ctx, pg = _page(browser)
+    try:
+        pg.goto(f"http://127.0.0.1:{port}/?package=ptool", timeout=PATIENCE_MS)
+        pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+        ptool = truth[truth["package"] == "ptool"]
+        line = pg.locator(".size-line").first
+        wait_value(pg, lambda p: " ".join(line.locator("div").last.inner_text().split()),
+                   f"Size {human_bytes(int(ptool['size'].sum()))} in {len(ptool)} binaries")
+        cells = pg.locator(".tabulator-cell[tabulator-field='size'] span")
+        hashes = pg.locator(".tabulator-cell[tabulator-field='hash']").all_inner_texts()
+        for cell, h in zip(cells.all(), hashes):
+            size = int(truth.set_index("hash").loc[h.strip(), "size"])
+            assert cell.inner_text() == human_bytes(size) and cell.get_attribute("title") == f"{size:,} bytes"
+        pg.get_by_role("tab", name="What changed?").click()
+        pg.get_by_text("Only one tag is loaded").wait_for(timeout=PATIENCE_MS)
+        pg.screenshot(path=str(artifacts / "everyday-one-tag.png"))
+        pg.locator("a.theme-switch").click()
+        pg.wait_for_url("**theme=dark**", timeout=PATIENCE_MS)
+        assert "package=ptool" in pg.url and "view=compare" in pg.url  # the selection and the view kept
+        pg.get_by_text("Only one tag is loaded").wait_for(timeout=PATIENCE_MS)
+        pg.locator("a.theme-switch", has_text="Light theme").wait_for(timeout=PATIENCE_MS)
+        pg.screenshot(path=str(artifacts / "everyday-dark.png"))
+        assert not pg.errors, pg.errors
+    finally:
+        ctx.close()
+        proc.terminate()
+        proc.wait(timeout=30)
