@@ -252,6 +252,7 @@ class CacheDashboard(pn.viewable.Viewer):
 #: Marks Bokeh's tab headers up as tabs and lets the keyboard reach and switch them.
 TABS_A11Y_JS = (Path(__file__).parent / "static" / "tabs_a11y.js").read_text()
 THEME_LINK_JS = (Path(__file__).parent / "static" / "theme_link.js").read_text()
+A11Y_ROLES_JS = (Path(__file__).parent / "static" / "a11y_roles.js").read_text()
 
 
 class Page(pn.template.BootstrapTemplate):
@@ -273,6 +274,8 @@ class Page(pn.template.BootstrapTemplate):
         doc.js_on_event(DocumentReady, CustomJS(code=TABS_A11Y_JS))
         # the theme link keeps the current selection (see the script)
         doc.js_on_event(DocumentReady, CustomJS(code=THEME_LINK_JS))
+        # names and roles Panel's widgets leave out (see the script)
+        doc.js_on_event(DocumentReady, CustomJS(code=A11Y_ROLES_JS))
         return doc
 
 

@@ -48,6 +48,11 @@ class Choice(pn.widgets.MultiChoice):
 
     _priority_changes = ["value"]
 
+    #: The text typed into the selector in the theme's text colour (Choices.js draws it
+    #: black, unreadable on the dark theme's background; axe: colour contrast).
+    _stylesheets = [*pn.widgets.MultiChoice._stylesheets,
+                    ".choices__input { color: var(--panel-on-background-color, inherit); }"]
+
     def _server_change(self, doc, ref, subpath, attr, old, new):
         if attr != "value" or subpath or not doc.session_context or self._events or attr in self._changing.get(ref, []):
             return super()._server_change(doc, ref, subpath, attr, old, new)
