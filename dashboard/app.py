@@ -19,6 +19,7 @@ import gc
 import html
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 import threading
 import time
@@ -174,8 +175,12 @@ class CacheDashboard(pn.viewable.Viewer):
 
     state = param.ClassSelector(class_=DashboardState)
 
-    def __init__(self, data: CacheData, **params):
+    def __init__(self, data: CacheData, url_args: Mapping[str, Sequence[str | bytes]] | None = None, **params):
+        """``url_args``: a page URL's query (``pn.state.session_args``), applied before the
+        components are built; what it could not apply is in :attr:`url_notices`."""
         super().__init__(state=DashboardState(data, batch=pn.io.hold, later=after_drawn), **params)
+        #: the URL's values that were ignored, each a sentence naming the value and why
+        self.url_notices: list[str] = self.state.apply_url_query(url_args) if url_args else []
         self.selectors = Selectors(state=self.state)
         self.headline = Headline(state=self.state)
         # updated in this order after each change, within one message (state.batch)
@@ -334,13 +339,13 @@ def served_page(path: str | None = None, sizes: bool | None = None, verify=...) 
 
     def fill() -> CacheDashboard | None:
         try:
-            dashboard = CacheDashboard(shared_data(path, progress=progress, sizes=sizes, verify=verify))
+            dashboard = CacheDashboard(shared_data(path, progress=progress, sizes=sizes, verify=verify), url_args=args)
         except Exception as exc:  # show it, never an error page
             logging.getLogger(__name__).exception("loading %s failed", path)
             text.object = f"Could not load {path}: {type(exc).__name__}: {exc}"
             bar.visible = False
             return None
-        notices = dashboard.state.apply_url_query(args)
+        notices = dashboard.url_notices
         # text from the URL is shown as text: escaped HTML, never Markdown (no links, no images)
         alert = [
             pn.pane.HTML(

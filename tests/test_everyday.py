@@ -28,7 +28,7 @@ CUT_CELLS = """() => { const out = []; const walk = (root) => { root.querySelect
 
 
 def _page(browser, width=1400):
-    ctx = browser.new_context(viewport={"width": width, "height": 1000})
+    ctx = browser.new_context(viewport={"width": width, "height": 1000}, accept_downloads=True)
     pg = ctx.new_page()
     pg.errors = []
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
@@ -131,3 +131,50 @@ def test_sizes_in_iec_units_one_tag_and_the_theme_link(tmp_path, browser, artifa
         ctx.close()
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_tables_header_filters_are_the_selection(server, browser, reference, artifacts, tmp_path):
+    """Typing in a header filter narrows the headline and the URL as the table (pandas'
+    str.contains over PyYAML's reading is the oracle); *Clear table filters* empties the
+    header input; the URL brings the filter back."""
+    import pandas as pd
+    from support import number, wait_number
+    from test_walk import READ_EXPORT_JS
+
+    specs = reference.drop_duplicates(["tag", "hash"])
+    want = specs[specs["package"].str.contains("py-", case=False, regex=False)]
+    ctx, pg = _page(browser)
+    pg.goto(server, timeout=PATIENCE_MS)
+    pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+    box = pg.locator(".spec-table .tabulator-col[tabulator-field='package'] .tabulator-header-filter input").first
+    box.press_sequentially("py-")  # keys, as a user types (Tabulator filters on keyup)
+    wait_number(pg, "Specs", len(want))
+    assert number(pg, "Packages") == want["package"].nunique()
+    wait_value(pg, lambda p: "filter.package=py-" in p.url, True)
+    note = pg.locator(".filter-note").first
+    wait_value(pg, lambda p: " ".join(note.locator("div").last.inner_text().split()), "Table filters: package contains py-")
+    pg.screenshot(path=str(artifacts / "everyday-header-filter.png"))
+    # the CSV and the export hold the filtered specs (read back by pandas and by the export's own models)
+    with pg.expect_download() as dl:
+        pg.get_by_role("button", name="Download CSV (filtered rows)").click()
+    csv = pd.read_csv(dl.value.path())
+    with pg.expect_download() as dl:
+        pg.get_by_role("button", name="Export HTML (current selection)").click()
+    exported = tmp_path / "filtered.html"
+    dl.value.save_as(exported)
+    assert sorted(csv["hash"]) == sorted(want["hash"])
+    view = ctx.new_page()
+    view.goto(exported.as_uri())
+    view.wait_for_function("() => window.Bokeh && Bokeh.documents.length && Bokeh.documents[0].get_model_by_name('numbers').tags.length", timeout=PATIENCE_MS)
+    assert sorted(view.evaluate(READ_EXPORT_JS)["hashes"]) == sorted(want["hash"])
+    view.close()
+    pg.get_by_role("button", name="Clear table filters").click()
+    wait_number(pg, "Specs", len(specs))
+    wait_value(pg, lambda p: p.locator(".spec-table .tabulator-col[tabulator-field='package'] .tabulator-header-filter input").first.input_value(), "")
+    assert "filter." not in pg.url
+    pg.goto(server + "?filter.hash=A&filter.nope=x", timeout=PATIENCE_MS)
+    pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+    wait_number(pg, "Specs", int(specs["hash"].str.contains("a", case=False).sum()))
+    pg.get_by_text("Table filter 'nope' from the URL is not a text column").first.wait_for(timeout=PATIENCE_MS)
+    assert not pg.errors, pg.errors
+    ctx.close()

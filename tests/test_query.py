@@ -209,3 +209,21 @@ def test_every_number_option_and_heatmap_matches_reference(index, reference):
         all_tags = all_tags[all_tags["stack"].isin(sel.stack)] if sel.stack else all_tags
         assert res.stack_tag.set_index(["stack", "tag"])["count"].to_dict() == all_tags.groupby(["stack", "tag"]).size().to_dict(), sel
         assert sorted(q.table_rows(index, res.mask)["hash"]) == sorted(one["hash"]), sel
+
+
+@pytest.mark.parametrize(("column", "text"), [("package", "PY-"), ("hash", "a"), ("compiler", "gcc@11"), ("tag", "03-30"), ("os", "nothing-like-this")])
+def test_table_header_filters_are_part_of_the_selection(index, reference, column, text):
+    """A header filter of the spec table (cell contains text, case ignored) narrows the
+    numbers and the table as pandas' str.contains over PyYAML's reading does."""
+    specs = reference.drop_duplicates(["tag", "hash"])
+    want = specs[specs[column].astype(str).str.contains(text, case=False, regex=False)]
+    res = q.compute(index, q.Selection(columns=((column, text),)))
+    assert res.numbers["specs"] == len(want) and res.numbers["packages"] == want["package"].nunique()
+    rows = q.table_rows(index, res.mask)
+    assert sorted(zip(rows["tag"].astype(str), rows["hash"].astype(str))) == sorted(zip(want["tag"], want["hash"]))
+    # with a selector too: both apply
+    both = q.compute(index, q.Selection(stack=("e4s",), columns=((column, text),)))
+    in_e4s = set(zip(*reference.loc[reference["stack"] == "e4s", ["tag", "hash"]].T.to_numpy()))
+    assert both.numbers["specs"] == sum((t, h) in in_e4s for t, h in zip(want["tag"], want["hash"]))
+    # a blank text or a column of numbers filters nothing
+    assert q.compute(index, q.Selection(columns=((column, "  "), ("size", "1")))).numbers["specs"] == len(specs)

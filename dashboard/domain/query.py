@@ -27,7 +27,7 @@ import pandas as pd
 
 from dashboard.model import CacheData
 from dashboard.core import compat
-from dashboard.core.terms import DIMENSIONS, LABELS, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS, table_columns  # noqa: F401  (the query's vocabulary)
+from dashboard.core.terms import DIMENSIONS, LABELS, NUMBER_COLUMNS, ROOT_STACK, STACKS_LABEL, TABLE_COLUMNS, table_columns  # noqa: F401  (the query's vocabulary)
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,11 @@ class Selection:
             as ``linux-ubuntu22.04-zen3``, or a target name; see
             :mod:`dashboard.core.compat`); ``""`` = no filter.  A host that cannot
             be read filters nothing (the caller reports it).
+        columns: the spec table's header filters, ``((column, text), ...)``: specs
+            whose table cell in ``column`` (a text column of
+            :func:`~dashboard.core.terms.table_columns`) contains ``text``, case
+            ignored (the table's own "like" filter); blank texts and unknown columns
+            filter nothing.
     """
 
     tag: tuple[str, ...] = ()
@@ -52,14 +57,24 @@ class Selection:
     package: str = ""
     cell: tuple[str, str] | None = None
     host: str = ""
+    columns: tuple[tuple[str, str], ...] = ()
 
     def values(self, dim: str) -> tuple[str, ...]:
         """Selected values of one of :data:`DIMENSIONS`."""
         return getattr(self, dim)
 
     def without(self, *dims: str) -> "Selection":
-        """A copy with the given dimensions (or ``"package"``/``"cell"``/``"host"``) cleared."""
+        """A copy with the given dimensions (or ``"package"``/``"cell"``/``"host"``/``"columns"``) cleared."""
         return replace(self, **{d: ("" if d in ("package", "host") else None if d == "cell" else ()) for d in dims})
+
+    def column_filters(self) -> tuple[tuple[str, str], ...]:
+        """:attr:`columns` as matched: blank texts dropped, text lower-cased and
+        stripped, one text per column (the last), sorted by column."""
+        out = {}
+        for column, text in self.columns:
+            if str(text).strip():
+                out[str(column)] = str(text).strip().lower()
+        return tuple(sorted(out.items()))
 
 
 @dataclass
@@ -237,7 +252,36 @@ def dimension_masks(index: SpecIndex, sel: Selection) -> dict[str, np.ndarray]:
         host = host_mask(index, sel.host)
         if host is not None:
             masks["host"] = host
+    columns = [column_mask(index, column, text) for column, text in sel.column_filters()]
+    columns = [m for m in columns if m is not None]
+    if columns:
+        masks["columns"] = np.logical_and.reduce(columns) if len(columns) > 1 else columns[0]
     return masks
+
+
+def column_mask(index: SpecIndex, column: str, text: str) -> np.ndarray | None:
+    """``bool`` array over spec rows: the spec's cell in the table column ``column``
+    contains ``text`` (case ignored, no pattern characters), as the table's "like"
+    header filter matches; ``None`` for a column the table has not or one of numbers.
+    A categorical column is matched on its categories (once per distinct value);
+    the masks are kept in the index's memo (shared by sessions)."""
+    if column not in index.table.columns or column in NUMBER_COLUMNS:
+        return None
+    needle = text.strip().lower()
+
+    def make() -> np.ndarray:
+        values = index.table[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            hit = np.asarray(values.cat.categories.astype(str).str.lower().str.contains(needle, regex=False), dtype=bool)
+            codes = values.cat.codes.to_numpy()
+            rows = np.where(codes >= 0, hit[codes] if len(hit) else False, False)
+        else:
+            rows = values.astype("string").str.lower().str.contains(needle, regex=False).fillna(False).to_numpy(dtype=bool)
+        out = np.zeros(index.n, dtype=bool)
+        out[index.table.index.to_numpy()] = rows
+        return out
+
+    return _memo(index, ("column", column, needle), make)
 
 
 def host_mask(index: SpecIndex, host: str) -> np.ndarray | None:
@@ -330,7 +374,7 @@ def _key(sel: Selection, *drop: str) -> tuple:
     sel = sel.without(*drop) if drop else sel
     return (
         *(tuple(sorted(set(sel.values(dim)))) for dim in DIMENSIONS),
-        sel.package.strip().lower(), sel.cell, sel.host.strip(),
+        sel.package.strip().lower(), sel.cell, sel.host.strip(), sel.column_filters(),
     )
 
 

@@ -330,6 +330,20 @@ def detail_for(state) -> callable:
     return detail
 
 
+#: Runs in the browser when the spec table's ``filters`` change (typed, or set by the
+#: server from the selection: *Clear all filters*, a URL): the header's inputs show the
+#: filters in force.  Tabulator's own view holds the inputs (``Bokeh.index`` finds it).
+HEADER_FILTERS_JS = """
+const view = Bokeh.index.find_one(source);
+const tab = view && view.tabulator;
+if (!tab) return;
+const wanted = new Map((source.filters || []).filter(f => f.value !== '' && f.value != null).map(f => [f.field, String(f.value)]));
+const shown = new Map(tab.getHeaderFilters().map(f => [f.field, String(f.value)]));
+for (const [field, value] of shown) if (!wanted.has(field)) tab.setHeaderFilterValue(field, '');
+for (const [field, value] of wanted) if (shown.get(field) !== value) tab.setHeaderFilterValue(field, value);
+"""
+
+
 class SpecTable(Component):
     """The spec table with its row count, clicked-cell note, *Download CSV* (exactly
     the rows shown, filtered and sorted) and *Export HTML* (the selection, offline)."""
@@ -337,7 +351,8 @@ class SpecTable(Component):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
-        self.table = views.spec_table(query.table_rows(s.index, s.result.mask), row_content=detail_for(s))
+        self.table = views.spec_table(query.table_rows(s.index, s.result.mask), row_content=detail_for(s),
+                                      filters={k: v for k, v in (s.columns or {}).items() if str(v).strip()})
         if s.data.dependencies.empty:  # pages name no dependencies: no column of dashes (its width to variants)
             self.table.param.update(hidden_columns=["n_deps"], widths={**self.table.widths, "variants": "16%"})
         self.download = pn.widgets.FileDownload(
@@ -353,13 +368,42 @@ class SpecTable(Component):
             label="Show all cells", color="light", visible=False, on_click=lambda e: setattr(s, "cell", None), width=130
         )
         self.table.param.watch(self._count_rows, ["filters", "value"])
+        # the header filters are part of the selection: the headline, heatmaps, CSV,
+        # export and URL follow them (state.columns); a note names those in force
+        self.table.param.watch(self._filters_to_state, "filters")
+        self.table.jscallback(filters=HEADER_FILTERS_JS)
+        self.filter_note = pn.pane.HTML("", min_width=200, sizing_mode="stretch_width", css_classes=["filter-note"])
+        self.clear_filters = pn.widgets.Button(label="Clear table filters", color="light", visible=False, width=150,
+                                               on_click=lambda e: setattr(s, "columns", {}))
         header = pn.FlexBox(
-            self.row_count, self.cell_note, self.clear_cell, self.download, self.export,
+            self.row_count, self.cell_note, self.clear_cell, self.filter_note, self.clear_filters, self.download, self.export,
             flex_wrap="wrap", align_items="center", sizing_mode="stretch_width",
         )
         self._layout = pn.Column(pn.pane.Markdown("### Specs"), header, self.table, sizing_mode="stretch_width")
         self._note_cell()
+        self._note_filters()
         self._count_rows()
+
+    def _filters_to_state(self, event):
+        """The table's header filters (Tabulator's ``[{field, type, value}]``) into the selection."""
+        columns = {str(f["field"]): str(f["value"]) for f in event.new or []
+                   if f.get("field") and f.get("value") not in (None, "") and str(f["value"]).strip()}
+        if columns != dict(self.state.columns or {}):
+            self.state.columns = columns
+
+    @param.depends("state.columns", watch=True)
+    def _note_filters(self):
+        """Name the header filters in force; when they are cleared from elsewhere (*Clear
+        all filters*, *Clear table filters*), empty the header's inputs too."""
+        columns = {k: v for k, v in (self.state.columns or {}).items() if str(v).strip()}
+        self.filter_note.object = ("Table filters: " + ", ".join(
+            f"{html.escape(k)} contains <b>{html.escape(v)}</b>" for k, v in columns.items())) if columns else ""
+        self.clear_filters.visible = bool(columns)
+        wanted = [{"field": k, "type": "like", "value": v} for k, v in columns.items()]
+        shown = [{"field": f.get("field"), "type": f.get("type"), "value": f.get("value")} for f in self.table.filters or []
+                 if f.get("value") not in (None, "")]
+        if sorted(map(str, wanted)) != sorted(map(str, shown)):
+            self.table.filters = wanted  # the browser puts them in the header's inputs (HEADER_FILTERS_JS)
 
     def _csv(self) -> io.StringIO:
         return io.StringIO(self.table.current_view.to_csv(index=False))

@@ -16,10 +16,12 @@ from dashboard.core import compat
 
 from dashboard.domain import query
 from dashboard.model import CacheData
-from dashboard.core.terms import LABELS, VIEWS
+from dashboard.core.terms import LABELS, NUMBER_COLUMNS, VIEWS
 
 #: Longest *Find a spec* text kept in the URL (a pasted spack.lock is not).
 MAX_URL_FIND = 400
+#: URL query key prefix of the spec table's header filters: ``filter.package=py-``.
+FILTER_KEY = "filter."
 
 
 def _now(callback: Callable[[], None]) -> None:
@@ -53,6 +55,7 @@ class DashboardState(param.Parameterized):
     top_n = param.Integer(default=30, bounds=(5, 500), label="Packages on the heatmap (top N by specs)")
     cell = param.Tuple(default=None, length=2, allow_None=True, doc="(package, stack) clicked on the heatmap")
     host = param.String(default="", label="Runs on host", doc="only specs that run on this host (spack arch output or a target); '' = all")
+    columns = param.Dict(default={}, doc="the spec table's header filters, column -> text the cell contains (case ignored); part of the selection")
     result = param.Parameter(default=None, doc="dashboard.domain.query.Result for the current selection")
     # the question views (dashboard.ui.questions): not part of the selection, but of the URL
     view = param.Selector(default="overview", objects=list(VIEWS), doc="the view shown: " + ", ".join(VIEWS))
@@ -79,7 +82,7 @@ class DashboardState(param.Parameterized):
         self._options: dict[str, dict] = {}  # option labels last sent, per dimension
         self._relabel_due = False
         super().__init__(**params)
-        self.param.watch(self._on_change, ["tag", "stack", "os", "target", "version", "package", "top_n", "cell", "host"])
+        self.param.watch(self._on_change, ["tag", "stack", "os", "target", "version", "package", "top_n", "cell", "host", "columns"])
         self._recompute(later=_now)
 
     @property
@@ -90,6 +93,7 @@ class DashboardState(param.Parameterized):
             package=self.package,
             cell=tuple(self.cell) if self.cell else None,
             host=self.host,
+            columns=tuple((str(k), str(v)) for k, v in (self.columns or {}).items()),
         )
 
     def _on_change(self, *events):
@@ -128,16 +132,21 @@ class DashboardState(param.Parameterized):
             self.relabelled = frozenset(changed)
         self.param.trigger("relabelled")
 
+    def filterable_columns(self) -> list[str]:
+        """The spec table's text columns: those a header filter (and ``columns``) may name."""
+        return [c for c in self.index.table.columns if c not in NUMBER_COLUMNS]
+
     def clear(self):
         """Reset every filter."""
-        self.param.update(tag=[], stack=[], os=[], target=[], version=[], package="", cell=None, host="")
+        self.param.update(tag=[], stack=[], os=[], target=[], version=[], package="", cell=None, host="", columns={})
 
     # -- URL query state ---------------------------------------------------------
     def url_query(self) -> list[tuple[str, str]]:
         """The selection as URL query pairs, e.g. ``[("stack", "e4s"), ("os", "ubuntu22.04")]``.
 
         One pair per selected value (repeated keys), ``package`` for the name
-        search and ``cell=<package>,<stack>`` for a clicked heatmap cell; an
+        search, ``cell=<package>,<stack>`` for a clicked heatmap cell and
+        ``filter.<column>=<text>`` for each header filter of the spec table; an
         unfiltered dashboard gives ``[]``.
         """
         pairs = [(dim, value) for dim in query.DIMENSIONS for value in getattr(self, dim)]
@@ -147,6 +156,7 @@ class DashboardState(param.Parameterized):
             pairs.append(("cell", ",".join(self.cell)))
         if self.host:
             pairs.append(("host", self.host))
+        pairs += [(FILTER_KEY + column, text) for column, text in self.selection.columns if text.strip()]
         if self.view != "overview":
             pairs.append(("view", self.view))
         if self.view == "compare":
@@ -166,7 +176,8 @@ class DashboardState(param.Parameterized):
                 ``package``, ``cell``, ``host``, ``view`` (one of
                 :data:`dashboard.core.terms.VIEWS`), ``by`` (``tag`` or ``stack``) and
                 ``a``/``b`` (the tags or stacks compared)
-                and ``q`` (the *Find a spec* text); a dimension's values may
+                and ``q`` (the *Find a spec* text) and ``filter.<column>`` (a
+                header filter of the spec table); a dimension's values may
                 also be comma-separated.  Other keys are left alone (Panel and Bokeh
                 use some).
 
@@ -229,6 +240,18 @@ class DashboardState(param.Parameterized):
                     notices.append(f"{by.capitalize()} '{value}' from the URL is not in this build cache: ignored.")
         if "q" in args:
             update["find"] = (text(args["q"]) or [""])[-1][:MAX_URL_FIND]
+        columns = {}
+        for key in args:
+            if not str(key).startswith(FILTER_KEY):
+                continue
+            column, value = str(key)[len(FILTER_KEY):], (text(args[key]) or [""])[-1]
+            if column in self.filterable_columns():
+                columns[column] = value[:MAX_URL_FIND]
+            else:
+                notices.append(f"Table filter '{column}' from the URL is not a text column of the spec table "
+                               f"({', '.join(self.filterable_columns())}): ignored.")
+        if columns:
+            update["columns"] = columns
         if update:
             self.param.update(**update)
         return notices

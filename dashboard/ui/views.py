@@ -336,11 +336,15 @@ WRAP_CSS = "".join(
 TABLE_HEADER_PX, TABLE_ROW_PX, TABLE_FOOTER_PX = 72, 34, 49
 
 
-def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail) -> VersionSortedTabulator:
+def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail,
+               filters: dict[str, str] | None = None) -> VersionSortedTabulator:
     """The filterable spec table (server-side pagination).
 
     Args:
         rows: spec rows with :data:`dashboard.domain.query.TABLE_COLUMNS`.
+        filters: header filters in force when the browser first draws the table,
+            column -> text the cell contains (case ignored); ``rows`` are already
+            filtered by them (the selection's ``columns``).
 
     Returns:
         A read-only :class:`VersionSortedTabulator` with header filters on every text
@@ -387,7 +391,13 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail)
             "hash": "5%", "package": "9%", "version": "7%", "compiler": "9%", "os": "7%", "target": "7%",
             "variants": "9%", "stacks": "7%", "size": "6%", "n_deps": "4%", "tag": "10%", SIGNATURE_COLUMN: "10%",
         },
-        configuration={"columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72, "headerWordWrap": True}},
+        configuration={
+            "columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72, "headerWordWrap": True},
+            # the header's inputs start with the filters in force: the browser reports what
+            # they show once it has drawn them, and empty inputs would clear the selection's
+            **({"initialHeaderFilter": [{"field": k, "value": v} for k, v in filters.items()]} if filters else {}),
+        },
+        filters=[{"field": k, "type": "like", "value": v} for k, v in (filters or {}).items()],
         stylesheets=[WRAP_CSS],
         row_content=row_content,
         embed_content=False,
