@@ -6,8 +6,6 @@ the theme link switches to the dark theme keeping the selection."""
 
 from __future__ import annotations
 
-import json
-import shutil
 
 import pytest
 
