@@ -176,3 +176,57 @@ def test_the_tables_header_filters_are_the_selection(server, browser, reference,
     pg.get_by_text("Table filter 'nope' from the URL is not a text column").first.wait_for(timeout=PATIENCE_MS)
     assert not pg.errors, pg.errors
     ctx.close()
+
+
+def test_heatmap_hover_and_headline_give_sizes(tmp_path, browser, artifacts):
+    """Two Spack-written mirrors loaded with --sizes: hovering each heatmap's cells names
+    their size (the sum of the binaries' sizes, by pandas) and the size line names the
+    size of each tag."""
+    import re
+
+    import pandas as pd
+
+    from dashboard.core.terms import human_bytes
+    from dashboard.load import load
+    from test_walk import CELL_JS, TIP_TEXT_JS, TITLES, VIEWS, plot
+
+    signed = SPACK.parent / "spack-1.2-v3-signed"
+    mirrors = tmp_path / "mirrors.yaml"  # as Spack writes it
+    mirrors.write_text(f"mirrors:\n  unsigned: {SPACK}\n  signed: {signed}\n")
+    truth = load(mirrors, cache=False, sizes=True)
+    long = truth.spec_stacks.join(truth.specs, on="spec")
+    port = free_port()
+    proc = start_server(str(mirrors), port, env={STORE_ENV: str(tmp_path / "store")}, extra_args=["--sizes"])
+    ctx, pg = _page(browser)
+    try:
+        pg.goto(f"http://127.0.0.1:{port}/", timeout=PATIENCE_MS)
+        pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+        line = pg.locator(".size-line").first.locator("div").last
+        per_tag = truth.specs.groupby("tag", observed=True)["size"].sum().sort_index()
+        for tag, size in per_tag.items():
+            wait_value(pg, lambda p: f"{tag} {human_bytes(int(size))}" in line.inner_text(), True)
+        assert "by tag" in line.inner_text()
+        frames = {
+            VIEWS[0]: (long, "stack", "package"),
+            VIEWS[1]: (truth.specs, "target", "os"),
+            VIEWS[2]: (long, "tag", "stack"),
+        }
+        for name, (frame, x, y) in frames.items():
+            pg.get_by_role("button", name=name, exact=True).click()
+            wait_value(pg, lambda p: plot(p, TITLES[name])["h"] > 0, True)
+            sums = frame.groupby([x, y], observed=True)["size"].sum()
+            (cx, cy), size = sums.index[-1], int(sums.iloc[-1])
+            point = pg.evaluate(CELL_JS, [TITLES[name], str(cx), str(cy)])
+            pg.mouse.move(point["x"] - 1, point["y"] + 1)
+            pg.mouse.move(point["x"], point["y"])
+            tip = pg.locator(".bk-Tooltip").filter(has_text="specs")
+            tip.first.wait_for(timeout=PATIENCE_MS)
+            text = re.sub(r"\s+", " ", tip.first.evaluate(TIP_TEXT_JS))
+            assert f"size: {human_bytes(size)}" in text and str(cx) in text and str(cy) in text, text
+            pg.screenshot(path=str(artifacts / f"everyday-size-hover-{name.split()[0].lower()}.png"))
+            pg.mouse.move(5, 5)
+        assert not pg.errors, pg.errors
+    finally:
+        ctx.close()
+        proc.terminate()
+        proc.wait(timeout=30)

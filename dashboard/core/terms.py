@@ -113,3 +113,13 @@ def human_bytes(n) -> str:
     if text == "1024.0" and unit < len(SIZE_UNITS) - 1:  # 1023.95 MiB reads 1.0 GiB
         text, unit = "1.0", unit + 1
     return f"{'-' if n < 0 else ''}{text} {SIZE_UNITS[unit]}"
+
+
+def cell_size_text(nbytes, sized: int, specs: int) -> str:
+    """The size of a group of ``specs`` binaries of which ``sized`` have a known size
+    summing to ``nbytes`` bytes, for people: ``"412.0 MiB"``, ``"412.0 MiB + 3
+    unknown"``, or ``"unknown"`` when none is known (see :func:`human_bytes`)."""
+    if not sized:
+        return "unknown"
+    unknown = int(specs) - int(sized)
+    return human_bytes(nbytes) + (f" + {unknown:,} unknown" if unknown > 0 else "")

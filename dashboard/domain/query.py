@@ -94,6 +94,8 @@ class SpecIndex:
         os_target: ``int32`` ``os * n_targets + target`` per spec row.
         page: ``int32`` page id per spec row.
         size: ``float64`` size per spec row in bytes (``nan`` where unknown).
+        sized: ``bool`` per spec row, its size known; ``None`` when no size is known
+            (pages write "-"; mirrors loaded without sizes): nothing sums bytes then.
         n: number of spec rows.
         version_pair: ``int64`` id of the spec's (version, package) pair, per
             spec row; ``pair_version``/``pair_package`` give each pair's codes,
@@ -118,6 +120,7 @@ class SpecIndex:
     os_target: np.ndarray
     page: np.ndarray
     size: np.ndarray
+    sized: np.ndarray | None
     n: int
     version_pair: np.ndarray
     pair_version: np.ndarray
@@ -172,6 +175,8 @@ def build_index(data: CacheData) -> SpecIndex:
     n_pkg = max(len(cats["package"]), 1)
     vp_codes, vp_id = np.unique(codes["version"].astype(np.int64) * n_pkg + codes["package"], return_inverse=True)
     table_order = np.lexsort((codes["tag"], -codes["version"].astype(np.int64), codes["package"]))
+    size = specs["size"].to_numpy(dtype="float64", na_value=np.nan)
+    sized = ~np.isnan(size)
     return SpecIndex(
         data=data,
         codes=codes,
@@ -182,7 +187,8 @@ def build_index(data: CacheData) -> SpecIndex:
         tag_stackset=(codes["tag"].astype(np.int32) * np.int32(n_sets) + stackset).astype(np.int32),
         os_target=(codes["os"].astype(np.int32) * np.int32(n_targets) + codes["target"]).astype(np.int32),
         page=specs["page_id"].to_numpy(dtype=np.int32),
-        size=specs["size"].to_numpy(dtype="float64", na_value=np.nan),
+        size=size,
+        sized=sized if sized.any() else None,
         n=len(specs),
         version_pair=vp_id.reshape(-1),
         pair_version=vp_codes // n_pkg,
@@ -326,6 +332,11 @@ class Counts:
             :attr:`SpecIndex.version_pair`).
         pages: distinct pages (tag x package) holding a spec.
         bytes: sum of the known sizes.
+        tag_stackset_bytes, os_target_bytes: ``float64`` bytes of the known sizes in
+            the same cells as ``tag_stackset`` and ``os_target``; ``None`` when the index
+            knows no size (:attr:`SpecIndex.sized`).
+        tag_stackset_sized, os_target_sized: ``int64`` specs of known size in those
+            cells (``None`` likewise).
     """
 
     specs: int
@@ -334,6 +345,25 @@ class Counts:
     pairs: np.ndarray
     pages: int
     bytes: int
+    tag_stackset_bytes: np.ndarray | None = None
+    tag_stackset_sized: np.ndarray | None = None
+    os_target_bytes: np.ndarray | None = None
+    os_target_sized: np.ndarray | None = None
+
+    def bytes_per(self, index: SpecIndex, dim: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(bytes, specs of known size)`` per category code of ``dim`` (``tag``,
+        ``stack``, ``os`` or ``target``; a spec counts in each of its stacks); ``None``
+        when no size is known."""
+        if self.tag_stackset_bytes is None:
+            return None
+        if dim in ("tag", "stack"):
+            pair = (self.tag_stackset_bytes, self.tag_stackset_sized)
+            if dim == "tag":
+                return pair[0].sum(axis=1), pair[1].sum(axis=1)
+            members = index.stackset_members.astype(np.int64)
+            return pair[0].sum(axis=0) @ members, pair[1].sum(axis=0) @ members
+        axis = 1 if dim == "os" else 0
+        return self.os_target_bytes.sum(axis=axis), self.os_target_sized.sum(axis=axis)
 
     def per(self, index: SpecIndex, dim: str) -> np.ndarray:
         """``int64`` spec counts per category code of ``dim`` (a dimension or ``"package"``);
@@ -359,6 +389,14 @@ def count(index: SpecIndex, mask: np.ndarray | None) -> Counts:
     n_tag, n_sets = len(index.categories["tag"]), len(index.stackset_members)
     n_os, n_target = len(index.categories["os"]), len(index.categories["target"])
     sizes = rows(index.size)
+    cells = {}
+    if index.sized is not None:  # bytes and specs of known size per cell: 4 more passes
+        weights, known = np.nan_to_num(sizes), rows(index.sized).astype(np.int64)
+        for name, codes, shape in (("tag_stackset", rows(index.tag_stackset), (n_tag, n_sets)),
+                                   ("os_target", rows(index.os_target), (n_os, n_target))):
+            length = shape[0] * shape[1]
+            cells[f"{name}_bytes"] = np.bincount(codes, weights=weights, minlength=length).reshape(shape)
+            cells[f"{name}_sized"] = np.bincount(codes, weights=known, minlength=length).astype(np.int64).reshape(shape)
     return Counts(
         specs=index.n if ids is None else len(ids),
         tag_stackset=np.bincount(rows(index.tag_stackset), minlength=n_tag * n_sets).reshape(n_tag, n_sets),
@@ -366,6 +404,7 @@ def count(index: SpecIndex, mask: np.ndarray | None) -> Counts:
         pairs=np.bincount(rows(index.version_pair), minlength=len(index.pair_version)),
         pages=int(np.count_nonzero(np.bincount(rows(index.page), minlength=1))),
         bytes=int(np.nansum(sizes)) if len(sizes) else 0,
+        **cells,
     )
 
 
@@ -400,9 +439,15 @@ def counts_of(index: SpecIndex, sel: Selection, masks: dict[str, np.ndarray], *d
     return _memo(index, ("counts", *_key(sel, *drop)), lambda: count(index, combine(masks, index.n, drop) if active else None))
 
 
-def _long(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray, names: tuple[str, str]) -> pd.DataFrame:
+def _long(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray, names: tuple[str, str],
+          nbytes: np.ndarray | None = None, sized: np.ndarray | None = None) -> pd.DataFrame:
+    """Non-zero cells of ``matrix`` (spec counts) as a long frame; with ``nbytes`` and
+    ``sized`` (same shape) also each cell's ``bytes`` and ``sized``."""
     r, c = np.nonzero(matrix)
-    return pd.DataFrame({names[0]: rows[r], names[1]: cols[c], "count": matrix[r, c].astype(np.int64)})
+    frame = {names[0]: rows[r], names[1]: cols[c], "count": matrix[r, c].astype(np.int64)}
+    if nbytes is not None:
+        frame.update(bytes=nbytes[r, c].astype(np.float64), sized=sized[r, c].astype(np.int64))
+    return pd.DataFrame(frame)
 
 
 def _stack_columns(index: SpecIndex, per_set: np.ndarray, stacks=()) -> tuple[np.ndarray, np.ndarray]:
@@ -427,7 +472,9 @@ def package_stack_counts(index: SpecIndex, mask: np.ndarray, stacks=(), top_n: i
 
     Returns:
         Long DataFrame ``package`` (str), ``stack`` (str), ``count`` (int64, specs), only
-        non-zero cells; rows ordered by package rank then stack.
+        non-zero cells; rows ordered by package rank then stack.  When the index knows
+        sizes (:attr:`SpecIndex.sized`), also ``bytes`` (float64, sum of the known sizes)
+        and ``sized`` (int64, specs of known size) per cell.
     """
     counts = counts if counts is not None else count(index, mask)
     per_package = counts.per(index, "package")
@@ -437,22 +484,36 @@ def package_stack_counts(index: SpecIndex, mask: np.ndarray, stacks=(), top_n: i
     rank[order] = np.arange(len(order))
     ids = np.flatnonzero(mask & (rank >= 0)[index.codes["package"]])
     n_sets = len(index.stackset_members)
-    per_set = np.bincount(rank[index.codes["package"][ids]] * n_sets + index.stackset[ids], minlength=len(order) * n_sets).reshape(len(order), n_sets)
+    cell = rank[index.codes["package"][ids]] * n_sets + index.stackset[ids]
+    shape = (len(order), n_sets)
+    per_set = np.bincount(cell, minlength=shape[0] * n_sets).reshape(shape)
     matrix, labels = _stack_columns(index, per_set, stacks)
-    return _long(matrix, index.categories["package"][order], labels, ("package", "stack"))
+    sizes = {}
+    if index.sized is not None:
+        nbytes = np.bincount(cell, weights=np.nan_to_num(index.size[ids]), minlength=shape[0] * n_sets).reshape(shape)
+        sized = np.bincount(cell, weights=index.sized[ids].astype(np.int64), minlength=shape[0] * n_sets).reshape(shape)
+        sizes = {"nbytes": _stack_columns(index, nbytes, stacks)[0], "sized": _stack_columns(index, sized, stacks)[0]}
+    return _long(matrix, index.categories["package"][order], labels, ("package", "stack"), **sizes)
 
 
 def os_target_counts(index: SpecIndex, mask: np.ndarray, counts: Counts | None = None) -> pd.DataFrame:
-    """Spec counts per OS x target: long DataFrame ``os``, ``target``, ``count`` (non-zero cells)."""
+    """Spec counts per OS x target: long DataFrame ``os``, ``target``, ``count`` (non-zero
+    cells), with ``bytes`` and ``sized`` as :func:`package_stack_counts`."""
     counts = counts if counts is not None else count(index, mask)
-    return _long(counts.os_target, index.categories["os"], index.categories["target"], ("os", "target"))
+    return _long(counts.os_target, index.categories["os"], index.categories["target"], ("os", "target"),
+                 counts.os_target_bytes, counts.os_target_sized)
 
 
 def stack_tag_counts(index: SpecIndex, mask: np.ndarray, stacks=(), counts: Counts | None = None) -> pd.DataFrame:
-    """Spec counts per stack x tag: long DataFrame ``stack``, ``tag``, ``count`` (non-zero cells)."""
+    """Spec counts per stack x tag: long DataFrame ``stack``, ``tag``, ``count`` (non-zero
+    cells), with ``bytes`` and ``sized`` as :func:`package_stack_counts`."""
     counts = counts if counts is not None else count(index, mask)
     matrix, labels = _stack_columns(index, counts.tag_stackset, stacks)
-    return _long(matrix.T, labels, index.categories["tag"], ("stack", "tag"))
+    sizes = {}
+    if counts.tag_stackset_bytes is not None:
+        sizes = {"nbytes": _stack_columns(index, counts.tag_stackset_bytes, stacks)[0].T,
+                 "sized": _stack_columns(index, counts.tag_stackset_sized, stacks)[0].T}
+    return _long(matrix.T, labels, index.categories["tag"], ("stack", "tag"), **sizes)
 
 
 def _version_packages(index: SpecIndex, pairs: np.ndarray, keep: np.ndarray, most: int = 2) -> np.ndarray:
@@ -552,6 +613,10 @@ class Result:
     os_target: pd.DataFrame
     stack_tag: pd.DataFrame
     options: dict[str, pd.DataFrame]
+    #: ``stack``/``tag`` -> DataFrame ``stack``/``tag`` (str), ``bytes`` (int64, known
+    #: sizes summed), ``sized`` (int64), ``specs`` (int64) of the selection, largest
+    #: first, named stacks only (``root`` holds every spec); empty without known sizes
+    sizes_by: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def compute(index: SpecIndex, sel: Selection, top_n: int = 40) -> Result:
@@ -570,14 +635,32 @@ def compute(index: SpecIndex, sel: Selection, top_n: int = 40) -> Result:
     package_stack = _memo(
         index, ("package_stack", top_n, *_key(sel, "cell")), lambda: package_stack_counts(index, no_cell, sel.stack, top_n, counts=shown)
     )
+    counted = counts_of(index, sel, masks) if "cell" in masks else shown
     return Result(
         mask=mask,
-        numbers=headline(index, mask, sel, counts=counts_of(index, sel, masks) if "cell" in masks else shown),
+        numbers=headline(index, mask, sel, counts=counted),
+        sizes_by=sizes_by(index, counted),
         package_stack=package_stack,
         os_target=os_target_counts(index, no_cell, counts=shown),
         stack_tag=stack_tag_counts(index, None, sel.stack, counts=counts_of(index, sel, masks, "cell", "tag")),
         options=option_counts(index, sel, masks),
     )
+
+
+def sizes_by(index: SpecIndex, counts: Counts) -> dict[str, pd.DataFrame]:
+    """Bytes per named stack and per tag of the specs counted in ``counts`` (see
+    :attr:`Result.sizes_by`); ``{}`` when the index knows no size."""
+    out = {}
+    for dim in ("stack", "tag"):
+        pair = counts.bytes_per(index, dim)
+        if pair is None:
+            return {}
+        labels = index.categories[dim]
+        frame = pd.DataFrame({dim: labels.astype(str), "bytes": pair[0].astype(np.int64), "sized": pair[1].astype(np.int64),
+                              "specs": counts.per(index, dim).astype(np.int64)})
+        frame = frame[(frame["specs"] > 0) & (frame[dim] != ROOT_STACK if dim == "stack" else True)]
+        out[dim] = frame.sort_values(["bytes", dim], ascending=[False, True], kind="stable").reset_index(drop=True)
+    return out
 
 
 def selection_bytes(data: CacheData, mask: np.ndarray) -> tuple[int, int]:

@@ -25,7 +25,7 @@ from dashboard.domain import howto, query, verify
 from dashboard.ui import views
 from dashboard.export import export_html
 from dashboard.ui.state import DashboardState
-from dashboard.core.terms import human_bytes
+from dashboard.core.terms import cell_size_text, human_bytes
 from dashboard.core.terms import ALARMING_SIGNATURES, SIGNATURE_COLUMN, DIMENSIONS, HEADLINE, HEATMAPS, LABELS, ROOT_NOTE, Heatmap, stack_order
 
 
@@ -164,12 +164,27 @@ class Headline(Component):
         known = numbers["specs"] - unknown
         self.size_line.object = (
             f"<b>Size</b> {human_bytes(total)} in {known:,} binaries" + (f"; {unknown:,} of unknown size" if unknown else "")
+            + "".join(self._largest(dim) for dim in ("stack", "tag"))
             if known else f"<b>Size</b> unknown ({unknown:,} binaries; pages write \"-\" and mirrors need --sizes)" if unknown else "")
         if self.signatures.visible:
             chosen = self.state.data.specs.loc[self.state.result.mask, [SIGNATURE_COLUMN, "signer"]]  # the two columns it reads
             alarm = chosen[SIGNATURE_COLUMN].isin(ALARMING_SIGNATURES).any()
             self.signatures.object = (f'<span style="color:{"#b02a37" if alarm else "#212529"}"><b>Signatures</b> '
                                       f'{html.escape(verify.headline(chosen))}</span>')
+
+    #: Stacks and tags the size line names, largest first.
+    LARGEST = 3
+
+    def _largest(self, dim: str) -> str:
+        """``" · by stack: e4s 1.2 GiB, hep 310.0 MiB, +4 more"``: the selection's largest
+        stacks or tags by known bytes (the stack x tag heatmap's hover has every cell)."""
+        frame = self.state.result.sizes_by.get(dim)
+        if frame is None or len(frame) < 2:  # one tag or stack: the total says it
+            return ""
+        named = ", ".join(f"{html.escape(str(v))} {cell_size_text(b, k, n)}" for v, b, k, n in
+                          frame.head(self.LARGEST)[[dim, "bytes", "sized", "specs"]].itertuples(index=False))
+        more = f", +{len(frame) - self.LARGEST:,} more" if len(frame) > self.LARGEST else ""
+        return f" &middot; <b>by {dim}</b>: {named}{more}"
 
     def __panel__(self):
         return self._layout

@@ -21,7 +21,7 @@ from bokeh.plotting import figure
 from bokeh.models.widgets.tables import HTMLTemplateFormatter, NumberFormatter
 import panel as pn
 
-from dashboard.core.terms import ALARMING_SIGNATURES, COUNT_FORMAT, NUMBER_COLUMNS, NUMBER_TITLES, SIGNATURE_COLUMN, SIZE_TEMPLATE
+from dashboard.core.terms import ALARMING_SIGNATURES, COUNT_FORMAT, cell_size_text, NUMBER_COLUMNS, NUMBER_TITLES, SIGNATURE_COLUMN, SIZE_TEMPLATE
 
 HEATMAP_CMAP = "viridis"
 ROW_PX = 16  # vertical pixels per heatmap row, keeps package labels readable
@@ -54,8 +54,13 @@ def _empty_or(counts: pd.DataFrame, x: str, y: str, title: str) -> tuple[pd.Data
     columns and a title saying so; the colour range goes from 1 to at least 10 (integer
     ticks, and an empty plot still has a range)."""
     if counts.empty:
-        counts = pd.DataFrame({x: pd.Series([], dtype="string"), y: pd.Series([], dtype="string"), "count": pd.Series([], dtype="int64")})
+        counts = pd.DataFrame({x: pd.Series([], dtype="string"), y: pd.Series([], dtype="string"), "count": pd.Series([], dtype="int64"),
+                               **({"bytes": pd.Series([], dtype="float64"), "sized": pd.Series([], dtype="int64")} if "bytes" in counts else {})})
         title = f"{title}: no specs match this selection"
+    if "bytes" in counts:  # the hover's size: bytes of the known sizes, and how many are unknown
+        # object, not pandas' string dtype: HoloViews reshapes the value columns into a grid
+        counts = counts.assign(size=pd.Series([cell_size_text(b, k, n) for b, k, n in zip(counts["bytes"], counts["sized"], counts["count"])],
+                                              index=counts.index, dtype=object))
     high = max(int(counts["count"].max()) if len(counts) else 1, 10)
     return counts, title, high
 
@@ -81,7 +86,9 @@ def heatmap(
     """A spec-count heatmap.
 
     Args:
-        counts: long DataFrame with columns ``x``, ``y`` (str) and ``count`` (int, specs).
+        counts: long DataFrame with columns ``x``, ``y`` (str) and ``count`` (int, specs),
+            optionally ``bytes`` (float, known sizes summed) and ``sized`` (int, specs of
+            known size): the hover then names the cell's size too.
         x, y: column names for the axes.
         title: plot title.
         y_order: top-to-bottom order of the ``y`` categories (default: sorted).
@@ -111,7 +118,8 @@ def heatmap(
         responsive=True,
         height=height or heatmap_height(n_rows, longest(counts[x].unique())),
         tools=["hover", "tap"],
-        hover_tooltips=[(y, f"@{{{y}}}"), (x, f"@{{{x}}}"), ("specs", "@{count}")],
+        hover_cols=["size"] if "size" in counts else [],
+        hover_tooltips=[(y, f"@{{{y}}}"), (x, f"@{{{x}}}"), ("specs", "@{count}"), *([("size", "@{size}")] if "size" in counts else [])],
         xlabel=x,
         ylabel=y,
         rot=60,
@@ -192,7 +200,8 @@ def update_heatmap(
     source = heatmap_cells(fig)
     n = counts["count"].to_numpy(dtype="float64")
     source.selected.indices = []
-    source.data = {x: counts[x].astype(str).tolist(), y: counts[y].astype(str).tolist(), "zvalues": n, "count": counts["count"].astype("int64").tolist()}
+    source.data = {x: counts[x].astype(str).tolist(), y: counts[y].astype(str).tolist(), "zvalues": n, "count": counts["count"].astype("int64").tolist(),
+                   **({"size": counts["size"].tolist()} if "size" in counts and "size" in source.data else {})}
     # an empty plot keeps one blank factor: Bokeh draws no axis without any
     fig.x_range.factors = columns or [""]
     fig.y_range.factors = rows or [""]
