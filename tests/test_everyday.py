@@ -184,7 +184,6 @@ def test_heatmap_hover_and_headline_give_sizes(tmp_path, browser, artifacts):
     size of each tag."""
     import re
 
-    import pandas as pd
 
     from dashboard.core.terms import human_bytes
     from dashboard.load import load
