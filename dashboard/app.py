@@ -54,8 +54,8 @@ RELABEL_DELAY_MS = 200
 
 def after_drawn(callback) -> None:
     """Run ``callback`` :data:`RELABEL_DELAY_MS` after this change, the model changes it
-    makes sent as one message; at once where there is no served session (notebook,
-    tests).  The ``later`` of :class:`~dashboard.ui.state.DashboardState`."""
+    makes sent as one message (once the page is loaded, when it is not yet); at once
+    where there is no served session (notebook, tests).  The ``later`` of :class:`~dashboard.ui.state.DashboardState`."""
     doc = pn.state.curdoc
     if doc is None or doc.session_context is None:
         callback()
@@ -65,6 +65,11 @@ def after_drawn(callback) -> None:
         with pn.io.hold(doc):
             callback()
 
+    if not pn.state.loaded:
+        # the page is not in the browser yet: a change made before it connects may never
+        # reach it (a view built from a URL's ``view=`` stayed a spinner on a busy machine)
+        pn.state.onload(run)
+        return
     doc.add_timeout_callback(run, RELABEL_DELAY_MS)
 
 
@@ -190,7 +195,7 @@ class CacheDashboard(pn.viewable.Viewer):
         self.host = HostFilter(state=self.state)
         #: the question views, each built the first time it is shown (a session that never
         #: opens one never pays for it)
-        self.questions: dict[str, pn.viewable.Viewer] = {}
+        self.questions: dict[str, pn.viewable.Viewer | None] = {}  # None: being built
         self._slots = {name: pn.Column(sizing_mode="stretch_width", margin=0) for name in QUESTION_VIEWS}
         overview = pn.Column(self.headline, self.heatmaps, self.specs, self.problems, sizing_mode="stretch_width")
         views = {"overview": overview, **self._slots}
@@ -202,11 +207,24 @@ class CacheDashboard(pn.viewable.Viewer):
         self._show_view()
 
     def _show_view(self, *_):
-        """Follow ``state.view``: its tab active, its question view built on first show."""
+        """Follow ``state.view``: its tab active, its question view built on first show.
+        Building one can take seconds on a big cache (*What changed?* compares two whole
+        tags): the tab shows a busy spinner first, and the view replaces it once built
+        (``state.later``: after the spinner is drawn in a served page; at once elsewhere)."""
         name = self.state.view
         if name in QUESTION_VIEWS and name not in self.questions:
-            self.questions[name] = QUESTION_VIEWS[name](state=self.state)
-            self._slots[name][:] = [self.questions[name]]
+            self.questions[name] = None  # being built
+
+            def build():
+                self.questions[name] = QUESTION_VIEWS[name](state=self.state)
+                self._slots[name][:] = [self.questions[name]]
+
+            self._slots[name][:] = [pn.Row(
+                pn.indicators.LoadingSpinner(value=True, size=28),
+                pn.pane.HTML(f"Working out <b>{html.escape(VIEWS[name])}</b> for the selection ...", css_classes=["view-busy"]),
+                align="center",
+            )]
+            self.state.later(build)
         self.tabs.active = list(VIEWS).index(name)
 
     @classmethod

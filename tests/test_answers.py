@@ -244,3 +244,17 @@ def test_nearest_binaries_that_run_on_the_wanted_target_come_first(real_data):
         near = match(specs, parse_input(f"{package} target=zen3 os=nowhere"), limit=1000)["nearest"]
         flags = near["target"].astype(str).map(runs).tolist()
         assert flags == sorted(flags, reverse=True), (package, list(zip(near["target"].astype(str), near["agree"])))
+        # each says whether it runs there, and for one that cannot, why: another family
+        # (archspec's family) or features zen3 lacks (archspec's feature sets)
+        for target, differs in zip(near["target"].astype(str), near["differs"]):
+            if target == "zen3":
+                continue
+            if runs(target):
+                assert f"target {target} (wanted zen3: it runs there)" in differs
+                continue
+            assert f"target {target} (wanted zen3: cannot run there, " in differs, differs
+            built = archspec.cpu.TARGETS.get(target)
+            if built is not None and built.family != archspec.cpu.TARGETS["zen3"].family:
+                assert f"{built.family.name} binary, x86_64 host" in differs
+            elif built is not None and set(built.features) - set(archspec.cpu.TARGETS["zen3"].features):
+                assert "that zen3 lacks" in differs

@@ -90,3 +90,29 @@ def test_problems_card_lists_problems_in_a_table_and_says_so_when_there_are_none
     assert not card.collapsed and isinstance(table, pn.widgets.Tabulator)
     assert len(table.value) == len(broken.problems) >= 1
     assert str(page.relative_to(pages_copy)) in " ".join(table.value["path"].astype(str))
+
+
+def test_a_question_view_shows_a_busy_spinner_until_built(real_data, monkeypatch):
+    """The first open of a question view puts a spinner in its tab and builds the view
+    only in the next step (after the spinner is drawn, in a served page); once built,
+    the tab holds the view and a second open builds nothing."""
+    import panel as pn
+
+    import dashboard.app as app
+    from dashboard.ui.questions import CompareView
+
+    waiting = []
+    monkeypatch.setattr(app, "after_drawn", waiting.append)  # what a served page runs 200 ms later
+    dash = app.CacheDashboard(real_data)
+    dash.state.view = "compare"
+    slot = dash._slots["compare"]
+    assert len(waiting) == 1 and isinstance(slot[0], pn.Row)
+    assert any(isinstance(o, pn.indicators.LoadingSpinner) and o.value for o in slot[0])
+    assert "What changed?" in slot[0][1].object
+    waiting.pop()()
+    built = slot[0]  # the view's layout (Panel lays a Viewer out as its __panel__)
+    assert isinstance(dash.questions["compare"], CompareView) and not isinstance(built, pn.Row)
+    assert not any(isinstance(o, pn.indicators.LoadingSpinner) for o in built.select())
+    dash.state.view = "overview"
+    dash.state.view = "compare"
+    assert not waiting and slot[0] is built

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from dashboard.core.compat import target_runs_on
+from dashboard.core.compat import target_runs_on, why_not
 from dashboard.core.spack import normalize_compiler, render_variants, version_key, version_satisfies  # noqa: F401 (re-exported)
 from dashboard.core.specsyntax import Graph, Node, SpecNode, SpecSyntaxError, satisfies, variant_values
 from dashboard.core.specsyntax import parse as parse_spack
@@ -194,8 +194,11 @@ def _differences(row, query: SpecQuery, deps: dict[str, frozenset[str]] | None) 
         if wanted and str(row[name]) != wanted:
             out.append(f"{name} {row[name]} (wanted {wanted})")
     if query.target and str(row["target"]) != query.target:
-        runs = target_runs_on(str(row["target"]), query.target) if _known(query.target) else False
-        out.append(f"target {row['target']} (wanted {query.target}" + (": it runs there)" if runs else ")"))
+        if _known(query.target):  # archspec says whether it runs there, and if not why
+            reason = why_not(str(row["target"]), query.target)
+            out.append(f"target {row['target']} (wanted {query.target}: " + (f"cannot run there, {reason})" if reason else "it runs there)"))
+        else:
+            out.append(f"target {row['target']} (wanted {query.target})")
     have = spec_variants(row["variants"])
     for name, value in sorted(query.variants.items()):
         got = have.get(name)
