@@ -44,7 +44,7 @@ from bokeh.resources import Resources
 from dashboard.model import CacheData
 from dashboard.domain.query import Selection, index_for
 from dashboard.core.spack import version_key
-from dashboard.core.terms import COUNT_FORMAT, DIMENSIONS, HEATMAPS, LABELS, NUMBER_COLUMNS, NUMBER_TITLES, ROOT_NOTE, ROOT_STACK, SIZE_TEMPLATE, STACKS_LABEL, TABLE_COLUMNS, table_columns
+from dashboard.core.terms import COUNT_FORMAT, DIMENSIONS, HEATMAPS, LABELS, NUMBER_COLUMNS, NUMBER_TITLES, ROOT_STACK, SIZE_TEMPLATE, STACKS_LABEL, TABLE_COLUMNS, root_note, table_columns
 
 
 
@@ -217,7 +217,7 @@ def export_html(
         sizing_mode="stretch_width",
     )
     sidebar = column(*widgets.values(), topn, width=300)
-    note = Div(text=f"<small>{html.escape(ROOT_NOTE)}</small>", sizing_mode="stretch_width")
+    note = Div(text=f"<small>{html.escape(root_note(data.spec_stacks['stack'].cat.categories))}</small>", sizing_mode="stretch_width")
     main = column(header, nums, f1, f2, f3, note, tfilter, row(csv), table, sizing_mode="stretch_width")
     layout = row(sidebar, main, sizing_mode="stretch_width")
     doc = Document()

@@ -205,6 +205,9 @@ def test_heatmap_hover_and_headline_give_sizes(tmp_path, browser, artifacts):
         for tag, size in per_tag.items():
             wait_value(pg, lambda p: f"{tag} {human_bytes(int(size))}" in line.inner_text(), True)
         assert "by tag" in line.inner_text()
+        # mirrors name no stacks: the note under the heatmaps says so, in mirror words
+        pg.get_by_text("root is the whole mirror: mirrors and registries name no stacks").first.wait_for(timeout=PATIENCE_MS)
+        assert pg.get_by_text("per-environment mirrors").count() == 0
         frames = {
             VIEWS[0]: (long, "stack", "package"),
             VIEWS[1]: (truth.specs, "target", "os"),

@@ -58,6 +58,17 @@ ROOT_NOTE = (
     "brightest. The other stacks (e4s, ml-linux-x86_64-cuda, ...) are the per-environment mirrors "
     "under it; the Stacks number counts those, not root."
 )
+#: :data:`ROOT_NOTE` for data without named stacks (mirrors and registries: each is one tag).
+ROOT_ONLY_NOTE = (
+    "root is the whole mirror: mirrors and registries name no stacks, so every binary is in "
+    "root and the Stacks number is 0."
+)
+
+
+def root_note(stacks) -> str:
+    """:data:`ROOT_NOTE`, or :data:`ROOT_ONLY_NOTE` when ``stacks`` (the stack names
+    loaded) hold nothing but :data:`ROOT_STACK`."""
+    return ROOT_NOTE if any(str(s) != ROOT_STACK for s in stacks) else ROOT_ONLY_NOTE
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dashboard.ui import views
 from dashboard.export import export_html
 from dashboard.ui.state import DashboardState
 from dashboard.core.terms import cell_size_text, human_bytes
-from dashboard.core.terms import ALARMING_SIGNATURES, SIGNATURE_COLUMN, DIMENSIONS, HEADLINE, HEATMAPS, LABELS, ROOT_NOTE, Heatmap, stack_order
+from dashboard.core.terms import ALARMING_SIGNATURES, SIGNATURE_COLUMN, DIMENSIONS, HEADLINE, HEATMAPS, LABELS, Heatmap, root_note, stack_order
 
 
 class Component(pn.viewable.Viewer):
@@ -218,7 +218,8 @@ class Heatmaps(Component):
         self.picker.param.watch(self._show, "value")
         self._layout = pn.Column(
             self.picker, *self._views.values(),
-            pn.pane.HTML(f"<small>{html.escape(ROOT_NOTE)}</small>", sizing_mode="stretch_width", css_classes=["root-note"]),
+            pn.pane.HTML(f"<small>{html.escape(root_note(self.state.data.spec_stacks['stack'].cat.categories))}</small>",
+                         sizing_mode="stretch_width", css_classes=["root-note"]),
             sizing_mode="stretch_width",
         )
         self._show()
