@@ -276,6 +276,7 @@ class CacheDashboard(pn.viewable.Viewer):
 TABS_A11Y_JS = (Path(__file__).parent / "static" / "tabs_a11y.js").read_text()
 THEME_LINK_JS = (Path(__file__).parent / "static" / "theme_link.js").read_text()
 A11Y_ROLES_JS = (Path(__file__).parent / "static" / "a11y_roles.js").read_text()
+BUSY_BADGE_JS = (Path(__file__).parent / "static" / "busy_badge.js").read_text()
 
 
 class Page(pn.template.BootstrapTemplate):
@@ -299,6 +300,8 @@ class Page(pn.template.BootstrapTemplate):
         doc.js_on_event(DocumentReady, CustomJS(code=THEME_LINK_JS))
         # names and roles Panel's widgets leave out (see the script)
         doc.js_on_event(DocumentReady, CustomJS(code=A11Y_ROLES_JS))
+        # "Working ..." when the server takes more than 300 ms to answer (see the script)
+        doc.js_on_event(DocumentReady, CustomJS(code=BUSY_BADGE_JS))
         return doc
 
 

@@ -232,3 +232,49 @@ def test_heatmap_hover_and_headline_give_sizes(tmp_path, browser, artifacts):
         ctx.close()
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_slow_answer_shows_the_busy_badge(server, browser, reference, artifacts):
+    """The server's answers are held back (Playwright between page and server): a pick
+    whose answer has not come after 300 ms shows "Working ...", and the badge goes once
+    the answer arrives and the numbers follow the pick."""
+    import re
+
+    from support import wait_number
+
+    held = {"on": False, "queue": [], "ws": None}
+
+    def route(ws):
+        upstream = ws.connect_to_server()
+        ws.on_message(lambda m: upstream.send(m))
+
+        def down(m):
+            if held["on"]:
+                held["queue"].append(m)
+            else:
+                ws.send(m)
+
+        upstream.on_message(down)
+        held["ws"] = ws
+
+    specs = reference.drop_duplicates(["tag", "hash"])
+    want = specs[specs["package"].str.contains("py-", case=False, regex=False)]
+    ctx, pg = _page(browser)
+    pg.route_web_socket(re.compile(r".*/ws(\?.*)?$"), route)
+    pg.goto(server, timeout=PATIENCE_MS)
+    pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+    badge = pg.locator(".scd-busy")
+    assert not badge.is_visible()
+    held["on"] = True
+    pg.locator("input[placeholder='e.g. py-']").first.press_sequentially("py-")
+    badge.wait_for(state="visible", timeout=PATIENCE_MS)
+    assert badge.inner_text() == "Working ..." and badge.get_attribute("role") == "status"
+    pg.screenshot(path=str(artifacts / "everyday-busy-badge.png"))
+    held["on"] = False
+    for message in held["queue"]:
+        held["ws"].send(message)
+    held["queue"].clear()
+    wait_number(pg, "Specs", len(want))
+    badge.wait_for(state="hidden", timeout=PATIENCE_MS)
+    assert not pg.errors, pg.errors
+    ctx.close()
