@@ -204,13 +204,15 @@ class CacheDashboard(pn.viewable.Viewer):
         self.tabs.active = list(VIEWS).index(self.state.view)
         self.tabs.param.watch(lambda e: setattr(self.state, "view", list(VIEWS)[e.new]), "active")
         self.state.param.watch(self._show_view, "view")
-        self._show_view()
+        self._show_view(at_once=True)
 
-    def _show_view(self, *_):
+    def _show_view(self, *_, at_once: bool = False):
         """Follow ``state.view``: its tab active, its question view built on first show.
         Building one can take seconds on a big cache (*What changed?* compares two whole
         tags): the tab shows a busy spinner first, and the view replaces it once built
-        (``state.later``: after the spinner is drawn in a served page; at once elsewhere)."""
+        (``state.later``: after the spinner is drawn in a served page; at once elsewhere).
+        ``at_once``: build it now, as the page is made (a URL's ``view=``): the page is
+        not drawn yet, and swapping views while the browser draws it breaks its drawing."""
         name = self.state.view
         if name in QUESTION_VIEWS and name not in self.questions:
             self.questions[name] = None  # being built
@@ -219,12 +221,15 @@ class CacheDashboard(pn.viewable.Viewer):
                 self.questions[name] = QUESTION_VIEWS[name](state=self.state)
                 self._slots[name][:] = [self.questions[name]]
 
-            self._slots[name][:] = [pn.Row(
-                pn.indicators.LoadingSpinner(value=True, size=28),
-                pn.pane.HTML(f"Working out <b>{html.escape(VIEWS[name])}</b> for the selection ...", css_classes=["view-busy"]),
-                align="center",
-            )]
-            self.state.later(build)
+            if at_once:
+                build()
+            else:
+                self._slots[name][:] = [pn.Row(
+                    pn.indicators.LoadingSpinner(value=True, size=28),
+                    pn.pane.HTML(f"Working out <b>{html.escape(VIEWS[name])}</b> for the selection ...", css_classes=["view-busy"]),
+                    align="center",
+                )]
+                self.state.later(build)
         self.tabs.active = list(VIEWS).index(name)
 
     @classmethod

@@ -278,3 +278,30 @@ def test_a_slow_answer_shows_the_busy_badge(server, browser, reference, artifact
     badge.wait_for(state="hidden", timeout=PATIENCE_MS)
     assert not pg.errors, pg.errors
     ctx.close()
+
+
+#: Column titles cut short (their text wider than their box) among the shown tables.
+CUT_TITLES_JS = """() => {
+  const titles = [];
+  const walk = (root) => root.querySelectorAll('*').forEach(e => {
+    if (e.classList.contains('tabulator-col-title')) titles.push(e);
+    if (e.shadowRoot) walk(e.shadowRoot);
+  });
+  walk(document);
+  return titles.filter(t => t.offsetParent !== null && t.textContent.trim() && t.scrollWidth > t.clientWidth + 1).map(t => t.textContent);
+}"""
+
+
+@pytest.mark.parametrize("width", [1400, 900])
+def test_no_table_header_is_cut_in_any_view(server, browser, artifacts, width):
+    """Every table of every view (the spec table, per stack, added/removed, why not, exact
+    hits, nearest) shows its column titles whole, at 1400 and 900 px."""
+    ctx, pg = _page(browser, width)
+    for view, extra in (("overview", ""), ("compare", ""), ("runs-here", "&host=zen3"), ("find", "&q=py-build%20target%3Dzen3")):
+        pg.goto(f"{server}?view={view}{extra}", timeout=PATIENCE_MS)
+        pg.locator(".tabulator-row").filter(visible=True).first.wait_for(timeout=PATIENCE_MS)
+        pg.wait_for_timeout(300)  # the last table's layout
+        wait_value(pg, lambda p: p.evaluate(CUT_TITLES_JS), [])
+        pg.screenshot(path=str(artifacts / f"everyday-headers-{view}-{width}.png"), full_page=True)
+    assert not pg.errors, pg.errors
+    ctx.close()

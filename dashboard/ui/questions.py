@@ -26,9 +26,13 @@ from dashboard.core import compat
 from dashboard.domain import query
 from dashboard.ui import views
 from dashboard.ui.components import Component
-from dashboard.domain.diff import diff, package_versions, tag_order, timeline
-from dashboard.core.terms import ROOT_STACK
+from dashboard.domain.diff import DIFF_COLUMNS, diff, package_versions, tag_order, timeline
+from dashboard.core.terms import ROOT_STACK, TABLE_COLUMNS
 from dashboard.domain.match import LockFile, MatchInputError, lock_coverage, match, parse_input
+
+#: Every column a question view's table shows (Tabulator sizes each to its title too).
+QUESTION_COLUMNS = sorted({*TABLE_COLUMNS, *DIFF_COLUMNS, "stack", "added", "removed", "changed", "reason", "specs",
+                           "agree", "differs", "status", "size"})
 
 _NOTE = {"background": "#f8f9fa", "padding": "6px 10px", "border-radius": "4px"}
 
@@ -39,7 +43,9 @@ def _table(frame: pd.DataFrame, name: str, page_size: int = 15, wrap=()) -> pn.w
         frame, pagination="local", page_size=page_size, show_index=False, disabled=True, selectable=False,
         layout="fit_data_table", sizing_mode="stretch_width", css_classes=[name],
         formatters={c: {"type": "textarea"} for c in wrap}, widths={c: 380 for c in wrap},
-        configuration={"columnDefaults": {"tooltip": True, "maxWidth": 420}},
+        # titles never cut to "ad...": each column of the question views at least its title's width
+        configuration={"columnDefaults": {"tooltip": True, "maxWidth": 420, "headerWordWrap": True},
+                       "columns": views.title_widths(QUESTION_COLUMNS, least=40)},
     )
 
 

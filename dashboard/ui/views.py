@@ -345,6 +345,20 @@ WRAP_CSS = "".join(
 TABLE_HEADER_PX, TABLE_ROW_PX, TABLE_FOOTER_PX = 72, 34, 49
 
 
+#: Width of a character of a bold column title, and of the sort arrow and padding beside
+#: it, in pixels (Bootstrap's 14 px bold sans-serif): a column is never narrower than its title.
+HEADER_CHAR_PX, HEADER_EXTRA_PX = 9.6, 46
+
+
+def title_widths(fields, titles: dict | None = None, least: int = 72) -> list[dict]:
+    """Tabulator column definitions ``[{"field", "minWidth"}]`` (pixels) keeping each of
+    ``fields`` at least as wide as its title (``titles`` maps a field to its title; default
+    the field's name) with its sort arrow, and at least ``least``: no title is cut short."""
+    titles = titles or {}
+    return [{"field": str(f), "minWidth": max(least, round(HEADER_CHAR_PX * len(str(titles.get(f, f)))) + HEADER_EXTRA_PX)}
+            for f in fields]
+
+
 def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail,
                filters: dict[str, str] | None = None) -> VersionSortedTabulator:
     """The filterable spec table (server-side pagination).
@@ -405,6 +419,9 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail,
             # the header's inputs start with the filters in force: the browser reports what
             # they show once it has drawn them, and empty inputs would clear the selection's
             **({"initialHeaderFilter": [{"field": k, "value": v} for k, v in filters.items()]} if filters else {}),
+            # each column at least as wide as its title and sort arrow: never "versio", "pac..."
+            # (narrow windows scroll the table sideways instead)
+            "columns": title_widths(rows.columns, NUMBER_TITLES),
         },
         filters=[{"field": k, "type": "like", "value": v} for k, v in (filters or {}).items()],
         stylesheets=[WRAP_CSS],
