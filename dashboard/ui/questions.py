@@ -172,6 +172,7 @@ class CompareView(Component):
         self.versions = pn.pane.HTML("", sizing_mode="stretch_width", name="package-versions")
         self._result = None
         # hidden while there is nothing to compare (one tag, or the same on both sides)
+        self._pickers = pn.Row(self.a, self.b)  # two lists of one value would offer nothing
         self._per_stack = pn.Column(pn.pane.Markdown("#### Per stack"), self.by_stack, width=560)
         self._over_time = pn.Column(self.timeline, min_width=420, sizing_mode="stretch_width")
         self._changes = pn.Column(pn.Row(pn.pane.Markdown("#### Specs added, removed and changed"), self.download), self.rows,
@@ -179,7 +180,7 @@ class CompareView(Component):
         self._layout = pn.Column(
             pn.pane.Markdown("### What changed between two tags (or two stacks)?\nThe specs of the selection (every filter but "
                              "the one compared). *Changed*: the same package, variants, compiler, OS and target with a new version or hash."),
-            self.by, pn.Row(self.a, self.b), self.numbers,
+            self.by, self._pickers, self.numbers,
             pn.FlexBox(self._per_stack, self._over_time, sizing_mode="stretch_width"),
             self._changes, self.versions,
             sizing_mode="stretch_width",
@@ -236,7 +237,7 @@ class CompareView(Component):
             return
         what = "tag" if s.compare_by == "tag" else "stack"
         one = len(self._choices()) < 2
-        self._over_time.visible = not one
+        self._over_time.visible = self._pickers.visible = not one
         self._per_stack.visible = self._changes.visible = not one and s.tag_a != s.tag_b
         if one:
             self.numbers.object = (f'<div class="compare-note"><b>Only one {what} is loaded</b> '
