@@ -20,6 +20,7 @@ from bokeh.models import ColorBar, ColumnDataSource, PrintfTickFormatter, Rect, 
 from bokeh.plotting import figure
 from bokeh.models.widgets.tables import HTMLTemplateFormatter, NumberFormatter
 import panel as pn
+import param
 
 from dashboard.core.terms import ALARMING_SIGNATURES, COUNT_FORMAT, cell_size_text, NUMBER_COLUMNS, NUMBER_TITLES, SIGNATURE_COLUMN, SIZE_TEMPLATE
 
@@ -242,7 +243,20 @@ class VersionSortedTabulator(pn.widgets.Tabulator):
     categories are in Spack's version order (see :mod:`dashboard.core.spack`), so
     sorting by version gives ``develop``, ``2023.02.20``, ``39.2.0``, ``7.0.2``.
     Other columns sort as Tabulator does (text case-insensitively).  Updates cost
-    the shown page, not the number of rows (see ``_update_index_mapping``)."""
+    the shown page, not the number of rows (see ``_update_index_mapping``).
+    ``min_widths`` keeps columns at least as wide as their titles (:func:`title_widths`)."""
+
+    min_widths = param.Dict(default={}, doc="column -> least width in pixels")
+    _rename = {**pn.widgets.Tabulator._rename, "min_widths": None}
+
+    def _get_configuration(self, columns):
+        # Panel merges configuration["columns"] into its own by position, one off beside
+        # a row expander (a column's settings land on its neighbour): set them by field
+        configuration = super()._get_configuration(columns)
+        for column in configuration.get("columns", []):
+            if isinstance(column, dict) and column.get("field") in self.min_widths:
+                column["minWidth"] = self.min_widths[column["field"]]
+        return configuration
 
     def _update_index_mapping(self):
         # Panel maps every row position to its index label in a dict at each update: 0.5 s
@@ -414,14 +428,14 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail,
             "hash": "5%", "package": "9%", "version": "7%", "compiler": "9%", "os": "7%", "target": "7%",
             "variants": "9%", "stacks": "7%", "size": "6%", "n_deps": "4%", "tag": "10%", SIGNATURE_COLUMN: "10%",
         },
+        # each column at least as wide as its title and sort arrow: never "versio", "pac..."
+        # (narrow windows scroll the table sideways instead)
+        min_widths={c["field"]: c["minWidth"] for c in title_widths(rows.columns, NUMBER_TITLES)},
         configuration={
             "columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72, "headerWordWrap": True},
             # the header's inputs start with the filters in force: the browser reports what
             # they show once it has drawn them, and empty inputs would clear the selection's
             **({"initialHeaderFilter": [{"field": k, "value": v} for k, v in filters.items()]} if filters else {}),
-            # each column at least as wide as its title and sort arrow: never "versio", "pac..."
-            # (narrow windows scroll the table sideways instead)
-            "columns": title_widths(rows.columns, NUMBER_TITLES),
         },
         filters=[{"field": k, "type": "like", "value": v} for k, v in (filters or {}).items()],
         stylesheets=[WRAP_CSS],
