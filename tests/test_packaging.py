@@ -43,6 +43,7 @@ PRIVATE_HOOKS = [
     ("panel.widgets", "MultiChoice", "_change_event"),
     ("panel.widgets", "Tabulator", "_update_index_mapping"),  # dashboard.ui.views.VersionSortedTabulator
     ("panel.widgets", "Tabulator", "_sort_df"),
+    ("panel.widgets", "Tabulator", "_get_configuration"),
     ("panel.io.resources", None, "_panel_use_mathjax"),  # dashboard.app.serve_without_mathjax
     ("bokeh.resources", "Resources", "_collect_external_resources"),  # dashboard.export._BokehInline
 ]
