@@ -6,6 +6,7 @@ the theme link switches to the dark theme keeping the selection."""
 
 from __future__ import annotations
 
+import contextlib
 
 import pytest
 
@@ -31,6 +32,23 @@ def _page(browser, width=1400):
     pg.errors = []
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
     return ctx, pg
+
+
+@contextlib.contextmanager
+def _served_with_sizes(tmp_path, browser, data, path: str = "/"):
+    """The app served on ``data`` with ``--sizes`` (own store under ``tmp_path``), and a
+    page opened at ``path`` once the table is drawn: yields the page; closes both."""
+    port = free_port()
+    proc = start_server(str(data), port, env={STORE_ENV: str(tmp_path / "store")}, extra_args=["--sizes"])
+    ctx, pg = _page(browser)
+    try:
+        pg.goto(f"http://127.0.0.1:{port}{path}", timeout=PATIENCE_MS)
+        pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+        yield pg
+    finally:
+        ctx.close()
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_the_wheel_over_a_heatmap_scrolls_the_page(server, browser, artifacts):
@@ -100,12 +118,7 @@ def test_sizes_in_iec_units_one_tag_and_the_theme_link(tmp_path, browser, artifa
     from dashboard.load import load
 
     truth = load(SPACK, cache=False, sizes=True).specs
-    port = free_port()
-    proc = start_server(str(SPACK), port, env={STORE_ENV: str(tmp_path / "store")}, extra_args=["--sizes"])
-    ctx, pg = _page(browser)
-    try:
-        pg.goto(f"http://127.0.0.1:{port}/?package=ptool", timeout=PATIENCE_MS)
-        pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+    with _served_with_sizes(tmp_path, browser, SPACK, "/?package=ptool") as pg:
         ptool = truth[truth["package"] == "ptool"]
         line = pg.locator(".size-line").first
         wait_value(pg, lambda p: " ".join(line.locator("div").last.inner_text().split()),
@@ -126,10 +139,6 @@ def test_sizes_in_iec_units_one_tag_and_the_theme_link(tmp_path, browser, artifa
         pg.locator("a.theme-switch", has_text="Light theme").wait_for(timeout=PATIENCE_MS)
         pg.screenshot(path=str(artifacts / "everyday-dark.png"))
         assert not pg.errors, pg.errors
-    finally:
-        ctx.close()
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_the_tables_header_filters_are_the_selection(server, browser, reference, artifacts, tmp_path):
@@ -195,12 +204,7 @@ def test_heatmap_hover_and_headline_give_sizes(tmp_path, browser, artifacts):
     mirrors.write_text(f"mirrors:\n  unsigned: {SPACK}\n  signed: {signed}\n")
     truth = load(mirrors, cache=False, sizes=True)
     long = truth.spec_stacks.join(truth.specs, on="spec")
-    port = free_port()
-    proc = start_server(str(mirrors), port, env={STORE_ENV: str(tmp_path / "store")}, extra_args=["--sizes"])
-    ctx, pg = _page(browser)
-    try:
-        pg.goto(f"http://127.0.0.1:{port}/", timeout=PATIENCE_MS)
-        pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+    with _served_with_sizes(tmp_path, browser, mirrors) as pg:
         line = pg.locator(".size-line").first.locator("div").last
         per_tag = truth.specs.groupby("tag", observed=True)["size"].sum().sort_index()
         for tag, size in per_tag.items():
@@ -229,10 +233,6 @@ def test_heatmap_hover_and_headline_give_sizes(tmp_path, browser, artifacts):
             pg.screenshot(path=str(artifacts / f"everyday-size-hover-{name.split()[0].lower()}.png"))
             pg.mouse.move(5, 5)
         assert not pg.errors, pg.errors
-    finally:
-        ctx.close()
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_a_slow_answer_shows_the_busy_badge(server, browser, reference, artifacts):

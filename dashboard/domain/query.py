@@ -265,13 +265,19 @@ def dimension_masks(index: SpecIndex, sel: Selection) -> dict[str, np.ndarray]:
     return masks
 
 
+def text_columns(index: SpecIndex) -> list[str]:
+    """The spec table's text columns (not :data:`NUMBER_COLUMNS`): those a header filter
+    (:attr:`Selection.columns`) may name."""
+    return [c for c in index.table.columns if c not in NUMBER_COLUMNS]
+
+
 def column_mask(index: SpecIndex, column: str, text: str) -> np.ndarray | None:
     """``bool`` array over spec rows: the spec's cell in the table column ``column``
     contains ``text`` (case ignored, no pattern characters), as the table's "like"
     header filter matches; ``None`` for a column the table has not or one of numbers.
     A categorical column is matched on its categories (once per distinct value);
     the masks are kept in the index's memo (shared by sessions)."""
-    if column not in index.table.columns or column in NUMBER_COLUMNS:
+    if column not in text_columns(index):
         return None
     needle = text.strip().lower()
 
@@ -351,19 +357,14 @@ class Counts:
     os_target_sized: np.ndarray | None = None
 
     def bytes_per(self, index: SpecIndex, dim: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(bytes, specs of known size)`` per category code of ``dim`` (``tag``,
-        ``stack``, ``os`` or ``target``; a spec counts in each of its stacks); ``None``
-        when no size is known."""
+        """``(bytes, specs of known size)`` per category code of ``dim`` (``tag`` or
+        ``stack``; a spec counts in each of its stacks); ``None`` when no size is known."""
         if self.tag_stackset_bytes is None:
             return None
-        if dim in ("tag", "stack"):
-            pair = (self.tag_stackset_bytes, self.tag_stackset_sized)
-            if dim == "tag":
-                return pair[0].sum(axis=1), pair[1].sum(axis=1)
-            members = index.stackset_members.astype(np.int64)
-            return pair[0].sum(axis=0) @ members, pair[1].sum(axis=0) @ members
-        axis = 1 if dim == "os" else 0
-        return self.os_target_bytes.sum(axis=axis), self.os_target_sized.sum(axis=axis)
+        if dim == "tag":
+            return self.tag_stackset_bytes.sum(axis=1), self.tag_stackset_sized.sum(axis=1)
+        members = index.stackset_members.astype(np.int64)
+        return self.tag_stackset_bytes.sum(axis=0) @ members, self.tag_stackset_sized.sum(axis=0) @ members
 
     def per(self, index: SpecIndex, dim: str) -> np.ndarray:
         """``int64`` spec counts per category code of ``dim`` (a dimension or ``"package"``);

@@ -16,7 +16,7 @@ from dashboard.core import compat
 
 from dashboard.domain import query
 from dashboard.model import CacheData
-from dashboard.core.terms import LABELS, NUMBER_COLUMNS, VIEWS
+from dashboard.core.terms import LABELS, VIEWS
 
 #: Longest *Find a spec* text kept in the URL (a pasted spack.lock is not).
 MAX_URL_FIND = 400
@@ -134,7 +134,7 @@ class DashboardState(param.Parameterized):
 
     def filterable_columns(self) -> list[str]:
         """The spec table's text columns: those a header filter (and ``columns``) may name."""
-        return [c for c in self.index.table.columns if c not in NUMBER_COLUMNS]
+        return query.text_columns(self.index)
 
     def clear(self):
         """Reset every filter."""
