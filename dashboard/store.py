@@ -1,8 +1,14 @@
-"""The store: a local Parquet copy of what a load parsed, so the next load re-reads
-only what changed.
+"""The store: a local copy of what a load parsed, so the next load re-reads only
+what changed.  One on-disk format for every kind of source: Arrow IPC files
+(:func:`write_arrow`, read back memory-mapped by :func:`read_arrow`) beside a
+small JSON file that names the format version (:data:`STORE_FORMAT`); folders
+are replaced whole (:func:`swap_in`) and a damaged one is moved aside
+(:func:`move_aside`) and rebuilt.  A pages tree keeps segments here (below); a
+mirror keeps its parsed index (:mod:`dashboard.sources.mirror_fetch`) and a set
+of mirrors its combined tables (:mod:`dashboard.sources.mirror`).
 
-Layout of a store folder: ``manifest.json`` names the source it was written
-for, its segments (each a set of :data:`dashboard.core.schema.TABLES` Parquet files
+Layout of a pages store folder: ``manifest.json`` names the source it was written
+for, its segments (each a set of :data:`dashboard.core.schema.TABLES` Arrow files
 written by one load) and the current ``stats`` (every page's path, size, mtime
 and page id) and ``folders`` (inner folders with their mtime and what the scan
 skipped in them).  :func:`open_store` checks everything it reads and refuses a
@@ -27,13 +33,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from dashboard.config import STORE_ENV
 from dashboard.frames import DICT_COLUMNS
 from dashboard.core.schema import SCHEMAS, TABLES, concat_tables
 
-STORE_FORMAT = 8
+#: Version of every store folder (a pages store's manifest, a mirror's state, a mirror
+#: set's key); a folder of another version is rebuilt.  9: one format (Arrow IPC) for
+#: every source; 8: pages in Parquet, mirrors in Arrow IPC.
+STORE_FORMAT = 9
 
 
 #: The cache is rewritten whole when it would have more segments than this ...
@@ -44,16 +52,12 @@ MAX_SEGMENTS = 8
 MAX_DEAD_FRACTION = 0.1
 
 
-#: Columns of unique strings, written without dictionary encoding.
-UNIQUE_COLUMNS = {"hash", "path"}
-
-
 #: Most pages a store may claim (page ids are dense; a larger ``next_id`` is damage).
 MAX_PAGE_IDS = 2**31 - 1
 
 
 def default_store_dir(source_label: str) -> Path:
-    """Where the Parquet cache for ``source_label`` lives.
+    """Where the store for ``source_label`` lives.
 
     ``$SPACK_CACHE_DASHBOARD_CACHE`` or ``$XDG_CACHE_HOME/spack-cache-dashboard``
     (default ``~/.cache/...``), in a sub-folder named by a hash of the source.
@@ -66,6 +70,63 @@ def store_base() -> Path:
     """The folder holding every store: ``$SPACK_CACHE_DASHBOARD_CACHE``, else
     ``$XDG_CACHE_HOME/spack-cache-dashboard`` (default ``~/.cache/...``)."""
     return Path(os.environ.get(STORE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "spack-cache-dashboard"))
+
+
+def write_arrow(table: pa.Table, path: Path) -> None:
+    """Write ``table`` as an Arrow IPC file, the store's one table format (read back
+    memory-mapped by :func:`read_arrow`; a dictionary column needs one dictionary).
+
+    Raises:
+        OSError: it could not be written.
+    """
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def read_arrow(path: Path) -> pa.Table:
+    """An Arrow IPC file written by :func:`write_arrow`, memory-mapped (columns are
+    paged in as they are used; dictionary columns stay dictionaries).
+
+    Raises:
+        OSError, pyarrow.ArrowInvalid: missing or damaged.
+    """
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+def swap_in(folder: Path, write: Callable[[Path], None]) -> None:
+    """Write a store folder atomically: ``write(tmp)`` fills a new folder that then
+    replaces ``folder`` (a reader sees the old one or the new one).
+
+    Raises:
+        OSError: it could not be written (``folder`` is left as it was).
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    try:
+        write(tmp)
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def move_aside(folder: Path) -> Path | None:
+    """Move a damaged store folder to ``<folder>.damaged`` (replacing an older one) so
+    it can be looked at; returns where it went, ``None`` if it could not be moved
+    (then it is removed)."""
+    aside = folder.with_name(folder.name + ".damaged")
+    try:
+        shutil.rmtree(aside, ignore_errors=True)
+        folder.rename(aside)
+        return aside
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
 
 
 class CorruptStore(Exception):
@@ -93,7 +154,7 @@ class Store:
                 part = {}
                 for name in TABLES:
                     # one thread: this overlaps the caller's stat calls (measured faster than Arrow's pool here)
-                    table = pq.read_table(cache_dir / f"{segment['name']}.{name}.parquet", read_dictionary=DICT_COLUMNS.get(name), use_threads=False)
+                    table = read_arrow(cache_dir / f"{segment['name']}.{name}.arrow")
                     plain = pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema])
                     if table.num_rows != segment["rows"][name] or not plain.equals(SCHEMAS[name], check_metadata=False):
                         raise CorruptStore(f"cache table {segment['name']}.{name} does not match its manifest")
@@ -167,7 +228,7 @@ def open_store(cache_dir: Path, source: str) -> tuple[Store | None, str]:
     """Open a cache folder; ``(None, reason)`` if it is missing or not trustworthy.
 
     Layout: ``manifest.json`` names the ``source`` it was written for, lists
-    segments (each a set of :data:`TABLES` Parquet files written by one load)
+    segments (each a set of :data:`TABLES` Arrow files written by one load)
     and the current ``stats``/``folders`` files.  Rows of pages that changed or
     vanished since their segment was written are dead: the live pages are
     those in ``stats``.  The segments are checked as they are read, see
@@ -187,8 +248,8 @@ def open_store(cache_dir: Path, source: str) -> tuple[Store | None, str]:
         problem = _manifest_problem(manifest)
         if problem:
             return None, f"corrupt cache ({problem})"
-        stats = pq.read_table(cache_dir / manifest["stats"]).to_pandas()
-        folders = pq.read_table(cache_dir / manifest["folders"]).to_pandas()
+        stats = read_arrow(cache_dir / manifest["stats"]).to_pandas()
+        folders = read_arrow(cache_dir / manifest["folders"]).to_pandas()
         if len(stats) != manifest["rows"]["stats"] or len(folders) != manifest["rows"]["folders"]:
             return None, "cache stats do not match the manifest"
         problem = _stats_problem(stats, folders, manifest["next_id"])
@@ -239,10 +300,9 @@ def _stats_problem(stats: pd.DataFrame, folders: pd.DataFrame, next_id: int) -> 
 
 
 def _write_table(table: pa.Table, name: str, path: Path) -> None:
-    for col in DICT_COLUMNS.get(name, []):  # sorted dictionaries read back as sorted categoricals
+    for col in DICT_COLUMNS.get(name, []):  # one sorted dictionary a column: read back as sorted categoricals
         table = table.set_column(table.schema.get_field_index(col), col, _sorted_dictionary(table.column(col)))
-    # unique strings gain nothing from dictionary encoding (measured: slower to write and read)
-    pq.write_table(table, path, use_dictionary=[c for c in table.column_names if c not in UNIQUE_COLUMNS])
+    write_arrow(table, path)
 
 
 def _write_store(
@@ -275,40 +335,33 @@ def _write_store(
             added = bool(parsed and parsed["pages"].num_rows)
             if added:
                 for name in TABLES:
-                    _write_table(parsed[name], name, cache_dir / f"s{gen}.{name}.parquet")
+                    _write_table(parsed[name], name, cache_dir / f"s{gen}.{name}.arrow")
                 segments.append({"name": f"s{gen}", "rows": {name: parsed[name].num_rows for name in TABLES}})
             _write_manifest(cache_dir, segments, stats, folders, next_id, gen, source)
             for key in ("stats", "folders"):
                 (cache_dir / old.manifest[key]).unlink(missing_ok=True)
             return f"cache: segment added ({new_rows:,} spec rows)" if added else ""
-    cache_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_dir.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         for name in TABLES:
-            _write_table(tables[name], name, tmp / f"s0.{name}.parquet")
+            _write_table(tables[name], name, tmp / f"s0.{name}.arrow")
         _write_manifest(tmp, [{"name": "s0", "rows": {name: tables[name].num_rows for name in TABLES}}], stats, folders, next_id, 0, source)
-        previous = cache_dir.with_name(cache_dir.name + ".old")
-        if cache_dir.exists():
-            shutil.rmtree(previous, ignore_errors=True)
-            cache_dir.rename(previous)
-        tmp.rename(cache_dir)
-        shutil.rmtree(previous, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    swap_in(cache_dir, write)
     return "cache: rewritten" if old is not None else ""
 
 
 def _write_manifest(folder: Path, segments: list[dict], stats: pd.DataFrame, folders: pd.DataFrame, next_id: int, gen: int, source: str) -> None:
-    pq.write_table(pa.Table.from_pandas(stats, preserve_index=False), folder / f"stats.{gen}.parquet", use_dictionary=False)
-    pq.write_table(pa.Table.from_pandas(folders, preserve_index=False), folder / f"folders.{gen}.parquet", use_dictionary=False)
+    write_arrow(pa.Table.from_pandas(stats, preserve_index=False), folder / f"stats.{gen}.arrow")
+    write_arrow(pa.Table.from_pandas(folders, preserve_index=False), folder / f"folders.{gen}.arrow")
     manifest = {
         "format": STORE_FORMAT,
         "source": source,
         "generation": gen,
         "next_id": int(next_id),
         "segments": segments,
-        "stats": f"stats.{gen}.parquet",
-        "folders": f"folders.{gen}.parquet",
+        "stats": f"stats.{gen}.arrow",
+        "folders": f"folders.{gen}.arrow",
         "rows": {"stats": len(stats), "folders": len(folders)},
     }
     tmp = folder / "manifest.json.tmp"

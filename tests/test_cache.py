@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from dashboard.load import load
@@ -183,8 +182,11 @@ def _edit_manifest(cache, **changes):
 def _edit_stats(cache, edit):
     manifest = json.loads((cache / "manifest.json").read_text())
     path = cache / manifest["stats"]
-    stats = pq.read_table(path).to_pandas()
-    pq.write_table(pa.Table.from_pandas(edit(stats), preserve_index=False), path)
+    with pa.OSFile(str(path)) as source:  # read whole before it is rewritten
+        stats = pa.ipc.open_file(source).read_pandas()
+    table = pa.Table.from_pandas(edit(stats), preserve_index=False)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
 
 
 def _set_first_id(value):
@@ -196,10 +198,10 @@ def _set_first_id(value):
 
 
 DAMAGE = {
-    "truncate_parquet": lambda c: (c / "s0.specs.parquet").write_bytes((c / "s0.specs.parquet").read_bytes()[:100]),
+    "truncate_table": lambda c: (c / "s0.specs.arrow").write_bytes((c / "s0.specs.arrow").read_bytes()[:100]),
     "garbage_manifest": lambda c: (c / "manifest.json").write_text("{not json"),
     "wrong_rows": lambda c: (c / "manifest.json").write_text((c / "manifest.json").read_text().replace('"specs": ', '"specs": 1')),
-    "missing_table": lambda c: (c / "s0.specs.parquet").unlink(),
+    "missing_table": lambda c: (c / "s0.specs.arrow").unlink(),
     "manifest_is_a_list": lambda c: (c / "manifest.json").write_text("[]"),
     "next_id_not_int": lambda c: _edit_manifest(c, next_id="12"),
     "next_id_zero": lambda c: _edit_manifest(c, next_id=0),
@@ -243,7 +245,7 @@ def test_small_changes_append_segments_then_compact(tree, tmp_path):
     cache = tmp_path / "c"
     load(tree, cache_dir=cache)
     pages = sorted(tree.rglob("specs.md"))
-    before = (cache / "s0.specs.parquet").stat().st_mtime_ns
+    before = (cache / "s0.specs.arrow").stat().st_mtime_ns
     statuses = []
     for round_ in range(4):
         # touch ~10% of the pages: same content, new mtime -> re-parsed, old rows dead
@@ -255,7 +257,7 @@ def test_small_changes_append_segments_then_compact(tree, tmp_path):
         assert stack_counts(warm) == stack_counts(load(tree, cache=False))
         if round_ == 0:  # the first small change only adds a segment
             assert "segment added" in warm.cache_status, warm.cache_status
-            assert (cache / "s0.specs.parquet").stat().st_mtime_ns == before and (cache / "s1.specs.parquet").exists()
+            assert (cache / "s0.specs.arrow").stat().st_mtime_ns == before and (cache / "s1.specs.arrow").exists()
     assert any("rewritten" in st for st in statuses), statuses
     again = load(tree, cache_dir=cache)
     assert " 0 re-parsed" in again.cache_status and rows(again) == rows(load(tree, cache=False))

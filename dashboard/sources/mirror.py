@@ -41,10 +41,10 @@ import yaml
 from dashboard.core.schema import DEPENDENCIES_SCHEMA, META_STACK_SCHEMA, NODE_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SCHEMAS, SPEC_SCHEMA, STACK_SCHEMA
 from dashboard.frames import to_frames
 from dashboard.model import CacheData, LoadReport
-from dashboard.store import store_base
+from dashboard.store import STORE_FORMAT, move_aside, read_arrow, store_base, swap_in, write_arrow
 from dashboard.sources import limits
 from dashboard.sources.base import LoadOptions, Source
-from dashboard.sources.mirror_fetch import Mirror, MirrorError, move_aside, read_arrow, swap_in, write_arrow, fetch, fetch_sizes, tables
+from dashboard.sources.mirror_fetch import Mirror, MirrorError, fetch, fetch_sizes, tables
 from dashboard.sources.remote import FetchError, is_url, join, read
 from dashboard.sources.spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA
 
@@ -496,7 +496,7 @@ def _read_set(cache_root: Path, label: str, key: str) -> tuple[dict[str, pa.Tabl
         stored = json.loads((folder / "key.json").read_text())
         if not isinstance(stored, dict) or not isinstance(stored.get("key"), str):
             damage = "key.json is not {\"key\": ...}"
-        elif stored["key"] != key:
+        elif stored["key"] != key or stored.get("format") != STORE_FORMAT:  # other indexes, or written by another version
             return None, ""
         else:
             tables = {name: read_arrow(folder / f"{name}.arrow") for name in COMBINED_TABLES}
@@ -516,7 +516,7 @@ def _write_set(cache_root: Path, label: str, key: str, tables: dict[str, pa.Tabl
     def write(tmp: Path) -> None:
         for name in COMBINED_TABLES:
             write_arrow(tables[name], tmp / f"{name}.arrow")
-        (tmp / "key.json").write_text(json.dumps({"key": key}))
+        (tmp / "key.json").write_text(json.dumps({"format": STORE_FORMAT, "key": key}))
 
     try:
         swap_in(_set_dir(cache_root, label), write)

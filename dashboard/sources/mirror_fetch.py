@@ -2,10 +2,12 @@
 sha256), keep it parsed in the local store, and read binary sizes from its v3
 spec manifests (an OCI registry: :mod:`dashboard.sources.oci`).  Used by :mod:`dashboard.sources.mirror`; no pandas, no Panel.
 
-Store layout: ``<store>/mirrors/<sha256 of the URL>/`` holds ``records.arrow``
-and ``deps.arrow`` (the parsed index, see :mod:`dashboard.sources.spackdb`),
-``state.json`` (layout, index checksum, when fetched, and the size/mtime of a
-local mirror's index files) and ``sizes.json`` (hash -> bytes).
+Store layout (the store's one format, :mod:`dashboard.store`):
+``<store>/mirrors/<sha256 of the URL>/`` holds ``records.arrow`` and
+``deps.arrow`` (the parsed index, see :mod:`dashboard.sources.spackdb`),
+``state.json`` (store format, layout, index checksum, when fetched, and the
+size/mtime of a local mirror's index files) and ``sizes.json`` (hash -> bytes,
+written after each batch so an interrupted read resumes).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Callable
 
 import pyarrow as pa
 
+from dashboard.store import STORE_FORMAT, move_aside, read_arrow, swap_in, write_arrow
 from dashboard.sources import limits
 from dashboard.sources.base import SourceError
 from dashboard.sources.oci import INDEX_TAG, Registry, binary_sizes, index_digest, is_oci, tag_map
@@ -32,8 +34,6 @@ from dashboard.sources.spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA, IndexErr
 
 V3_MANIFEST = "v3/manifests/index/index.manifest.json"
 V2_INDEX = "build_cache/index.json"
-#: Format of the per-mirror cache folders; another value is re-fetched.
-MIRROR_CACHE_FORMAT = 2  # 2: records say whether they are externals
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def _read_state(folder: Path) -> tuple[dict, str]:
         wrong = [name for name, kind in _STATE_TYPES.items() if name in state and type(state[name]) is not kind]
         if wrong:
             return {}, f"state.json field {wrong[0]!r} is not {_STATE_TYPES[wrong[0]].__name__}"
-        if state.get("format") != MIRROR_CACHE_FORMAT:
+        if state.get("format") != STORE_FORMAT:
             return {}, ""
         for name, schema in (("records.arrow", RECORD_SCHEMA), ("deps.arrow", DEPENDENCY_SCHEMA)):
             with pa.memory_map(str(folder / name)) as source:
@@ -91,57 +91,6 @@ def _read_state(folder: Path) -> tuple[dict, str]:
         return {}, f"unreadable ({type(exc).__name__}: {str(exc)[:120]})"
 
 
-def move_aside(folder: Path) -> Path | None:
-    """Move a damaged store folder to ``<folder>.damaged`` (replacing an older one) so
-    it can be looked at; returns where it went, ``None`` if it could not be moved
-    (then it is removed)."""
-    aside = folder.with_name(folder.name + ".damaged")
-    try:
-        shutil.rmtree(aside, ignore_errors=True)
-        folder.rename(aside)
-        return aside
-    except OSError:
-        shutil.rmtree(folder, ignore_errors=True)
-        return None
-
-
-def write_arrow(table: pa.Table, path: Path) -> None:
-    """Write ``table`` as an Arrow IPC file (read back memory-mapped by :func:`read_arrow`)."""
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-
-
-def read_arrow(path: Path) -> pa.Table:
-    """An Arrow IPC file written by :func:`write_arrow` (memory-mapped).
-
-    Raises:
-        OSError, pyarrow.ArrowInvalid: missing or damaged.
-    """
-    with pa.memory_map(str(path)) as source:
-        return pa.ipc.open_file(source).read_all()
-
-
-def swap_in(folder: Path, write: Callable[[Path], None]) -> None:
-    """Write a folder atomically: ``write(tmp)`` fills a new folder that then
-    replaces ``folder`` (a reader sees the old one or the new one).
-
-    Raises:
-        OSError: it could not be written (``folder`` is left as it was).
-    """
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-    try:
-        write(tmp)
-        old = folder.with_name(folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _save(folder: Path, state: dict, records: pa.Table, deps: pa.Table) -> None:
     """Write a mirror's cache folder (parsed index, state; sizes carried over)."""
 
@@ -150,7 +99,7 @@ def _save(folder: Path, state: dict, records: pa.Table, deps: pa.Table) -> None:
         write_arrow(deps, tmp / "deps.arrow")
         if (folder / "sizes.json").is_file():  # a hash names one binary: sizes stay valid
             shutil.copy(folder / "sizes.json", tmp / "sizes.json")
-        (tmp / "state.json").write_text(json.dumps({**state, "format": MIRROR_CACHE_FORMAT}))
+        (tmp / "state.json").write_text(json.dumps({**state, "format": STORE_FORMAT}))
 
     swap_in(folder, write)
 

@@ -433,7 +433,7 @@ class PagesSource(Source):
     """cache.spack.io summary pages: a ``specs.md`` page, a folder searched at any
     depth, or several of them read as one source (one store over all).
 
-    :meth:`load` runs: open the store (:mod:`dashboard.store`, the local Parquet copy
+    :meth:`load` runs: open the store (:mod:`dashboard.store`, the local copy
     of the last load) -> :func:`scan_tree` for what changed (size and mtime per page,
     folders listed again only when their mtime changed) -> parse only new and changed
     pages (:func:`parse_all`) while the store's rows of unchanged pages are read ->
