@@ -123,15 +123,17 @@ def _manifest(entries: list[dict]) -> str:
 SPACK_DB_VERSIONS = {"v3": (8,), "v2": (7, 8)}  # records in spec format v5; v6 held older specs
 
 
-def write_mirror(mirror: Path, rows: list[dict], layout: str = "v3", db_version: int = 8, spec_manifests: bool = True) -> Path:
-    """Write one mirror holding the binaries ``rows`` (see :func:`database`).
+def write_mirror(mirror: Path, rows: list[dict], layout: str = "v3", db_version: int = 8, spec_manifests: bool = True,
+                 document: dict | None = None) -> Path:
+    """Write one mirror holding the binaries ``rows`` (see :func:`database`); with
+    ``document``, that ``index.json`` document instead (its binaries are ``rows``).
 
     Raises:
         ValueError: a layout and database version Spack never wrote together.
     """
     if db_version not in SPACK_DB_VERSIONS.get(layout, ()):
         raise ValueError(f"Spack never wrote index database v{db_version} in layout {layout}")
-    data = json.dumps(database(rows, db_version), separators=(",", ":")).encode()
+    data = json.dumps(document or database(rows, db_version), separators=(",", ":")).encode()
     if layout == "v2":
         (mirror / "build_cache").mkdir(parents=True, exist_ok=True)
         (mirror / "build_cache" / "index.json").write_bytes(data)

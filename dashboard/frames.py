@@ -17,11 +17,11 @@ from dashboard.core.spack import version_key
 
 #: Columns read back from the cache as Arrow dictionaries (-> pandas categoricals, no re-hashing).
 #: Columns of ``specs`` converted as they are (``page_id``, ``tag``, ``package`` are derived).
-SPEC_VALUE_COLUMNS = ["hash", "version", "compiler", "os", "platform", "target", "variants", "stacks", "size", "n_deps"]
+SPEC_VALUE_COLUMNS = ["hash", "version", "compiler", "os", "platform", "target", "variants", "stacks", "size", "n_deps", "package_hash"]
 
 
 DICT_COLUMNS = {
-    "specs": ["version", "compiler", "os", "platform", "target", "variants", "stacks"],
+    "specs": ["version", "compiler", "os", "platform", "target", "variants", "stacks", "package_hash"],
     "spec_stacks": ["stack"],
     "meta_stacks": ["stack"],
     "dependencies": ["dep_name", "deptypes", "virtuals"],

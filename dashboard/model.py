@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 #: Columns of :attr:`CacheData.nodes`.
-NODE_COLUMNS = ("tag", "hash", "package", "version", "compiler", "os", "platform", "target", "variants", "external")
+NODE_COLUMNS = ("tag", "hash", "package", "version", "compiler", "os", "platform", "target", "variants", "external", "package_hash")
 
 
 @dataclass
@@ -79,7 +79,8 @@ class CacheData:
             (comma-separated, for display) - all ``category``; ``hash`` (``str``),
             ``size`` (``Int64``, bytes, ``<NA>`` where the page says ``"-"`` or a
             mirror's sizes were not read), ``n_deps`` (``Int64``, direct
-            dependencies; ``<NA>`` for pages), ``page_id`` (``int32``).  The index is the spec id ``0..n-1``.
+            dependencies; ``<NA>`` for pages), ``package_hash`` (``category``: Spack's
+            hash of the package recipe; ``NaN`` for pages), ``page_id`` (``int32``).  The index is the spec id ``0..n-1``.
         spec_stacks: one row per spec per stack: ``spec`` (``int32``, a position in
             ``specs``), ``stack`` (``category``).  Counting by stack is a groupby.
         pages: one row per page, also pages that failed: ``page_id``,
@@ -106,7 +107,8 @@ class CacheData:
             as a system compiler, and dependencies that were not pushed): ``tag``,
             ``hash``, ``package``, ``version``, ``compiler``, ``os``, ``platform``,
             ``target``, ``variants`` (``str``), ``external`` (``bool``: Spack's
-            ``external`` entry, e.g. a system compiler); empty for pages.  Dependency
+            ``external`` entry, e.g. a system compiler), ``package_hash`` (``str``);
+            empty for pages.  Dependency
             edges (``dependencies``) may point at them.
     """
 

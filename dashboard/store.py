@@ -381,5 +381,5 @@ def _sorted_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """``column`` as one dictionary array whose dictionary is sorted."""
     plain = column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
     plain = plain.combine_chunks()
-    values = pc.unique(plain).sort()
+    values = pc.unique(plain).drop_null().sort()  # nulls stay nulls, not a null value
     return pa.chunked_array([pa.DictionaryArray.from_arrays(pc.index_in(plain, value_set=values), values)])

@@ -28,6 +28,7 @@ SPEC_SCHEMA = pa.schema(
         ("n_stacks", pa.int16()),
         ("size", pa.int64()),
         ("n_deps", pa.int64()),  # direct dependencies: known for mirror sources only (pages: null)
+        ("package_hash", pa.string()),  # Spack's hash of the recipe: mirror sources only (pages: null)
     ]
 )
 #: One row per spec per stack, in spec order (``n_stacks`` rows per spec).
@@ -65,10 +66,10 @@ PROBLEM_SCHEMA = pa.schema(
 )
 #: Records of a mirror's index that are not binaries (externals, and dependencies not
 #: pushed): ``tag``, ``hash``, ``package``, ``version``, ``compiler``, ``os``, ``platform``,
-#: ``target``, ``variants`` (text) and ``external`` (bool).
+#: ``target``, ``variants`` (text), ``external`` (bool) and ``package_hash`` (text).
 NODE_SCHEMA = pa.schema([("tag", pa.string()), ("hash", pa.string()), ("package", pa.string())]
                         + [pa.field(n, pa.string()) for n in ("version", "compiler", "os", "platform", "target", "variants")]
-                        + [("external", pa.bool_())])
+                        + [("external", pa.bool_()), ("package_hash", pa.string())])
 
 #: The tables of a load, in order.
 TABLES = ("specs", "spec_stacks", "pages", "meta_stacks", "problems", "dependencies")

@@ -240,7 +240,7 @@ def combine(parts: list[tuple[Mirror, pa.Table, pa.Table, dict | None]]) -> dict
             {"tag": pa.array([mirror.tag] * others.num_rows, pa.string()), "hash": others.column("hash").cast(pa.string()),
              "package": others.column("package").cast(pa.string()),
              **{n: others.column(n).cast(pa.string()) for n in ("version", "compiler", "os", "platform", "target", "variants")},
-             "external": others.column("external")},
+             "external": others.column("external"), "package_hash": others.column("package_hash").cast(pa.string())},
             schema=NODE_SCHEMA))
         binaries = records.filter(records.column("in_buildcache"))
         n = binaries.num_rows
@@ -255,7 +255,7 @@ def combine(parts: list[tuple[Mirror, pa.Table, pa.Table, dict | None]]) -> dict
     schema = pa.schema([*[f for f in RECORD_SCHEMA if f.name not in ("in_buildcache", "external")], ("size", pa.int64()), ("tag", pa.string()), ("stack", pa.string()), ("url", pa.string())])
     rows = pa.concat_tables(pieces) if pieces else schema.empty_table()
     rows = rows.sort_by([("tag", "ascending"), ("package", "ascending"), ("hash", "ascending"), ("stack", "ascending")])
-    firsts = [(c, "first") for c in ("package", "version", "compiler", "os", "platform", "target", "variants", "n_deps", "size", "url")]
+    firsts = [(c, "first") for c in ("package", "version", "compiler", "os", "platform", "target", "variants", "n_deps", "package_hash", "size", "url")]
     grouped = rows.group_by(["tag", "hash"], use_threads=False).aggregate([*firsts, ("stack", "list")])
     grouped = grouped.rename_columns([n.removesuffix("_first").removesuffix("_list") for n in grouped.column_names])
     grouped = grouped.sort_by([("tag", "ascending"), ("package", "ascending"), ("hash", "ascending")])
@@ -282,6 +282,7 @@ def combine(parts: list[tuple[Mirror, pa.Table, pa.Table, dict | None]]) -> dict
             "n_stacks": pc.list_value_length(stacks).cast(pa.int16()),
             "size": grouped.column("size"),
             "n_deps": grouped.column("n_deps"),
+            "package_hash": grouped.column("package_hash"),
         },
         schema=SPEC_SCHEMA,
     )

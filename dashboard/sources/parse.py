@@ -282,7 +282,7 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
     specs = pa.table(
         [pa.array(np.repeat(page_ids, spec_count))]
         + [pa.array(col, type=f.type) for col, f in zip(spec_cols, list(SPEC_SCHEMA)[1:])]
-        + [pa.nulls(len(spec_cols[0]), pa.int64())],  # n_deps: pages do not say
+        + [pa.nulls(len(spec_cols[0]), pa.int64()), pa.nulls(len(spec_cols[0]), pa.string())],  # n_deps, package_hash: pages do not say
         schema=SPEC_SCHEMA,
     )
     spec_stacks = pa.table(

@@ -45,7 +45,7 @@ COMPILER_VIRTUALS = ("c", "cxx", "fortran")
 RECORD_SCHEMA = pa.schema(
     [SPEC_SCHEMA.field("hash"), ("package", pa.string())]
     + [SPEC_SCHEMA.field(name) for name in ("version", "compiler", "os", "platform", "target", "variants", "n_deps")]
-    + [("in_buildcache", pa.bool_()), ("external", pa.bool_())]
+    + [("in_buildcache", pa.bool_()), ("external", pa.bool_()), SPEC_SCHEMA.field("package_hash")]
 )
 #: One row per dependency edge: ``hash`` depends on ``dep_hash`` (named ``dep_name``);
 #: ``deptypes`` and ``virtuals`` comma-separated (the dashboard's table without ``page_id``).
@@ -98,6 +98,7 @@ class _Spec(msgspec.Struct):
     annotations: Union[dict[str, Any], None] = None
     hash: Union[str, None] = None
     legacy_hash: Union[str, None] = msgspec.field(default=None, name="_hash")
+    package_hash: Union[str, None] = None
     external: msgspec.Raw = msgspec.Raw(b"null")  # only whether it is there and not null
 
 
@@ -238,6 +239,7 @@ def _typed_rows(installs: dict[str, msgspec.Raw]):
         rows["n_deps"].append(len(deps))
         rows["in_buildcache"].append(record.in_buildcache)
         rows["external"].append(bytes(spec.external) not in (b"null", b"{}", b"false", b""))
+        rows["package_hash"].append(spec.package_hash or "")
         for dep in deps:
             edges["hash"].append(spec_hash)
             for name, value in zip(DEPENDENCY_SCHEMA.names[1:], dep):
@@ -276,7 +278,7 @@ def _plain_rows(installs: dict):
                 _plain_compiler(compiler, deps, spec.get("annotations"), versions),
                 _text(arch.get("platform_os")), _text(arch.get("platform")), _text(target),
                 render_variants(params), len(deps), installs[key].get("in_buildcache", True) is not False,
-                bool(spec.get("external")),
+                bool(spec.get("external")), _text(spec.get("package_hash")),
             )
         except Exception:  # noqa: BLE001 - one odd record never stops the others
             skipped += 1
