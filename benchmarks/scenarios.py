@@ -31,7 +31,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.mirrors import _compiler_record, made_up_size, parameters, spack_hash, write_mirror
+from benchmarks.mirrors import _compiler_record, parameters, spack_hash, write_mirror
 
 #: The small universe: ``name: (version, variants, dependencies)``, lower layers first.
 PACKAGES = {

@@ -30,7 +30,7 @@ import param
 from bokeh.settings import settings as bokeh_settings
 
 from dashboard.ui.components import Headline, Heatmaps, Problems, Selectors, SpecTable
-from dashboard.ui.questions import CompareView, FindView, HostFilter, RunsHereView
+from dashboard.ui.questions import CompareView, FindView, HostFilter, RunsHereView, WhyView
 from dashboard.config import data_path, verify_options, wants_sizes
 from dashboard.load import CacheData, load
 from dashboard.ui.state import DashboardState
@@ -38,7 +38,7 @@ from dashboard.core.terms import PROGRESS, VIEWS
 
 TITLE = "Spack build cache"
 #: The question views (:mod:`dashboard.ui.questions`) by ``state.view`` name.
-QUESTION_VIEWS = {"runs-here": RunsHereView, "compare": CompareView, "find": FindView}
+QUESTION_VIEWS = {"runs-here": RunsHereView, "compare": CompareView, "why": WhyView, "find": FindView}
 
 #: ``pn.extension`` arguments the dashboard needs; entry points (``served_page``,
 #: the notebook) call ``pn.extension`` themselves, importing this module does not.
@@ -256,7 +256,7 @@ class CacheDashboard(pn.viewable.Viewer):
                 ours["restored"] += 1
                 location.search = ours["search"]
 
-        self.state.param.watch(write, ["result", "view", "compare_by", "tag_a", "tag_b", "find"])
+        self.state.param.watch(write, ["result", "view", "compare_by", "tag_a", "tag_b", "why_old", "why_new", "why_cause", "find"])
         location.param.watch(keep, "search")
         write()
 

@@ -1,4 +1,4 @@
-"""Command line: ``spack-cache-dashboard {serve,export,summary,diff,runs-here,match,verify}``.
+"""Command line: ``spack-cache-dashboard {serve,export,summary,diff,why,runs-here,match,verify}``.
 
 Exit codes (the same for every subcommand; ``docs/cli.md`` has the table and the
 ``--json`` schemas):
@@ -294,6 +294,73 @@ def cmd_diff(args) -> int:
     return _finish(data, EXIT_FOUND if args.exit_code and changed else EXIT_OK)
 
 
+def _side(args, name: str, data_holder: dict):
+    """The snapshot ``name`` names for ``why``: a source (an existing path or a URL)
+    holding one tag, else a tag of ``--data`` (loaded once).  Returns ``(snapshot,
+    data)`` or ``(None, message)``."""
+    from dashboard.domain.causes import snapshot
+    from dashboard.sources.remote import is_url
+
+    if is_url(name) or os.path.exists(name):
+        data = _load_with_bar(name, cache=not args.no_cache, sizes=args.sizes)
+        tags = data.tags
+        if len(tags) != 1:
+            _failed_sources(data)
+            held = f"tags {', '.join(tags)}" if tags else "no binaries"
+            return None, f"{_short(name)} holds {held}: give one snapshot (one tag), or give --data {_short(name)} and two of its tags"
+        return snapshot(data, tags[0], label=name), data
+    if "data" not in data_holder:
+        data_holder["data"] = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
+    data = data_holder["data"]
+    if name not in data.tags:
+        _failed_sources(data)
+        return None, f"no tag {_short(name)!r} in {_short(args.data)} (present: {', '.join(data.tags)}), and no such path"
+    return snapshot(data, name), data
+
+
+def cmd_why(args) -> int:
+    """Print why binaries were rebuilt between two snapshots: root causes ranked by the
+    specs (and bytes) they rebuilt, with ``--specs`` each rebuilt binary too."""
+    from dashboard.core.terms import human_bytes
+    from dashboard.domain.causes import compare
+
+    holder: dict = {}
+    sides = []
+    for name in (args.old, args.new):
+        snap, data = _side(args, name, holder)
+        if snap is None:
+            print(f"error: {data}", file=sys.stderr)
+            return EXIT_USAGE
+        sides.append((snap, data))
+    (old, old_data), (new, new_data) = sides
+    result = compare(old, new)
+    failed = sum(_failed_sources(d) for d in {id(d): d for d in (old_data, new_data)}.values())
+    ranked, changed = result.ranked, result.changed
+    if args.json:
+        _emit_json({"old": old.label, "new": new.label, "counts": result.counts, "traced": result.has_edges, "note": result.note,
+                    "causes": _records(ranked), "by_stack": _records(result.by_stack),
+                    "changed": _records(changed) if args.specs else None})
+    elif args.format == "csv":
+        (changed if args.specs else ranked).to_csv(sys.stdout, index=False)
+    else:
+        c = result.counts
+        print(f"{old.label} -> {new.label}: {c['changed']:,} binaries rebuilt, {c['added']:,} added, {c['removed']:,} removed, {c['unchanged']:,} unchanged")
+        if result.note:
+            print(f"note: {result.note}")
+        if len(ranked):
+            print("\nroot causes, most rebuilt first:" if result.has_edges else "\nchanges by their own fields, most specs first:")
+        for row in ranked.itertuples():
+            size = human_bytes(row.bytes) + (f" + {row.unknown:,} of unknown size" if row.unknown else "") if row.bytes or not row.unknown else "size unknown"
+            stacks = f" in {row.stacks} stack{'s' if row.stacks != 1 else ''}" if row.stacks else ""
+            print(f"  {row.cause}: rebuilt {row.specs:,} spec{'s' if row.specs != 1 else ''}{stacks} ({size})")
+        if args.specs and len(changed):
+            print()
+            with _wide():
+                print(changed[["package", "version", "old_version", "hash", "old_hash", "classes", "causes"]].to_string(index=False))
+    code = EXIT_FOUND if args.exit_code and (result.counts["changed"] or result.counts["added"] or result.counts["removed"]) else EXIT_OK
+    return EXIT_SOURCE if failed else code
+
+
 def cmd_runs_here(args) -> int:
     """Print how many specs run on the detected or given host, then per package."""
     from dashboard.core.compat import UnknownTarget, detect_host, parse_host, summary
@@ -518,6 +585,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stacks", action="store_true", help="compare two stacks (over all tags) instead of two tags")
     p.add_argument("--csv", metavar="FILE", help="write the added, removed and changed specs as CSV")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("why", help="why binaries were rebuilt between two snapshots: root causes ranked by specs and bytes")
+    data_arg(p, exit_code="anything was rebuilt, added or removed")
+    p.add_argument("old", metavar="OLD", help="the older snapshot: a tag of --data, or a source (path or URL of a mirror, pages tree or registry) holding one tag")
+    p.add_argument("new", metavar="NEW", help="the newer snapshot, the same way")
+    p.add_argument("--specs", action="store_true", help="also list every rebuilt binary with its classes and causes")
+    p.set_defaults(func=cmd_why)
 
     p = sub.add_parser("runs-here", help="which binaries run on this machine (or --host)")
     data_arg(p, exit_code="no binary runs here")

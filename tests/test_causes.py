@@ -55,7 +55,7 @@ def test_spack_built_pair_agrees_with_spack_diff(spack_pair):
     assert spack_changed <= new_hashes - old_hashes
     assert set(spack_pair.attributed["hash"]) == new_hashes - old_hashes
     assert spack_pair.counts == {"unchanged": len(new_hashes & old_hashes), "changed": len(new_hashes - old_hashes), "added": 0, "removed": 0}
-    classes = dict(zip(spack_pair.changed["package"] + "/" + spack_pair.changed["hash"], spack_pair.changed["classes"]))
+    classes = dict(zip(spack_pair.changed["package"].astype(str) + "/" + spack_pair.changed["hash"], spack_pair.changed["classes"].astype(str)))
     for (_, name, _, h) in new_find:
         if h in new_hashes - old_hashes:
             assert classes[f"{name}/{h}"] == ("version" if name == "plib" else DEPENDENCY)
@@ -124,3 +124,101 @@ def test_pages_get_field_classes_only(pages_copy):
     n_specs = sum(len(yaml.safe_load(p.read_text().split("---")[1])["spec_details"]) for p in (pages_copy / old_tag).glob("*/specs.md"))
     assert result.counts == {"unchanged": n_specs - 1, "changed": 1, "added": 0, "removed": 0}
     assert result.ranked["cause"].tolist() == [f"acl {spec['versions'][0]} -> 9.9 (version)"]
+
+
+def test_why_cli_on_the_spack_built_pair(capsys):
+    """`why OLD NEW --json` names Spack's cause and the binaries Spack rebuilt; --exit-code
+    says something changed; a missing tag and a source of two tags are usage errors."""
+    from dashboard.cli import main
+
+    code = main(["why", str(PAIR / "old"), str(PAIR / "new"), "--sizes", "--json", "--specs", "--exit-code"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [(c["package"], c["classes"], c["specs"]) for c in out["causes"]] == [("plib", "version", 4)]
+    new_find = {h for _, name, _, h in _find(PAIR / "new.find.txt") if name in PEER}
+    old_find = {h for _, name, _, h in _find(PAIR / "old.find.txt") if name in PEER}
+    assert {row["hash"] for row in out["changed"]} == new_find - old_find
+    assert out["causes"][0]["bytes"] > 0 and out["causes"][0]["unknown"] == 0
+    assert main(["why", "--data", str(PAIR / "old"), "nope", "old"]) == 2
+    assert "no tag 'nope'" in capsys.readouterr().err
+
+
+def test_why_cli_refuses_a_source_of_several_tags(tmp_path, capsys):
+    from dashboard.cli import main
+
+    old, new, _ = scenario("version")
+    index = write_set(tmp_path, old, new)
+    assert main(["why", str(index), "new"]) == 2
+    assert "holds tags new, old" in capsys.readouterr().err
+    assert main(["why", "--data", str(index), "old", "new", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("cause,package,classes") and len(lines) == 2
+
+
+@pytest.fixture(scope="module")
+def why_server(tmp_path_factory):
+    """The app served on the "two causes" scenario (tags old, new; stacks data, web), sizes read."""
+    from conftest import STORE_ENV
+    from support import free_port, start_server
+
+    old, new, truth = scenario("two causes")
+    index = write_set(tmp_path_factory.mktemp("scenario"), old, new)
+    port = free_port()
+    proc = start_server(str(index), port, env={STORE_ENV: str(tmp_path_factory.mktemp("store"))}, extra_args=["--sizes"])
+    yield f"http://127.0.0.1:{port}/", truth
+    proc.terminate()
+    proc.wait(timeout=10)
+    blocks = proc.log.read_text().split("Traceback (most recent call last):")[1:]
+    assert not [b for b in blocks if "WebSocketClosedError" not in b and "StreamClosedError" not in b], blocks[:1]
+
+
+@pytest.mark.browser
+def test_why_view_ranks_the_causes_and_lists_a_causes_specs(why_server, page, artifacts):
+    """In Chromium: the numbers and the ranked causes are the generator's truth; a click
+    on a cause lists exactly the specs it rebuilt, puts it in the URL, and that URL opened
+    afresh shows the same; nothing is loaded from off this machine."""
+    from support import PATIENCE_MS, wait_value
+
+    url, truth = why_server
+    pg = page
+    outside: list[str] = []
+    pg.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")) else outside.append(r.url))
+    pg.goto(url + "?view=why&old=old&new=new")
+    pg.wait_for_selector(".why-causes .tabulator-row", timeout=PATIENCE_MS)
+    rebuilt = set().union(*truth.causes.values())
+    assert int(pg.locator("b.why-changed").inner_text().replace(",", "")) == len(rebuilt)
+    assert int(pg.locator("b.why-unchanged").inner_text().replace(",", "")) == len(truth.unchanged)
+    rows = pg.locator(".why-causes .tabulator-row")
+    assert rows.count() == len(truth.causes)
+    by_size = sorted(truth.causes.items(), key=lambda kv: -len(kv[1]))
+    first = rows.nth(0)
+    assert first.locator("[tabulator-field=specs]").inner_text() == str(len(by_size[0][1]))
+    assert by_size[0][0][0] in first.locator("[tabulator-field=cause]").inner_text()
+    pg.locator(".why-heatmap canvas").first.wait_for(timeout=PATIENCE_MS)  # the stack x cause heatmap is drawn
+    pg.screenshot(path=str(artifacts / "why-view.png"), full_page=True)
+    rows.nth(1).click()
+    (package, cls), hashes = by_size[1]
+    wait_value(pg, lambda p: p.locator(".why-picked").inner_text() if p.locator(".why-picked").count() else "",
+               f"recipe of {package} changed rebuilt {len(hashes)} specs:")
+    assert f"cause=recipe+of+{package}+changed" in pg.url
+    shown = set()
+    while True:  # every page of the rebuilt specs
+        shown |= {c.inner_text() for c in pg.locator(".why-specs .tabulator-row [tabulator-field=hash]").all()}
+        nxt = pg.locator(".why-specs .tabulator-page[data-page=next]")
+        if nxt.is_disabled():
+            break
+        nxt.click()
+    assert shown == hashes
+    paths = pg.locator(".why-specs .tabulator-row [tabulator-field=path]").all_inner_texts()
+    assert paths and all(p.split(" → ")[-1].startswith(f"{package}@") for p in paths)
+    pg.screenshot(path=str(artifacts / "why-view-picked.png"), full_page=True)
+    pg.goto(pg.url)  # the URL alone brings the same listing back
+    wait_value(pg, lambda p: p.locator(".why-picked").inner_text() if p.locator(".why-picked").count() else "",
+               f"recipe of {package} changed rebuilt {len(hashes)} specs:")
+    pg.goto(url + "?view=why&old=old&new=old")
+    pg.get_by_text("Both sides are the same tag").wait_for(timeout=PATIENCE_MS)
+    pg.goto(url + "?view=why&old=nope&cause=nothing+like+this")  # an unknown tag and cause: defaults, nothing picked
+    pg.wait_for_selector(".why-causes .tabulator-row", timeout=PATIENCE_MS)
+    pg.get_by_text("Click a cause to list the specs it rebuilt.").wait_for(timeout=PATIENCE_MS)
+    assert not pg.errors, pg.errors
+    assert not outside, outside

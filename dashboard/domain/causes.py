@@ -40,12 +40,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api.types import union_categoricals
 
 from dashboard.core.spack import version_key
 from dashboard.domain.match import spec_variants
 
-#: Columns of :attr:`Snapshot.nodes`.
-NODE_FIELDS = ("hash", "package", "version", "compiler", "os", "platform", "target", "variants", "package_hash")
+#: Text fields of :attr:`Snapshot.nodes` (categorical), besides ``hash``.
+NODE_FIELDS = ("package", "version", "compiler", "os", "platform", "target", "variants", "package_hash")
 #: Own-field classes, in the order they are named.
 CLASSES = ("version", "variants", "patches", "compiler", "target", "os", "recipe", "new dependency", "dropped dependency")
 #: The class of a change explained by a changed dependency, and of an unexplained new hash.
@@ -71,12 +74,13 @@ class Snapshot:
 
     Attributes:
         label: what it is (a tag, a path or URL), for messages.
-        nodes: one row per record, unique ``hash``: :data:`NODE_FIELDS` (``str``;
-            ``package_hash`` ``""`` where unknown), ``binary`` (``bool``: in the build
-            cache, counted), ``size`` (``Int64`` bytes, ``<NA>`` unknown), ``stacks``
-            (``str``, comma-separated; ``""`` for records that are not binaries).
-        edges: one row per dependency edge: ``hash`` depends on ``dep_hash``
-            (``dep_name``), all ``str``; empty for page trees.
+        nodes: one row per record, unique ``hash`` (``str``): :data:`NODE_FIELDS`
+            (``category``; ``package_hash`` ``NaN`` where unknown), ``binary``
+            (``bool``: in the build cache, counted), ``size`` (``Int64`` bytes,
+            ``<NA>`` unknown), ``stacks`` (``category``, comma-separated; ``""``
+            for records that are not binaries).
+        edges: one row per dependency edge: ``hash`` depends on ``dep_hash`` (``str``)
+            named ``dep_name`` (``category``); empty for page trees.
         has_edges: whether the source records dependency edges (mirrors and
             registries do, page trees do not).
     """
@@ -87,39 +91,47 @@ class Snapshot:
     has_edges: bool
 
 
-def snapshot(data, tag: str, label: str | None = None) -> Snapshot:
-    """The snapshot of ``tag`` in a loaded cache.
+def _categorical(values) -> pd.Categorical:
+    """``values`` as a categorical with ``object`` categories (codes reused, not recomputed)."""
+    cat = values.array if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype) else pd.Categorical(values)
+    return pd.Categorical.from_codes(cat.codes, categories=pd.Index(list(cat.categories), dtype=object))
 
-    Args:
-        data: a :class:`dashboard.model.CacheData`.
-        tag: one of ``data.tags``.
+
+def snapshot(data, tag: str, label: str | None = None) -> Snapshot:
+    """The snapshot of ``tag`` in a loaded cache (a :class:`dashboard.model.CacheData`).
 
     Raises:
         KeyError: ``tag`` is not in ``data``.
     """
-    if tag not in set(map(str, data.specs["tag"].unique())):
-        raise KeyError(f"no tag {tag!r} (present: {', '.join(data.tags)})")
-    specs = data.specs[data.specs["tag"].astype(str) == tag]
-    package_hash = specs["package_hash"] if "package_hash" in specs else pd.Series("", index=specs.index)
-    binaries = pd.DataFrame({
-        **{c: specs[c].astype(str).to_numpy() for c in NODE_FIELDS if c != "package_hash"},
-        "package_hash": package_hash.astype(object).where(package_hash.notna(), "").astype(str).to_numpy(),
-        "binary": True, "size": specs["size"].astype("Int64").to_numpy(), "stacks": specs["stacks"].astype(str).to_numpy(),
-    })
-    nodes = data.nodes[data.nodes["tag"].astype(str) == tag] if len(data.nodes) else data.nodes
-    others = pd.DataFrame({
-        **{c: (nodes[c] if c in nodes else pd.Series("", index=nodes.index)).fillna("").astype(str).to_numpy() for c in NODE_FIELDS},
-        "binary": False, "size": pd.array([pd.NA] * len(nodes), dtype="Int64"), "stacks": "",
-    })
-    table = pd.concat([binaries, others], ignore_index=True).drop_duplicates("hash", ignore_index=True)
+    specs = data.specs
+    present = set(map(str, specs["tag"].unique()))
+    if tag not in present:
+        raise KeyError(f"no tag {tag!r} (present: {', '.join(sorted(present))})")
+    if len(present) > 1:
+        specs = specs[(specs["tag"] == tag).to_numpy()]
+    nodes = data.nodes
+    if len(nodes):
+        nodes = nodes[(nodes["tag"].astype(str) == tag).to_numpy()]
+        nodes = nodes[~pc.is_in(pa.array(nodes["hash"].astype(str)), value_set=pa.array(specs["hash"])).to_numpy(zero_copy_only=False)]
+        nodes = nodes.drop_duplicates("hash")
+    n_b, n_o = len(specs), len(nodes)
+    table = {"hash": pd.concat([specs["hash"].astype("str"), nodes["hash"].astype("str")], ignore_index=True)}
+    for name in NODE_FIELDS:
+        binaries = _categorical(specs[name]) if name in specs else pd.Categorical([np.nan] * n_b)
+        others = _categorical(pd.Series(nodes[name].astype(object).where(nodes[name].astype(str) != "", np.nan) if name in nodes else [np.nan] * n_o, dtype=object))
+        table[name] = union_categoricals([binaries, others], ignore_order=True) if n_o else binaries
+    table["binary"] = np.r_[np.ones(n_b, bool), np.zeros(n_o, bool)]
+    table["size"] = pd.concat([specs["size"].astype("Int64"), pd.Series(pd.NA, index=range(n_o), dtype="Int64")], ignore_index=True)
+    table["stacks"] = union_categoricals([_categorical(specs["stacks"]), _categorical(pd.Series([""] * n_o, dtype=object))], ignore_order=True) if n_o else _categorical(specs["stacks"])
     deps = data.dependencies
-    if len(deps):
-        page_tag = data.pages.set_index("page_id")["tag"].astype(str)
-        deps = deps[deps["page_id"].map(page_tag).to_numpy() == tag]
-    edges = pd.DataFrame({"hash": deps["hash"].astype(str).to_numpy(), "dep_hash": deps["dep_hash"].astype(str).to_numpy(),
-                          "dep_name": deps["dep_name"].astype(str).to_numpy()}).drop_duplicates(["hash", "dep_hash"], ignore_index=True)
+    if len(deps) and data.specs["tag"].nunique() > 1:
+        page_tag = np.full(int(data.pages["page_id"].max()) + 1, False)
+        page_tag[data.pages.loc[(data.pages["tag"].astype(str) == tag).to_numpy(), "page_id"].to_numpy()] = True
+        deps = deps[page_tag[deps["page_id"].to_numpy()]]
+    edges = pd.DataFrame({"hash": deps["hash"].astype("str").reset_index(drop=True), "dep_hash": deps["dep_hash"].astype("str").reset_index(drop=True),
+                          "dep_name": _categorical(deps["dep_name"])})
     has_edges = bool(len(data.dependencies)) or bool(len(data.mirrors))
-    return Snapshot(label or tag, table, edges, has_edges)
+    return Snapshot(label or tag, pd.DataFrame(table), edges, has_edges)
 
 
 @dataclass
@@ -130,21 +142,22 @@ class Causes:
         old, new: the two snapshots.
         counts: ``{"unchanged": n, "changed": n, "added": n, "removed": n}`` binaries
             (changed and added of the new side, removed of the old).
-        changed: one row per changed binary of the new side: ``hash``, ``old_hash``,
-            ``package``, ``version``, ``old_version``, ``compiler``, ``os``, ``target``,
-            ``variants``, ``stacks`` (``str``), ``size`` (``Int64`` bytes), ``classes``
-            (``str``: its own classes, ``", "``-joined; ``dependency`` when a changed
-            dependency explains it), ``root`` (``bool``: a root cause itself),
-            ``causes`` (``str``: the names of its root causes, ``"; "``-joined).
+        changed: one row per changed binary of the new side: ``hash``, ``old_hash``
+            (``str``), ``package``, ``version``, ``old_version``, ``compiler``, ``os``,
+            ``target``, ``variants``, ``stacks`` (``category``), ``size`` (``Int64``
+            bytes), ``classes`` (``category``: its own classes, ``", "``-joined;
+            ``dependency`` when a changed dependency explains it), ``root`` (``bool``: a
+            root cause itself), ``causes`` (``category``: the names of its root causes,
+            ``"; "``-joined).
         ranked: one row per root cause, most specs first: ``cause`` (``str``),
-            ``package`` (``str``), ``classes`` (``str``: the root's own classes), ``roots`` (``int``: changed
-            records where it starts), ``specs`` (``int``: binaries it rebuilt, roots
-            included), ``bytes`` (``int``, of those with a known size), ``unknown``
-            (``int``: binaries of unknown size), ``stacks`` (``int``), ``stack_names``
-            (``str``).  Page trees: every changed spec is its own root.
+            ``package`` (``str``), ``classes`` (``str``: the root's own classes), ``roots``
+            (``int``: changed records where it starts), ``specs`` (``int``: binaries it
+            rebuilt, roots included), ``bytes`` (``int``, of those with a known size),
+            ``unknown`` (``int``: binaries of unknown size), ``stacks`` (``int``),
+            ``stack_names`` (``str``).  Page trees: every changed spec is its own root.
         by_stack: ``stack``, ``cause`` (``str``), ``specs`` (``int``): binaries of each
             stack rebuilt by each cause.
-        attributed: ``hash``, ``cause`` (``str``): every (changed binary, cause) pair.
+        attributed: ``hash`` (``str``), ``cause`` (``category``): every (changed binary, cause) pair.
         has_edges: whether root causes were found through dependency edges.
         note: what the user should know about the method (pages: no edges).
     """
@@ -165,92 +178,113 @@ class Causes:
         ``cause`` starts, through changed dependencies: hashes, ``spec_hash`` first
         (one hash when it is a root of ``cause`` itself); ``[]`` when ``cause`` did
         not rebuild it."""
-        down, roots = self._graph.get("down", {}), self._graph.get("roots", {})
-        seen, queue = {spec_hash: None}, deque([spec_hash])
+        g = self._graph
+        if not g:
+            return []
+        if "down" not in g:  # built on the first call: parent position -> changed dependency positions
+            down: dict[int, list[int]] = {}
+            for parent, child in zip(g["parent"].tolist(), g["child"].tolist()):
+                down.setdefault(parent, []).append(child)
+            g["down"] = down
+            g["pos"] = {h: i for i, h in enumerate(g["hashes"])}
+        start = g["pos"].get(spec_hash)
+        if start is None:
+            return []
+        seen, queue = {start: None}, deque([start])
         while queue:
             node = queue.popleft()
-            if cause in roots.get(node, ()):
+            if g["root_cause"].get(node) == cause:
                 path = [node]
                 while seen[path[-1]] is not None:
                     path.append(seen[path[-1]])
-                return path[::-1]
-            for dep in down.get(node, ()):
+                return [g["hashes"][i] for i in path[::-1]]
+            for dep in g["down"].get(node, ()):
                 if dep not in seen:
                     seen[dep] = node
                     queue.append(dep)
         return []
 
 
-def _codes(old: pd.Series, new: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes of two text columns in one shared vocabulary."""
-    codes, _ = pd.factorize(pd.concat([old, new], ignore_index=True), use_na_sentinel=False)
-    return codes[: len(old)], codes[len(old):]
+def _positions(values, within) -> np.ndarray:
+    """Position in ``within`` of each of ``values`` (hash texts), ``-1`` where absent."""
+    return pc.index_in(pa.array(values), value_set=pa.array(within)).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _dep_signatures(snap: Snapshot) -> tuple[pd.Series, pd.Series]:
-    """Per node (indexed like ``snap.nodes``): the sorted names of its direct
-    dependencies, and their ``name@version`` (its place in the DAG)."""
-    nodes = snap.nodes
-    if not len(snap.edges):
-        empty = pd.Series("", index=nodes.index)
-        return empty, empty
-    version = pd.Series(nodes["version"].to_numpy(), index=nodes["hash"].to_numpy())
-    e = snap.edges.assign(dep_version=snap.edges["dep_hash"].map(version).fillna(""))
-    e = e.sort_values(["hash", "dep_name", "dep_version"], kind="stable")
-    names = e.groupby("hash", sort=False)["dep_name"].agg(",".join)
-    full = (e["dep_name"] + "@" + e["dep_version"]).groupby(e["hash"], sort=False).agg(",".join)
-    keyed = nodes["hash"]
-    return keyed.map(names).fillna("").set_axis(nodes.index), keyed.map(full).fillna("").set_axis(nodes.index)
+def _shared(old: pd.Categorical, new: pd.Categorical, fn=None) -> tuple[np.ndarray, np.ndarray, list]:
+    """Codes of two categoricals in one vocabulary (``fn`` maps each value first);
+    missing values share one code.  Returns ``(codes_old, codes_new, vocabulary)``."""
+    values = [np.nan if v is None else v for v in [*old.categories, *new.categories, None]]
+    mapped = [fn(v) if fn is not None and isinstance(v, str) else v for v in values]
+    codes, vocab = pd.factorize(pd.Series(mapped, dtype=object), use_na_sentinel=False)
+    k = len(old.categories)
+    lookup_o, lookup_n, missing = codes[:k], codes[k:-1], codes[-1]
+    co = np.where(old.codes >= 0, lookup_o[np.maximum(old.codes, 0)] if k else missing, missing)
+    cn = np.where(new.codes >= 0, lookup_n[np.maximum(new.codes, 0)] if len(lookup_n) else missing, missing)
+    return co.astype(np.int64), cn.astype(np.int64), list(vocab)
 
 
-def _prepared(snap: Snapshot) -> pd.DataFrame:
-    """``snap.nodes`` with the pairing helpers: variants without patches, patches,
-    dependency names and signature."""
-    nodes = snap.nodes
-    parsed = {text: spec_variants(text) for text in pd.unique(nodes["variants"])}
-    plain = {t: " ".join(f"{k}={v}" for k, v in sorted(p.items()) if k != "patches") for t, p in parsed.items()}
-    patches = {t: p.get("patches", "") for t, p in parsed.items()}
-    names, full = _dep_signatures(snap)
-    return nodes.assign(_variants=nodes["variants"].map(plain), _patches=nodes["variants"].map(patches), _depnames=names, _depsig=full)
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 of ``x`` (uint64): order-free signatures are sums of these."""
+    x = (x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
-def _pair(old: pd.DataFrame, new: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Positions ``(i_old, i_new)`` of paired changed specs (see :data:`ROUNDS`)."""
-    free_old = np.ones(len(old), bool)
-    free_new = np.ones(len(new), bool)
-    columns = {c: _codes(old[c if c != "variants" else "_variants"].astype(str), new[c if c != "variants" else "_variants"].astype(str))
-               for c in {c for r in ROUNDS for c in r}}
-    sig = _codes(old["_depsig"].astype(str), new["_depsig"].astype(str))
-    vrank = {v: i for i, v in enumerate(sorted(set(old["version"]) | set(new["version"]), key=version_key))}
+def _sum_by(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per position ``0..n-1``: the (wrapping) sum of ``values`` at ``index``."""
+    out = np.zeros(n, np.uint64)
+    if len(index):
+        order = np.argsort(index, kind="stable")
+        idx, vals = index[order], values[order]
+        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+        with np.errstate(over="ignore"):
+            out[idx[starts]] = np.add.reduceat(vals, starts)
+    return out
+
+
+def _group_key(columns: list[np.ndarray]) -> np.ndarray:
+    """One int64 key per row for equal rows of ``columns`` (int arrays of one length)."""
+    if len(columns) == 1:
+        return columns[0]
+    return pd.DataFrame({i: c for i, c in enumerate(columns)}).groupby(list(range(len(columns))), sort=False).ngroup().to_numpy()
+
+
+def _pair(cols_o: dict, cols_n: dict, free_o: np.ndarray, free_n: np.ndarray, order_o: list, order_n: list) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``(old, new)`` of paired changed specs (see :data:`ROUNDS`); ``free_*``
+    are the candidates, ``order_*`` the tie-break keys (most significant first)."""
+    free_o, free_n = free_o.copy(), free_n.copy()
     out_o, out_n = [], []
     for fields in ROUNDS:
-        io, inew = np.flatnonzero(free_old), np.flatnonzero(free_new)
+        io, inew = np.flatnonzero(free_o), np.flatnonzero(free_n)
         if not len(io) or not len(inew):
             break
-        frames = []
-        for side, idx, frame in ((0, io, old), (1, inew, new)):
-            f = pd.DataFrame({c: columns[c][side][idx] for c in fields})
-            f["_pos"] = idx
-            f["_sig"] = sig[side][idx]
-            f["_v"] = frame["version"].iloc[idx].map(vrank).to_numpy()
-            f["_h"] = frame["hash"].iloc[idx].to_numpy()
-            f = f.sort_values([*fields, "_sig", "_v", "_h"], kind="stable")
-            f["_n"] = f.groupby(list(fields), sort=False).cumcount()
-            frames.append(f)
-        pairs = frames[0].merge(frames[1], on=[*fields, "_n"], suffixes=("_o", "_n"))
-        if len(pairs):
-            po, pn = pairs["_pos_o"].to_numpy(), pairs["_pos_n"].to_numpy()
-            free_old[po] = False
-            free_new[pn] = False
+        key = _group_key([np.r_[cols_o[f][io], cols_n[f][inew]] for f in fields])
+        ko, kn = key[: len(io)], key[len(io):]
+        ranks = []
+        for idx, k, order in ((io, ko, order_o), (inew, kn, order_n)):
+            sort = np.lexsort([o[idx] for o in reversed(order)] + [k])  # by key, then the tie-breaks
+            ks = k[sort]
+            starts = np.r_[0, np.flatnonzero(ks[1:] != ks[:-1]) + 1]
+            n = np.arange(len(ks)) - np.repeat(starts, np.diff(np.r_[starts, len(ks)]))
+            rank = np.empty(len(ks), np.int64)
+            rank[sort] = n
+            ranks.append(rank)
+        width = max(len(io), len(inew)) + 1
+        both, at_o, at_n = np.intersect1d(ko * width + ranks[0], kn * width + ranks[1], assume_unique=True, return_indices=True)
+        if len(both):
+            po, pn = io[at_o], inew[at_n]
+            free_o[po] = False
+            free_n[pn] = False
             out_o.append(po)
             out_n.append(pn)
     if not out_o:
-        return np.array([], int), np.array([], int)
+        return np.array([], np.int64), np.array([], np.int64)
     return np.concatenate(out_o), np.concatenate(out_n)
 
 
 def _variant_diff(old: str, new: str) -> str:
-    """The variants that differ, as ``old -> new`` text (``+mpi -> ~mpi``)."""
+    """The variants that differ, as ``old -> new`` text (``~cxx -> +cxx``)."""
     a, b = spec_variants(old), spec_variants(new)
     a.pop("patches", None)
     b.pop("patches", None)
@@ -259,182 +293,318 @@ def _variant_diff(old: str, new: str) -> str:
         parts = []
         for k in keys:
             v = values.get(k)
-            parts.append(f"{k}=(none)" if v is None else ("+" if v == "true" else "~") + k if v in ("true", "false") else f"{k}={v}")
+            parts.append(f"{k}=(none)" if v is None else (("+" if v == "true" else "~") + k) if v in ("true", "false") else f"{k}={v}")
         return " ".join(parts)
 
     keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     return f"{show(a, keys)} -> {show(b, keys)}"
 
 
+def _plain_variants(text: str) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(spec_variants(text).items()) if k != "patches")
+
+
+def _patches(text: str) -> str:
+    return spec_variants(text).get("patches", "")
+
+
+def _edges(snap: Snapshot, names: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(parent, child, name)`` positions and shared name codes of ``snap``'s edges
+    (a parent outside the snapshot is dropped; a child outside it is ``-1``)."""
+    e = snap.edges
+    if not len(e):
+        return np.array([], np.int64), np.array([], np.int64), np.array([], np.int64)
+    parent = _positions(e["hash"], snap.nodes["hash"])
+    child = _positions(e["dep_hash"], snap.nodes["hash"])
+    keep = parent >= 0
+    return parent[keep], child[keep], names[keep]
+
+
 def compare(old: Snapshot, new: Snapshot) -> Causes:
     """Pair, classify and attribute the changes from ``old`` to ``new`` (module docstring).
 
     Returns:
-        A :class:`Causes`.  Memory and time grow with the records of both sides and
-        the edges between changed records (measured in ``benchmarks/causes.py``).
+        A :class:`Causes`.  Time and memory grow with the records and edges of both
+        sides (``benchmarks/causes.py`` measures 1M binaries a side).
     """
     has_edges = old.has_edges and new.has_edges
-    o, n = _prepared(old), _prepared(new)
-    same = n["hash"].isin(o["hash"]).to_numpy()
-    gone = ~o["hash"].isin(n["hash"]).to_numpy()
-    oc, nc = o[gone].reset_index(drop=True), n[~same].reset_index(drop=True)
-    io, inew = _pair(oc, nc)
-    po, pn = oc.iloc[io].reset_index(drop=True), nc.iloc[inew].reset_index(drop=True)
+    on, nn = old.nodes, new.nodes
+    in_old = _positions(nn["hash"], on["hash"])  # new node -> same hash in old, or -1
+    same_n = in_old >= 0
+    gone_o = np.ones(len(on), bool)
+    gone_o[in_old[same_n]] = False
 
-    # own classes of each pair, as boolean columns
+    # every field as integer codes shared by both sides
+    cols_o, cols_n, vocab = {}, {}, {}
+    for name in NODE_FIELDS:
+        cols_o[name], cols_n[name], vocab[name] = _shared(on[name].array, nn[name].array)
+    cols_o["variants"], cols_n["variants"], vocab["plain"] = _shared(on["variants"].array, nn["variants"].array, _plain_variants)
+    cols_o["_patches"], cols_n["_patches"], _ = _shared(on["variants"].array, nn["variants"].array, _patches)
+    _, _, vocab["variants"] = _shared(on["variants"].array, nn["variants"].array)
+    cols_o["_raw_variants"], cols_n["_raw_variants"], _ = _shared(on["variants"].array, nn["variants"].array)
+    missing_ph = next((i for i, v in enumerate(vocab["package_hash"]) if pd.isna(v)), -2)
+
+    # edges, as positions with shared dependency-name codes
+    name_o, name_n, names = _shared(old.edges["dep_name"].array if len(old.edges) else pd.Categorical([]),
+                                    new.edges["dep_name"].array if len(new.edges) else pd.Categorical([]))
+    eo, en = _edges(old, name_o), _edges(new, name_n)
+    n_names = len(names) + 1
+    # each node's dependency names (its place in the DAG), and names with versions (tie-break)
+    vo, vn = cols_o["version"], cols_n["version"]
+    cols_o["_depnames"] = _sum_by(eo[0], _mix(eo[2]), len(on)).view(np.int64)
+    cols_n["_depnames"] = _sum_by(en[0], _mix(en[2]), len(nn)).view(np.int64)
+    n_versions = len(vocab["version"]) + 1
+    sig_o = _sum_by(eo[0], _mix(eo[2] * n_versions + np.where(eo[1] >= 0, vo[np.maximum(eo[1], 0)], n_versions - 1)), len(on)).view(np.int64)
+    sig_n = _sum_by(en[0], _mix(en[2] * n_versions + np.where(en[1] >= 0, vn[np.maximum(en[1], 0)], n_versions - 1)), len(nn)).view(np.int64)
+    vrank_lookup = np.empty(len(vocab["version"]), np.int64)  # version code -> rank in Spack's order
+    vrank_lookup[sorted(range(len(vocab["version"])), key=lambda i: version_key(_text(vocab["version"], i)))] = np.arange(len(vocab["version"]))
+    free_n = ~same_n
+    io, inew = _pair(cols_o, cols_n, gone_o, free_n, [sig_o, vrank_lookup[vo], np.arange(len(on))], [sig_n, vrank_lookup[vn], np.arange(len(nn))])
+
+    # own classes of each pair
+    def differs(name):
+        return cols_o[name][io] != cols_n[name][inew]
+
     own = {
-        "version": po["version"].to_numpy() != pn["version"].to_numpy(),
-        "variants": po["_variants"].to_numpy() != pn["_variants"].to_numpy(),
-        "patches": po["_patches"].to_numpy() != pn["_patches"].to_numpy(),
-        "compiler": po["compiler"].to_numpy() != pn["compiler"].to_numpy(),
-        "target": po["target"].to_numpy() != pn["target"].to_numpy(),
-        "os": (po["os"].to_numpy() != pn["os"].to_numpy()) | (po["platform"].to_numpy() != pn["platform"].to_numpy()),
-        "recipe": (po["package_hash"].to_numpy() != pn["package_hash"].to_numpy()) & (po["package_hash"].to_numpy() != "")
-        & (pn["package_hash"].to_numpy() != ""),
+        "version": differs("version"), "variants": differs("variants"), "patches": differs("_patches"), "compiler": differs("compiler"),
+        "target": differs("target"), "os": differs("os") | differs("platform"),
+        "recipe": differs("package_hash") & (cols_o["package_hash"][io] != missing_ph) & (cols_n["package_hash"][inew] != missing_ph),
     }
-    pair_old = dict(zip(pn["hash"], po["hash"]))  # new hash -> old hash
-    gained = np.zeros(len(pn), bool)
-    dropped = np.zeros(len(pn), bool)
-    explained: dict[str, list[str]] = {}
-    gained_names: dict[str, list[str]] = {}
-    dropped_names: dict[str, list[str]] = {}
-    if has_edges and len(pn):
-        # direct dependencies of both sides of each pair, by name
-        ne = new.edges[new.edges["hash"].isin(pair_old)]
-        oe = old.edges[old.edges["hash"].isin(set(pair_old.values()))]
-        ne = ne.assign(_pair=ne["hash"])
-        oe = oe.assign(_pair=oe["hash"].map({v: k for k, v in pair_old.items()}))
-        both = ne.merge(oe, on=["_pair", "dep_name"], how="outer", suffixes=("_n", "_o"), indicator=True)
-        g = both[both["_merge"] == "left_only"]
-        d = both[both["_merge"] == "right_only"]
-        gained_names = g.groupby("_pair")["dep_name"].agg(lambda s: sorted(set(s))).to_dict()
-        dropped_names = d.groupby("_pair")["dep_name"].agg(lambda s: sorted(set(s))).to_dict()
-        kept = both[(both["_merge"] == "both") & (both["dep_hash_n"] != both["dep_hash_o"])]
+    n_pairs = len(inew)
+    old_to_new = np.full(len(on), -1, np.int64)
+    old_to_new[io] = inew
+    pair_of_new = np.full(len(nn), -1, np.int64)  # new position -> pair number
+    pair_of_new[inew] = np.arange(n_pairs)
+    gained = np.zeros(n_pairs, bool)
+    dropped = np.zeros(n_pairs, bool)
+    has_dep = np.zeros(n_pairs, bool)
+    up_parent = up_child = np.array([], np.int64)
+    gained_edges = dropped_edges = (np.array([], np.int64), np.array([], np.int64))
+    if has_edges and n_pairs:
+        # direct dependencies of both sides of each pair, keyed by (new parent, name)
+        mask_n = pair_of_new[en[0]] >= 0
+        p_n, c_n, k_n = en[0][mask_n], en[1][mask_n], en[0][mask_n] * n_names + en[2][mask_n]
+        mapped = old_to_new[eo[0]]
+        mask_o = mapped >= 0
+        p_o, c_o, k_o = mapped[mask_o], eo[1][mask_o], mapped[mask_o] * n_names + eo[2][mask_o]
+        k_n, first_n = np.unique(k_n, return_index=True)
+        p_n, c_n = p_n[first_n], c_n[first_n]
+        k_o, first_o = np.unique(k_o, return_index=True)
+        p_o, c_o = p_o[first_o], c_o[first_o]
+        _, at_n, at_o = np.intersect1d(k_n, k_o, assume_unique=True, return_indices=True)
+        only_n = np.ones(len(k_n), bool)
+        only_n[at_n] = False
+        only_o = np.ones(len(k_o), bool)
+        only_o[at_o] = False
+        gained[pair_of_new[p_n[only_n]]] = True
+        dropped[pair_of_new[p_o[only_o]]] = True
+        gained_edges = (p_n[only_n], k_n[only_n] % n_names)
+        dropped_edges = (p_o[only_o], k_o[only_o] % n_names)
+        child_n, child_o = c_n[at_n], c_o[at_o]
         # a changed dependency explains the change when it is itself a changed pair
-        kept = kept[kept["dep_hash_n"].map(pair_old).to_numpy() == kept["dep_hash_o"].to_numpy()]
-        explained = kept.groupby("_pair")["dep_hash_n"].agg(lambda s: sorted(set(s))).to_dict()
-        hashes = pn["hash"].to_numpy()
-        gained = np.array([h in gained_names for h in hashes], bool)
-        dropped = np.array([h in dropped_names for h in hashes], bool)
-        # a compiler change explained by the compiler's own changed node is not the spec's own
-        if own["compiler"].any():
-            changed_dep_names = kept.groupby("_pair")["dep_name"].agg(set).to_dict()
-            compiler_name = pn["compiler"].astype(str).str.split("@").str[0].to_numpy()
-            own["compiler"] &= np.array([c not in changed_dep_names.get(h, ()) for h, c in zip(hashes, compiler_name)], bool)
+        explained = (child_n >= 0) & (child_o >= 0) & (old_to_new[np.maximum(child_o, 0)] == child_n)
+        up_parent, up_child = p_n[at_n][explained], child_n[explained]
+        has_dep[pair_of_new[up_parent]] = True
+        if own["compiler"].any():  # explained by the compiler's own changed node: not the spec's own change
+            comp_name = {i: (str(v).split("@")[0] if isinstance(v, str) else "") for i, v in enumerate(vocab["compiler"])}
+            name_code = {v: i for i, v in enumerate(names) if isinstance(v, str)}
+            lookup = np.array([name_code.get(comp_name[i], -1) for i in range(len(vocab["compiler"]))], np.int64)
+            comp_codes = lookup[cols_n["compiler"][inew]]
+            explained_keys = k_n[at_n][explained]
+            keys = inew * n_names + comp_codes
+            own["compiler"] &= ~((comp_codes >= 0) & np.isin(keys, explained_keys))
     own["new dependency"], own["dropped dependency"] = gained, dropped
-    own_any = np.zeros(len(pn), bool)
-    for cls in CLASSES:
-        own_any |= own[cls]
-    has_dep = np.array([h in explained for h in pn["hash"]], bool) if has_edges else np.zeros(len(pn), bool)
-    is_root = own_any | ~has_dep if has_edges else np.ones(len(pn), bool)
+    mask = np.zeros(n_pairs, np.int64)
+    for bit, cls in enumerate(CLASSES):
+        mask |= own[cls].astype(np.int64) << bit
+    is_root = (mask != 0) | ~has_dep if has_edges else np.ones(n_pairs, bool)
 
-    # the name of each root's cause
-    names = []
-    for k in range(len(pn)):
-        if not is_root[k]:
-            names.append("")
-            continue
-        a, b, pkg = po.iloc[k], pn.iloc[k], pn["package"].iat[k]
-        parts = []
-        if own["version"][k]:
-            parts.append(f"{pkg} {a['version']} -> {b['version']} (version)")
-        if own["variants"][k]:
-            parts.append(f"{pkg} {_variant_diff(a['variants'], b['variants'])} (variants)")
-        if own["patches"][k]:
-            parts.append(f"patches of {pkg} changed")
-        if own["compiler"][k]:
-            parts.append(f"{pkg} %{a['compiler']} -> %{b['compiler']} (compiler)")
-        if own["target"][k]:
-            parts.append(f"{pkg} target={a['target']} -> target={b['target']} (target)")
-        if own["os"][k]:
-            parts.append(f"{pkg} {a['platform']}-{a['os']} -> {b['platform']}-{b['os']} (OS)")
-        if own["recipe"][k]:
-            parts.append(f"recipe of {pkg} changed")
-        if own["new dependency"][k]:
-            parts.append(f"{pkg} gained dependency {', '.join(gained_names[b['hash']])}")
-        if own["dropped dependency"][k]:
-            parts.append(f"{pkg} dropped dependency {', '.join(dropped_names[b['hash']])}")
-        if not parts:
-            parts.append(f"{pkg}: new hash, no field or dependency changed" if has_edges else f"{pkg}: {PAGES_UNKNOWN}")
-        names.append("; ".join(parts))
-    pn = pn.assign(_cause=names, _root=is_root)
-    classes, own_classes = [], []
-    for k in range(len(pn)):
-        cls = [c for c in CLASSES if own[c][k]] or ([] if has_dep[k] else [HASH_ONLY if has_edges else PAGES_UNKNOWN])
-        own_classes.append(", ".join(cls))
-        classes.append(", ".join(cls + [DEPENDENCY] if has_dep[k] else cls))
-    pn["_classes"], pn["_own"] = classes, own_classes
+    # cause names: one per distinct (package, own change, values) of the roots
+    roots = np.flatnonzero(is_root)
+    gained_names = _names_by_parent(gained_edges, names)
+    dropped_names = _names_by_parent(dropped_edges, names)
+    label_cols = {"p": cols_n["package"][inew[roots]], "m": mask[roots]}
+    for field_name in ("version", "_raw_variants", "compiler", "target", "os", "platform"):
+        label_cols["o" + field_name] = cols_o[field_name][io[roots]]
+        label_cols["n" + field_name] = cols_n[field_name][inew[roots]]
+    label_cols["g"] = np.array([gained_names.get(p, "") for p in inew[roots]], object) if gained.any() else ""
+    label_cols["d"] = np.array([dropped_names.get(p, "") for p in inew[roots]], object) if dropped.any() else ""
+    combos = pd.DataFrame(label_cols)
+    key = combos.groupby(list(combos.columns), sort=False).ngroup().to_numpy() if len(combos) else np.array([], np.int64)
+    texts = {}
+    for k, row in zip(*np.unique(key, return_index=True)):
+        texts[k] = _cause_name(combos.iloc[row], vocab, has_edges)
+    root_cause_names = np.array([texts[k] for k in key], object) if len(key) else np.array([], object)
+    cause_names, root_cause = np.unique(root_cause_names, return_inverse=True) if len(key) else (np.array([], object), np.array([], np.int64))
 
-    # attribution: each root's cause flows up through explained edges (parent <- changed dep)
-    cause_ids, cause_names = pd.factorize(pn.loc[pn["_root"], "_cause"])
-    pos = pd.Series(np.arange(len(pn)), index=pn["hash"].to_numpy())
-    rel_node = pos[pn.loc[pn["_root"], "hash"].to_numpy()].to_numpy()
-    rel = pd.DataFrame({"node": rel_node, "cause": cause_ids})
-    down: dict[str, list[str]] = explained
-    if has_edges and explained:
-        parent = np.concatenate([np.full(len(v), pos[k]) for k, v in explained.items()])
-        child = pos[np.concatenate([v for v in explained.values()])].to_numpy()
-        up = pd.DataFrame({"child": child, "parent": parent})
-        width = max(len(cause_names), 1)
-        seen = np.unique(rel["node"].to_numpy().astype(np.int64) * width + rel["cause"].to_numpy())
-        frontier = rel
-        parts = [rel]
+    # attribution: each root's cause flows up through explained edges (parent <- changed dependency)
+    rel_node, rel_cause = inew[roots], root_cause.astype(np.int64)
+    if len(up_parent) and len(rel_node):
+        width = len(cause_names)
+        up = pd.DataFrame({"child": up_child, "parent": up_parent})
+        seen = np.unique(rel_node * width + rel_cause)
+        frontier = pd.DataFrame({"node": rel_node, "cause": rel_cause})
+        parts = [frontier]
         while len(frontier):
-            step = up.merge(frontier, left_on="child", right_on="node")[["parent", "cause"]].rename(columns={"parent": "node"})
-            keys = step["node"].to_numpy().astype(np.int64) * width + step["cause"].to_numpy()
-            keys, first = np.unique(keys, return_index=True)
-            fresh = ~np.isin(keys, seen, assume_unique=True)
-            frontier = step.iloc[first[fresh]].reset_index(drop=True)
-            seen = np.union1d(seen, keys[fresh])
+            step = up.merge(frontier, left_on="child", right_on="node")
+            keys = step["parent"].to_numpy() * width + step["cause"].to_numpy()
+            keys = np.unique(keys)
+            keys = keys[~np.isin(keys, seen, assume_unique=True)]
+            seen = np.union1d(seen, keys)
+            frontier = pd.DataFrame({"node": keys // width, "cause": keys % width})
             parts.append(frontier)
         rel = pd.concat(parts, ignore_index=True)
-    rel = rel.assign(hash=pn["hash"].to_numpy()[rel["node"].to_numpy()], cause=np.asarray(cause_names, dtype=object)[rel["cause"].to_numpy()]
-                     if len(cause_names) else pd.Series(dtype=str))
-    binary = pn["binary"].to_numpy()
-    attributed = rel[binary[rel["node"].to_numpy()]][["hash", "cause"]].reset_index(drop=True)
-    causes_of = attributed.groupby("hash")["cause"].agg(lambda s: "; ".join(sorted(s)))
+        rel_node, rel_cause = rel["node"].to_numpy(), rel["cause"].to_numpy()
+    binary = nn["binary"].to_numpy()
+    keep = binary[rel_node]
+    att_node, att_cause = rel_node[keep], rel_cause[keep]
 
-    b = pn[binary]
-    changed = pd.DataFrame({
-        "hash": b["hash"], "old_hash": b["hash"].map(pair_old), "package": b["package"], "version": b["version"],
-        "old_version": po.loc[binary, "version"].to_numpy(), "compiler": b["compiler"], "os": b["os"], "target": b["target"],
-        "variants": b["variants"], "stacks": b["stacks"], "size": b["size"].astype("Int64"), "classes": b["_classes"], "root": b["_root"],
-        "causes": b["hash"].map(causes_of).fillna(""),
-    }).reset_index(drop=True)
-    changed = changed.astype({c: str for c in changed.columns if c not in ("size", "root")}).astype({"root": bool})
-
-    ranked, by_stack = _rank(attributed, changed, pn)
-    if not has_edges:
-        note = "page trees record no dependency edges: changes are classified by their own fields only, not traced to root causes"
-    else:
-        note = ""
+    changed, attributed = _changed_frame(nn, on, io, inew, binary, mask, has_dep, is_root, has_edges, att_node, att_cause, cause_names)
+    ranked, by_stack = _rank(nn, att_node, att_cause, cause_names, roots_info=(inew[roots], root_cause, mask[roots], cols_n["package"], vocab["package"]), has_edges=has_edges)
+    note = "" if has_edges else "page trees record no dependency edges: changes are classified by their own fields only, not traced to root causes"
+    n_changed = int(binary[inew].sum())
     counts = {
-        "unchanged": int((same & n["binary"].to_numpy()).sum()),
-        "changed": int(binary.sum()),
-        "added": int(nc["binary"].sum() - binary.sum()),
-        "removed": int(oc["binary"].sum() - po["binary"].sum()),
+        "unchanged": int((same_n & binary).sum()),
+        "changed": n_changed,
+        "added": int((~same_n & binary).sum()) - n_changed,
+        "removed": int((gone_o & on["binary"].to_numpy()).sum()) - int(on["binary"].to_numpy()[io].sum()),
     }
-    graph = {"down": down, "roots": {h: {c} for h, c in zip(pn.loc[pn["_root"], "hash"], pn.loc[pn["_root"], "_cause"])}}
+    graph = {"parent": up_parent, "child": up_child, "hashes": nn["hash"].to_numpy(),
+             "root_cause": dict(zip(inew[roots].tolist(), cause_names[root_cause].tolist())) if len(roots) else {}}
     return Causes(old, new, counts, changed, ranked, by_stack, attributed, has_edges, note, graph)
 
 
-def _rank(attributed: pd.DataFrame, changed: pd.DataFrame, pn: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _names_by_parent(edges: tuple[np.ndarray, np.ndarray], names: list) -> dict[int, str]:
+    """``{parent position: "a, b"}``: the dependency names of ``edges`` (few: gained or dropped)."""
+    out: dict[int, list] = {}
+    for parent, code in zip(edges[0].tolist(), edges[1].tolist()):
+        out.setdefault(parent, []).append(str(names[code]) if code < len(names) else "?")
+    return {p: ", ".join(sorted(set(v))) for p, v in out.items()}
+
+
+def _text(vocab: list, code) -> str:
+    value = vocab[int(code)]
+    return "" if not isinstance(value, str) else value
+
+
+def _cause_name(row, vocab: dict, has_edges: bool) -> str:
+    """The name of one root's cause from its package, own-change mask and values."""
+    pkg = _text(vocab["package"], row["p"])
+    m = int(row["m"])
+
+    def on(cls):
+        return bool(m >> CLASSES.index(cls) & 1)
+
+    def ab(field_name):
+        return _text(vocab[field_name if field_name != "_raw_variants" else "variants"], row["o" + field_name]), \
+            _text(vocab[field_name if field_name != "_raw_variants" else "variants"], row["n" + field_name])
+
+    parts = []
+    if on("version"):
+        parts.append("{} {} -> {} (version)".format(pkg, *ab("version")))
+    if on("variants"):
+        parts.append(f"{pkg} {_variant_diff(*ab('_raw_variants'))} (variants)")
+    if on("patches"):
+        parts.append(f"patches of {pkg} changed")
+    if on("compiler"):
+        parts.append("{} %{} -> %{} (compiler)".format(pkg, *ab("compiler")))
+    if on("target"):
+        parts.append("{} target={} -> target={} (target)".format(pkg, *ab("target")))
+    if on("os"):
+        (po, no), (pp, np_) = ab("os"), ab("platform")
+        parts.append(f"{pkg} {pp}-{po} -> {np_}-{no} (OS)")
+    if on("recipe"):
+        parts.append(f"recipe of {pkg} changed")
+    if on("new dependency"):
+        parts.append(f"{pkg} gained dependency {row['g']}")
+    if on("dropped dependency"):
+        parts.append(f"{pkg} dropped dependency {row['d']}")
+    if not parts:
+        parts.append(f"{pkg}: new hash, no field or dependency changed" if has_edges else f"{pkg}: {PAGES_UNKNOWN}")
+    return "; ".join(parts)
+
+
+def _class_texts(mask: np.ndarray, has_dep: np.ndarray, has_edges: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair: its classes (with ``dependency``) and its own classes, as text."""
+    combined = mask | (has_dep.astype(np.int64) << len(CLASSES))
+    uniq, inverse = np.unique(combined, return_inverse=True)
+    full, own = [], []
+    for value in uniq.tolist():
+        cls = [c for bit, c in enumerate(CLASSES) if value >> bit & 1]
+        dep = bool(value >> len(CLASSES) & 1)
+        mine = cls or ([] if dep else [HASH_ONLY if has_edges else PAGES_UNKNOWN])
+        own.append(", ".join(mine))
+        full.append(", ".join(mine + [DEPENDENCY] if dep else mine))
+    return np.array(full, object)[inverse], np.array(own, object)[inverse]
+
+
+def _changed_frame(nn, on, io, inew, binary, mask, has_dep, is_root, has_edges, att_node, att_cause, cause_names):
+    """The ``changed`` and ``attributed`` frames of :class:`Causes`."""
+    b = binary[inew]
+    pos_n, pos_o = inew[b], io[b]
+    classes, _ = _class_texts(mask[b], has_dep[b], has_edges)
+    # each binary's causes as one text: computed once per distinct set of causes
+    order = np.lexsort([att_cause, att_node])
+    node_s, cause_s = att_node[order], att_cause[order]
+    sig = _sum_by(node_s, _mix(cause_s), len(nn))
+    uniq, first = np.unique(sig[pos_n], return_index=True)
+    text_of = {}
+    starts = np.searchsorted(node_s, pos_n[first])
+    ends = np.searchsorted(node_s, pos_n[first], side="right")
+    for s_val, a, z in zip(uniq.tolist(), starts.tolist(), ends.tolist()):
+        text_of[s_val] = "; ".join(sorted(cause_names[cause_s[a:z]].tolist()))
+    causes_text = pd.Series(sig[pos_n]).map(text_of).fillna("").to_numpy()
+    def take(frame, column, pos):  # no text materialized: Arrow strings and categoricals are taken as they are
+        return pd.Series(frame[column].array.take(pos))
+
+    changed = pd.DataFrame({
+        "hash": take(nn, "hash", pos_n), "old_hash": take(on, "hash", pos_o), "package": take(nn, "package", pos_n),
+        "version": take(nn, "version", pos_n), "old_version": take(on, "version", pos_o),
+        **{c: take(nn, c, pos_n) for c in ("compiler", "os", "target", "variants", "stacks")},
+        "size": take(nn, "size", pos_n), "classes": pd.Categorical(classes), "root": is_root[b], "causes": pd.Categorical(causes_text),
+    })
+    attributed = pd.DataFrame({"hash": take(nn, "hash", att_node), "cause": pd.Categorical.from_codes(att_cause, categories=pd.Index(cause_names, dtype=object))
+                               if len(cause_names) else pd.Categorical([])})
+    return changed, attributed
+
+
+def _rank(nn, att_node, att_cause, cause_names, roots_info, has_edges) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per cause: specs, bytes, stacks (most specs first); and per stack and cause."""
-    info = changed.set_index("hash")[["size", "stacks"]]
-    a = attributed.join(info, on="hash")
-    roots = pn[pn["_root"]].groupby("_cause").agg(package=("package", "first"), classes=("_own", "first"), roots=("hash", "size"))
-    long = a.assign(stack=a["stacks"].str.split(", ")).explode("stack")
-    long = long[long["stack"].fillna("").astype(bool)]
-    by_stack = long.groupby(["stack", "cause"]).size().rename("specs").reset_index()
-    stack_names = long.groupby("cause")["stack"].agg(lambda s: ", ".join(sorted(set(s))))
-    if len(a):
-        grouped = a.groupby("cause").agg(specs=("hash", "size"), bytes=("size", lambda s: int(s.sum(skipna=True))),
-                                         unknown=("size", lambda s: int(s.isna().sum())))
-    else:
-        grouped = pd.DataFrame({c: pd.Series(dtype=int) for c in ("specs", "bytes", "unknown")}, index=pd.Index([], name="cause"))
-    ranked = roots.join(grouped, how="left").fillna({"specs": 0, "bytes": 0, "unknown": 0})
-    ranked["stack_names"] = stack_names.reindex(ranked.index).fillna("")
-    ranked["stacks"] = ranked["stack_names"].map(lambda t: len(t.split(", ")) if t else 0)
-    ranked = ranked.astype({"specs": int, "bytes": int, "unknown": int, "roots": int}).reset_index(names="cause")
+    root_pos, root_cause, root_mask, package_codes, package_vocab = roots_info
+    n = len(cause_names)
+    size = nn["size"].to_numpy(dtype="float64", na_value=np.nan)[att_node]
+    known = ~np.isnan(size)
+    specs = np.bincount(att_cause, minlength=n)
+    bytes_ = np.bincount(att_cause[known], weights=size[known], minlength=n)
+    unknown = np.bincount(att_cause[~known], minlength=n)
+    # stacks: per distinct (cause, stacks text) pair, split once
+    stacks_codes = nn["stacks"].array.codes[att_node]
+    stack_cats = nn["stacks"].array.categories
+    pairs, counts = np.unique(att_cause.astype(np.int64) * (len(stack_cats) + 1) + (stacks_codes + 1), return_counts=True)
+    per: dict[tuple[str, int], int] = {}
+    names_of: dict[int, set] = {}
+    for key, count in zip(pairs.tolist(), counts.tolist()):
+        cause, code = divmod(key, len(stack_cats) + 1)
+        text = str(stack_cats[code - 1]) if code else ""
+        for stack in filter(None, (s.strip() for s in text.split(","))):
+            per[(stack, cause)] = per.get((stack, cause), 0) + count
+            names_of.setdefault(cause, set()).add(stack)
+    by_stack = pd.DataFrame([(s, str(cause_names[c]), k) for (s, c), k in per.items()], columns=["stack", "cause", "specs"])
+    by_stack = by_stack.sort_values(["stack", "specs"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    n_roots = np.bincount(root_cause, minlength=n) if len(root_cause) else np.zeros(n, int)
+    first_root = {}
+    for pos, cause, m in zip(root_pos.tolist(), root_cause.tolist(), root_mask.tolist()):
+        first_root.setdefault(cause, (pos, m))
+    own_text = {}
+    for cause, (pos, m) in first_root.items():
+        cls = [c for bit, c in enumerate(CLASSES) if m >> bit & 1]
+        own_text[cause] = ", ".join(cls or [HASH_ONLY if has_edges else PAGES_UNKNOWN])
+    ranked = pd.DataFrame({
+        "cause": [str(c) for c in cause_names],
+        "package": [str(package_vocab[package_codes[first_root[c][0]]]) for c in range(n)],
+        "classes": [own_text[c] for c in range(n)],
+        "roots": n_roots.astype(int), "specs": specs.astype(int), "bytes": bytes_.astype(np.int64), "unknown": unknown.astype(int),
+        "stacks": [len(names_of.get(c, ())) for c in range(n)], "stack_names": [", ".join(sorted(names_of.get(c, ()))) for c in range(n)],
+    })
     ranked = ranked.sort_values(["specs", "bytes", "cause"], ascending=[False, False, True], kind="stable").reset_index(drop=True)
-    return ranked[["cause", "package", "classes", "roots", "specs", "bytes", "unknown", "stacks", "stack_names"]], by_stack
+    return ranked, by_stack

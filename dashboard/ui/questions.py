@@ -4,10 +4,12 @@
 * :class:`HostFilter` (sidebar): "only what runs on this host";
 * :class:`RunsHereView`: how many selected specs run on a host, why the others do not;
 * :class:`CompareView`: what changed between two tags, and tags over time;
+* :class:`WhyView`: why binaries were rebuilt between two tags: root causes ranked,
+  a stack x cause heatmap, the rebuilt specs of a cause and their dependency paths;
 * :class:`FindView`: exact and nearest binaries for a spec, hash, spec.json or spack.lock;
 
 The computing is in :mod:`dashboard.core.compat`, :mod:`dashboard.domain.diff`,
-:mod:`dashboard.domain.match`; nothing here computes.
+:mod:`dashboard.domain.causes`, :mod:`dashboard.domain.match`; nothing here computes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import io
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import HTMLTemplateFormatter
 
 import hvplot.pandas  # noqa: F401  (the .hvplot accessor)
 
@@ -26,13 +29,14 @@ from dashboard.core import compat
 from dashboard.domain import query
 from dashboard.ui import views
 from dashboard.ui.components import Component
+from dashboard.domain.causes import compare as compare_causes, snapshot
 from dashboard.domain.diff import DIFF_COLUMNS, diff, package_versions, tag_order, timeline
-from dashboard.core.terms import ROOT_STACK, TABLE_COLUMNS
+from dashboard.core.terms import ROOT_STACK, SIZE_TEMPLATE, TABLE_COLUMNS
 from dashboard.domain.match import LockFile, MatchInputError, lock_coverage, match, parse_input
 
 #: Every column a question view's table shows (Tabulator sizes each to its title too).
 QUESTION_COLUMNS = sorted({*TABLE_COLUMNS, *DIFF_COLUMNS, "stack", "added", "removed", "changed", "reason", "specs",
-                           "agree", "differs", "status", "size"})
+                           "agree", "differs", "status", "size", "cause", "classes", "roots", "unknown", "old_version", "path"})
 
 _NOTE = {"background": "#f8f9fa", "padding": "6px 10px", "border-radius": "4px"}
 
@@ -42,7 +46,8 @@ def _table(frame: pd.DataFrame, name: str, page_size: int = 15, wrap=()) -> pn.w
     return pn.widgets.Tabulator(
         frame, pagination="local", page_size=page_size, show_index=False, disabled=True, selectable=False,
         layout="fit_data_table", sizing_mode="stretch_width", css_classes=[name],
-        formatters={c: {"type": "textarea"} for c in wrap}, widths={c: 380 for c in wrap},
+        # KiB/MiB/GiB with the bytes on hover (the value stays the number: it sorts by bytes)
+        formatters={"size": HTMLTemplateFormatter(template=SIZE_TEMPLATE), **{c: {"type": "textarea"} for c in wrap}}, widths={c: 380 for c in wrap},
         # titles never cut to "ad...": each column of the question views at least its title's width
         configuration={"columnDefaults": {"tooltip": True, "maxWidth": 420, "headerWordWrap": True},
                        "columns": views.title_widths(QUESTION_COLUMNS, least=40)},
@@ -268,6 +273,127 @@ class CompareView(Component):
             self.versions.object = f"<b>{html.escape(s.package.strip())}</b> versions per tag: {html.escape(text)}"
         else:
             self.versions.object = "<small>Type a full package name in the sidebar search to see its versions per tag.</small>"
+
+    def __panel__(self):
+        return self._layout
+
+
+class WhyView(Component):
+    """Why binaries were rebuilt between two tags: the root causes ranked by the specs
+    (and bytes) they rebuilt, a stack x cause heatmap, and for the cause picked in the
+    table its rebuilt specs with the dependency path down to it.  Computed over every
+    binary of both tags (a cause may lie outside the selection's filters), once per
+    pair of tags and shared by the sessions (``data.derived``)."""
+
+    #: Rebuilt specs listed for one cause, each with its path (the rest are counted).
+    MAX_SPECS = 500
+    #: Causes on the heatmap (most specs first).
+    HEATMAP_CAUSES = 12
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.state
+        tags = tag_order(s.index.categories["tag"].astype(str))
+        self.old = pn.widgets.Select.from_param(s.param.why_old, options=tags, width=220, css_classes=["why-old"], description=None)
+        self.new = pn.widgets.Select.from_param(s.param.why_new, options=tags, width=220, css_classes=["why-new"], description=None)
+        self.numbers = pn.pane.HTML("", sizing_mode="stretch_width", name="why-numbers")
+        self.causes = _table(pd.DataFrame(), "why-causes", page_size=10, wrap=("cause",))
+        self.causes.param.update(selectable=1, widths={"cause": 280})
+        self.causes.on_click(self._picked)
+        self.heatmap = pn.pane.HoloViews(None, sizing_mode="stretch_width", css_classes=["why-heatmap"], min_height=200)
+        self.picked = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.specs = _table(pd.DataFrame(), "why-specs", wrap=("path",))
+        self._pickers = pn.Row(self.old, self.new)
+        self._body = pn.Column(pn.pane.Markdown("#### Root causes, most rebuilt first (click one to list its specs)"), self.causes,
+                               self.heatmap, self.picked, self.specs, sizing_mode="stretch_width")
+        self._layout = pn.Column(
+            pn.pane.Markdown("### Why were binaries rebuilt between two tags?\nSpecs are paired across the tags by package, "
+                             "version, variants, compiler, OS, target and their place in the dependency graph. A changed spec "
+                             "is classified by its own changed fields; where the cache records dependencies (mirrors, registries) "
+                             "each is traced to the *root causes* below it. Every binary of both tags counts: the selection's "
+                             "filters do not apply here."),
+            self._pickers, self.numbers, self._body, sizing_mode="stretch_width",
+        )
+        if (not s.why_old or not s.why_new) and len(tags) >= 2:
+            pick = tags[:-1] if len(tags) > 2 and tags[-1] == "develop" else tags
+            s.param.update(why_old=s.why_old or pick[-2], why_new=s.why_new or pick[-1])
+        self._update()
+
+    def _result(self):
+        """The causes between the two tags (computed once per pair, shared)."""
+        s = self.state
+        key = ("causes", s.why_old, s.why_new)
+        if key not in s.data.derived:
+            s.data.derived[key] = compare_causes(snapshot(s.data, s.why_old), snapshot(s.data, s.why_new))
+        return s.data.derived[key]
+
+    def _picked(self, event):
+        ranked = self._result().ranked
+        if 0 <= event.row < len(ranked):
+            self.state.why_cause = str(ranked["cause"].iloc[event.row])
+
+    @param.depends("state.why_old", "state.why_new", "state.view", watch=True)
+    def _update(self):
+        s = self.state
+        if s.view != "why":
+            return
+        tags = self.old.options
+        one = len(tags) < 2
+        self._pickers.visible = not one
+        self._body.visible = not one and s.why_old != s.why_new
+        if one:
+            self.numbers.object = (f'<div class="why-note"><b>Only one tag is loaded</b> ({html.escape(", ".join(tags) or "none")}): '
+                                   "there is nothing to compare it with. Load two snapshots (a tree or mirror list with two tags), "
+                                   "or compare two sources with <code>spack-cache-dashboard why OLD NEW</code>.</div>")
+            return
+        if s.why_old == s.why_new:
+            self.numbers.object = f'<div class="why-note"><b>Both sides are the same tag</b> ({html.escape(s.why_old)}): pick two different ones.</div>'
+            return
+        result = self._result()
+        c = result.counts
+        note = f'<div class="why-method"><small>{html.escape(result.note)}</small></div>' if result.note else ""
+        self.numbers.object = (_number(c["changed"], "binaries rebuilt", "why-changed") + _number(c["added"], "added", "why-added")
+                               + _number(c["removed"], "removed", "why-removed") + _number(c["unchanged"], "unchanged", "why-unchanged") + note)
+        ranked = result.ranked
+        self.causes.value = pd.DataFrame({
+            "cause": ranked["cause"], "classes": ranked["classes"], "specs": ranked["specs"],
+            # bytes of the specs of known size (none known: -), and how many are of unknown size
+            "size": pd.array([b if u < n else pd.NA for b, u, n in zip(ranked["bytes"], ranked["unknown"], ranked["specs"])], dtype="Int64"),
+            "unknown": ranked["unknown"], "stacks": ranked["stack_names"],
+        }) if len(ranked) else pd.DataFrame({"cause": pd.Series(dtype=str)})
+        self.causes.selection = []
+        top = ranked["cause"].head(self.HEATMAP_CAUSES).tolist()
+        cells = result.by_stack[result.by_stack["cause"].isin(top)]
+        short = {c: c if len(c) <= 60 else c[:59] + "…" for c in top}  # axis labels; the table has them whole
+        self.heatmap.object = views.heatmap(
+            pd.DataFrame({"stack": cells["stack"], "cause": cells["cause"].map(short), "count": cells["specs"]}), x="stack", y="cause",
+            title="Specs rebuilt per stack and root cause", y_order=[short[c] for c in top]) if len(cells) else None
+        self.heatmap.visible = bool(len(cells))
+        self._show_cause()
+
+    @param.depends("state.why_cause", watch=True)
+    def _show_cause(self):
+        s = self.state
+        if s.view != "why" or s.why_old == s.why_new or len(self.old.options) < 2:
+            return
+        result = self._result()
+        cause = s.why_cause
+        if not cause or cause not in set(result.ranked["cause"]):
+            self.picked.object = '<small class="why-picked">Click a cause to list the specs it rebuilt.</small>' if len(result.ranked) else ""
+            self.specs.value = pd.DataFrame()
+            return
+        rebuilt = set(result.attributed.loc[result.attributed["cause"] == cause, "hash"])
+        rows = result.changed[result.changed["hash"].isin(rebuilt)].sort_values(["package", "version"], kind="stable")
+        shown = rows.head(self.MAX_SPECS)
+        names = dict(zip(result.new.nodes["hash"], result.new.nodes["package"].astype(str) + "@" + result.new.nodes["version"].astype(str)))
+        paths = [" → ".join(names.get(h, h) for h in result.path(h, cause)) for h in shown["hash"]]
+        more = f" (the first {len(shown):,} listed)" if len(rows) > len(shown) else ""
+        self.picked.object = f'<div class="why-picked"><b>{html.escape(cause)}</b> rebuilt {len(rows):,} specs{more}:</div>'
+        self.specs.value = pd.DataFrame({
+            "package": shown["package"].astype(str), "version": shown["version"].astype(str), "old_version": shown["old_version"].astype(str),
+            "classes": shown["classes"].astype(str), "path": paths, "size": shown["size"], "stacks": shown["stacks"].astype(str),
+            "target": shown["target"].astype(str), "hash": shown["hash"].astype(str),
+        })
 
     def __panel__(self):
         return self._layout

@@ -63,6 +63,9 @@ class DashboardState(param.Parameterized):
     tag_a = param.String(default="", allow_None=True, label="Older tag (A)", doc="side A of What changed? (a tag, or a stack when compare_by is 'stack')")
     tag_b = param.String(default="", allow_None=True, label="Newer tag (B)", doc="side B of What changed?")
     find = param.String(default="", doc="what the Find a spec view matches: a spec, /hash, spec.json or spack.lock")
+    why_old = param.String(default="", label="Older tag", doc="the older snapshot of Why rebuilt? (a tag)")
+    why_new = param.String(default="", label="Newer tag", doc="the newer snapshot of Why rebuilt? (a tag)")
+    why_cause = param.String(default="", doc="the root cause whose rebuilt specs Why rebuilt? lists ('' = none picked)")
     relabelled = param.Parameter(default=frozenset(), doc="the dimensions whose option labels changed last (a chosen value's label there must be sent again); set, and triggered, after ``result``")
 
     def __init__(
@@ -162,6 +165,8 @@ class DashboardState(param.Parameterized):
         if self.view == "compare":
             pairs += [("by", "stack")] if self.compare_by == "stack" else []
             pairs += [(key, value) for key, value in (("a", self.tag_a), ("b", self.tag_b)) if value]
+        if self.view == "why":
+            pairs += [(key, value) for key, value in (("old", self.why_old), ("new", self.why_new), ("cause", self.why_cause)) if value]
         if self.view == "find" and self.find and len(self.find) <= MAX_URL_FIND:
             pairs.append(("q", self.find))
         return pairs
@@ -175,8 +180,8 @@ class DashboardState(param.Parameterized):
                 decoded).  Keys are the :data:`dashboard.domain.query.DIMENSIONS`,
                 ``package``, ``cell``, ``host``, ``view`` (one of
                 :data:`dashboard.core.terms.VIEWS`), ``by`` (``tag`` or ``stack``) and
-                ``a``/``b`` (the tags or stacks compared)
-                and ``q`` (the *Find a spec* text) and ``filter.<column>`` (a
+                ``a``/``b`` (the tags or stacks compared), ``old``/``new``/``cause``
+                (*Why rebuilt?*: the tags and the root cause picked) and ``q`` (the *Find a spec* text) and ``filter.<column>`` (a
                 header filter of the spec table); a dimension's values may
                 also be comma-separated.  Other keys are left alone (Panel and Bokeh
                 use some).
@@ -238,6 +243,16 @@ class DashboardState(param.Parameterized):
                     update[name] = value
                 else:
                     notices.append(f"{by.capitalize()} '{value}' from the URL is not in this build cache: ignored.")
+        tags = set(self.index.categories["tag"].astype(str))
+        for key, name in (("old", "why_old"), ("new", "why_new")):
+            if key in args:
+                value = (text(args[key]) or [""])[-1]
+                if value in tags:
+                    update[name] = value
+                else:
+                    notices.append(f"Tag '{value}' from the URL is not in this build cache: ignored.")
+        if "cause" in args:
+            update["why_cause"] = (text(args["cause"]) or [""])[-1][:MAX_URL_FIND]
         if "q" in args:
             update["find"] = (text(args["q"]) or [""])[-1][:MAX_URL_FIND]
         columns = {}
