@@ -12,7 +12,8 @@ loaded once (the store is then warm), and in each of ``--repeat`` fresh processe
 * the baseline: a plain pandas outer merge of the two spec tables on the identity
   columns (package, version, variants, compiler, os, target) - what one would write by
   hand, without classes or causes;
-* :func:`dashboard.domain.causes.compare` (pairing, classes, root causes, attribution).
+* :func:`dashboard.domain.causes.compare` (pairing, classes, root causes, attribution),
+  after the loaded caches are let go as ``spack-cache-dashboard why`` does.
 
 Printed: medians of the seconds, the ratio to the merge, and the process's peak RSS
 (VmHWM: loading included).  Targets: causes < 15 s and < 3 GB RSS at 1M binaries a side.
@@ -44,11 +45,13 @@ keys = ["package", "version", "variants", "compiler", "os", "target"]
 t0 = time.perf_counter()
 merged = old.specs[keys + ["hash"]].astype(str).merge(new.specs[keys + ["hash"]].astype(str), on=keys, how="outer", suffixes=("_old", "_new"))
 t_merge = time.perf_counter() - t0
+n_specs = len(new.specs)
+del merged, old, new  # as `why` does: the snapshots hold what the comparison needs
 t0 = time.perf_counter()
 result = compare(a, b)
 t_causes = time.perf_counter() - t0
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print(json.dumps({"load": t_load, "merge": t_merge, "causes": t_causes, "rss": hwm * 1024, "specs": len(new.specs),
+print(json.dumps({"load": t_load, "merge": t_merge, "causes": t_causes, "rss": hwm * 1024, "specs": n_specs,
                   "counts": result.counts, "causes_found": result.ranked[["cause", "specs"]].values.tolist()}))
 """
 

@@ -296,8 +296,9 @@ def cmd_diff(args) -> int:
 
 def _side(args, name: str, data_holder: dict):
     """The snapshot ``name`` names for ``why``: a source (an existing path or a URL)
-    holding one tag, else a tag of ``--data`` (loaded once).  Returns ``(snapshot,
-    data)`` or ``(None, message)``."""
+    holding one tag, else a tag of ``--data`` (loaded once, kept in ``data_holder``).
+    Returns ``(snapshot, sources that failed)`` or ``(None, message)``; a source's
+    loaded cache is let go once its snapshot is made (a snapshot keeps what it needs)."""
     from dashboard.domain.causes import snapshot
     from dashboard.sources.remote import is_url
 
@@ -308,14 +309,16 @@ def _side(args, name: str, data_holder: dict):
             _failed_sources(data)
             held = f"tags {', '.join(tags)}" if tags else "no binaries"
             return None, f"{_short(name)} holds {held}: give one snapshot (one tag), or give --data {_short(name)} and two of its tags"
-        return snapshot(data, tags[0], label=name), data
+        return snapshot(data, tags[0], label=name), _failed_sources(data)
     if "data" not in data_holder:
         data_holder["data"] = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
     data = data_holder["data"]
     if name not in data.tags:
         _failed_sources(data)
         return None, f"no tag {_short(name)!r} in {_short(args.data)} (present: {', '.join(data.tags)}), and no such path"
-    return snapshot(data, name), data
+    failed = 0 if data_holder.get("named") else _failed_sources(data)
+    data_holder["named"] = True
+    return snapshot(data, name), failed
 
 
 def cmd_why(args) -> int:
@@ -325,16 +328,17 @@ def cmd_why(args) -> int:
     from dashboard.domain.causes import compare
 
     holder: dict = {}
-    sides = []
+    sides, failed = [], 0
     for name in (args.old, args.new):
-        snap, data = _side(args, name, holder)
+        snap, why = _side(args, name, holder)
         if snap is None:
-            print(f"error: {data}", file=sys.stderr)
+            print(f"error: {why}", file=sys.stderr)
             return EXIT_USAGE
-        sides.append((snap, data))
-    (old, old_data), (new, new_data) = sides
+        sides.append(snap)
+        failed += why
+    holder.clear()  # the snapshots hold what the comparison needs: the loaded caches can go
+    old, new = sides
     result = compare(old, new)
-    failed = sum(_failed_sources(d) for d in {id(d): d for d in (old_data, new_data)}.values())
     ranked, changed = result.ranked, result.changed
     if args.json:
         _emit_json({"old": old.label, "new": new.label, "counts": result.counts, "traced": result.has_edges, "note": result.note,

@@ -222,3 +222,22 @@ def test_why_view_ranks_the_causes_and_lists_a_causes_specs(why_server, page, ar
     pg.get_by_text("Click a cause to list the specs it rebuilt.").wait_for(timeout=PATIENCE_MS)
     assert not pg.errors, pg.errors
     assert not outside, outside
+
+
+@pytest.mark.parametrize("length", [32, 7])
+def test_hash_positions_agree_with_pandas(length):
+    """Hashes are looked up by a key read from Arrow's buffers (32 characters) or by
+    Arrow (any other length): both agree with pandas' Index.get_indexer, absent ones -1."""
+    import numpy as np
+    import pandas as pd
+
+    from dashboard.domain.causes import _positions
+
+    rng = np.random.default_rng(length)
+    alphabet = np.array(list("abcdefghijklmnopqrstuvwxyz234567"))
+    known = pd.Series(["".join(rng.choice(alphabet, length)) for _ in range(3000)], dtype="str").drop_duplicates(ignore_index=True)
+    asked = pd.concat([known.sample(5000, replace=True, random_state=1), pd.Series(["".join(rng.choice(alphabet, length)) for _ in range(500)])],
+                      ignore_index=True).astype("str")
+    want = pd.Index(known.astype(object)).get_indexer(asked.astype(object))
+    assert (want == -1).sum() > 0
+    assert _positions(asked, known).tolist() == want.tolist()

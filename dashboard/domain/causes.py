@@ -79,8 +79,11 @@ class Snapshot:
             (``bool``: in the build cache, counted), ``size`` (``Int64`` bytes,
             ``<NA>`` unknown), ``stacks`` (``category``, comma-separated; ``""``
             for records that are not binaries).
-        edges: one row per dependency edge: ``hash`` depends on ``dep_hash`` (``str``)
-            named ``dep_name`` (``category``); empty for page trees.
+        edges: one row per dependency edge of a record: ``parent`` depends on ``child``
+            (``int32`` positions in ``nodes``; ``child`` ``-1`` when the index holds no
+            record for it) named ``dep_name`` (``category``); empty for page trees.
+            Positions, not hashes: a snapshot holds no text per edge, so the cache it
+            was made from can be let go.
         has_edges: whether the source records dependency edges (mirrors and
             registries do, page trees do not).
     """
@@ -128,10 +131,13 @@ def snapshot(data, tag: str, label: str | None = None) -> Snapshot:
         page_tag = np.full(int(data.pages["page_id"].max()) + 1, False)
         page_tag[data.pages.loc[(data.pages["tag"].astype(str) == tag).to_numpy(), "page_id"].to_numpy()] = True
         deps = deps[page_tag[deps["page_id"].to_numpy()]]
-    edges = pd.DataFrame({"hash": deps["hash"].astype("str").reset_index(drop=True), "dep_hash": deps["dep_hash"].astype("str").reset_index(drop=True),
-                          "dep_name": _categorical(deps["dep_name"])})
+    nodes_table = pd.DataFrame(table)
+    parent = _positions(deps["hash"].astype("str"), nodes_table["hash"])
+    keep = parent >= 0  # an edge of a record outside the snapshot: dropped
+    edges = pd.DataFrame({"parent": parent[keep], "child": _positions(deps["dep_hash"].astype("str"), nodes_table["hash"])[keep],
+                          "dep_name": _categorical(deps["dep_name"])[keep]})
     has_edges = bool(len(data.dependencies)) or bool(len(data.mirrors))
-    return Snapshot(label or tag, pd.DataFrame(table), edges, has_edges)
+    return Snapshot(label or tag, nodes_table, edges, has_edges)
 
 
 @dataclass
@@ -205,9 +211,47 @@ class Causes:
         return []
 
 
+def _hash_keys(values) -> np.ndarray | None:
+    """A 64-bit key per hash of ``values`` (Arrow-backed text), read in place from the
+    Arrow buffers (Spack's DAG hashes are 32 characters: four 64-bit words, mixed), or
+    ``None`` when a value is missing or not 32 bytes long."""
+    array = values.array.__arrow_array__() if hasattr(values, "array") else pa.chunked_array([pa.array(values)])
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    out = np.empty(len(values), np.uint64)
+    at = 0
+    for chunk in chunks:
+        n = len(chunk)
+        if not n:
+            continue
+        if chunk.null_count or not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            return None
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset: chunk.offset + n + 1]
+        if offsets[-1] - offsets[0] != 32 * n or np.any(np.diff(offsets) != 32):
+            return None
+        words = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]].view(np.uint64).reshape(n, 4)
+        key = out[at: at + n]
+        np.copyto(key, _mix(words[:, 0]))
+        for i in (1, 2, 3):
+            key ^= _mix(words[:, i] + np.uint64(i))
+        at += n
+    return out
+
+
 def _positions(values, within) -> np.ndarray:
-    """Position in ``within`` of each of ``values`` (hash texts), ``-1`` where absent."""
-    return pc.index_in(pa.array(values), value_set=pa.array(within)).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    """Position (``int32``) in ``within`` of each of ``values`` (hash texts, Arrow-backed),
+    ``-1`` where absent.  32-character hashes are matched by a 64-bit key read in place
+    (no hash table of strings: at 5M edges that kept ~170 MB); others through Arrow."""
+    keys, known = _hash_keys(values), _hash_keys(within)
+    if keys is not None and known is not None:
+        order = np.argsort(known, kind="stable")
+        sorted_keys = known[order]
+        if not len(sorted_keys) or not np.any(sorted_keys[1:] == sorted_keys[:-1]):  # no two known hashes share a key
+            at = np.searchsorted(sorted_keys, keys)
+            at[at == len(sorted_keys)] = 0
+            found = sorted_keys[at] == keys if len(sorted_keys) else np.zeros(len(keys), bool)
+            return np.where(found, order[at] if len(order) else -1, -1).astype(np.int32)
+    return pc.index_in(pa.array(values), value_set=pa.array(within)).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
 
 
 def _shared(old: pd.Categorical, new: pd.Categorical, fn=None) -> tuple[np.ndarray, np.ndarray, list]:
@@ -220,7 +264,7 @@ def _shared(old: pd.Categorical, new: pd.Categorical, fn=None) -> tuple[np.ndarr
     lookup_o, lookup_n, missing = codes[:k], codes[k:-1], codes[-1]
     co = np.where(old.codes >= 0, lookup_o[np.maximum(old.codes, 0)] if k else missing, missing)
     cn = np.where(new.codes >= 0, lookup_n[np.maximum(new.codes, 0)] if len(lookup_n) else missing, missing)
-    return co.astype(np.int64), cn.astype(np.int64), list(vocab)
+    return co.astype(np.int32), cn.astype(np.int32), list(vocab)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -244,10 +288,13 @@ def _sum_by(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 
 
 def _group_key(columns: list[np.ndarray]) -> np.ndarray:
-    """One int64 key per row for equal rows of ``columns`` (int arrays of one length)."""
-    if len(columns) == 1:
-        return columns[0]
-    return pd.DataFrame({i: c for i, c in enumerate(columns)}).groupby(list(range(len(columns))), sort=False).ngroup().to_numpy()
+    """One 64-bit key per row, equal for equal rows of ``columns`` (int arrays of one
+    length): the columns hashed together (two different rows share a key with odds of
+    about rows squared over 2**64)."""
+    key = np.zeros(len(columns[0]), np.uint64)
+    for column in columns:
+        key = _mix(key ^ column.astype(np.int64).view(np.uint64))
+    return key
 
 
 def _pair(cols_o: dict, cols_n: dict, free_o: np.ndarray, free_n: np.ndarray, order_o: list, order_n: list) -> tuple[np.ndarray, np.ndarray]:
@@ -270,8 +317,8 @@ def _pair(cols_o: dict, cols_n: dict, free_o: np.ndarray, free_n: np.ndarray, or
             rank = np.empty(len(ks), np.int64)
             rank[sort] = n
             ranks.append(rank)
-        width = max(len(io), len(inew)) + 1
-        both, at_o, at_n = np.intersect1d(ko * width + ranks[0], kn * width + ranks[1], assume_unique=True, return_indices=True)
+        # (key, rank) of each side as one 64-bit key: the k-th of a key pairs with the k-th
+        both, at_o, at_n = np.intersect1d(_mix(ko ^ ranks[0].view(np.uint64)), _mix(kn ^ ranks[1].view(np.uint64)), assume_unique=True, return_indices=True)
         if len(both):
             po, pn = io[at_o], inew[at_n]
             free_o[po] = False
@@ -309,15 +356,12 @@ def _patches(text: str) -> str:
 
 
 def _edges(snap: Snapshot, names: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(parent, child, name)`` positions and shared name codes of ``snap``'s edges
-    (a parent outside the snapshot is dropped; a child outside it is ``-1``)."""
+    """``(parent, child, name)``: positions and the shared name codes ``names`` of
+    ``snap``'s edges (a child outside the snapshot is ``-1``)."""
     e = snap.edges
     if not len(e):
-        return np.array([], np.int64), np.array([], np.int64), np.array([], np.int64)
-    parent = _positions(e["hash"], snap.nodes["hash"])
-    child = _positions(e["dep_hash"], snap.nodes["hash"])
-    keep = parent >= 0
-    return parent[keep], child[keep], names[keep]
+        return np.array([], np.int32), np.array([], np.int32), np.array([], np.int32)
+    return e["parent"].to_numpy(), e["child"].to_numpy(), names
 
 
 def compare(old: Snapshot, new: Snapshot) -> Causes:
@@ -438,23 +482,7 @@ def compare(old: Snapshot, new: Snapshot) -> Causes:
     cause_names, root_cause = np.unique(root_cause_names, return_inverse=True) if len(key) else (np.array([], object), np.array([], np.int64))
 
     # attribution: each root's cause flows up through explained edges (parent <- changed dependency)
-    rel_node, rel_cause = inew[roots], root_cause.astype(np.int64)
-    if len(up_parent) and len(rel_node):
-        width = len(cause_names)
-        up = pd.DataFrame({"child": up_child, "parent": up_parent})
-        seen = np.unique(rel_node * width + rel_cause)
-        frontier = pd.DataFrame({"node": rel_node, "cause": rel_cause})
-        parts = [frontier]
-        while len(frontier):
-            step = up.merge(frontier, left_on="child", right_on="node")
-            keys = step["parent"].to_numpy() * width + step["cause"].to_numpy()
-            keys = np.unique(keys)
-            keys = keys[~np.isin(keys, seen, assume_unique=True)]
-            seen = np.union1d(seen, keys)
-            frontier = pd.DataFrame({"node": keys // width, "cause": keys % width})
-            parts.append(frontier)
-        rel = pd.concat(parts, ignore_index=True)
-        rel_node, rel_cause = rel["node"].to_numpy(), rel["cause"].to_numpy()
+    rel_node, rel_cause = _propagate(inew[roots], root_cause.astype(np.int64), up_parent, up_child, len(nn), len(cause_names))
     binary = nn["binary"].to_numpy()
     keep = binary[rel_node]
     att_node, att_cause = rel_node[keep], rel_cause[keep]
@@ -472,6 +500,32 @@ def compare(old: Snapshot, new: Snapshot) -> Causes:
     graph = {"parent": up_parent, "child": up_child, "hashes": nn["hash"].to_numpy(),
              "root_cause": dict(zip(inew[roots].tolist(), cause_names[root_cause].tolist())) if len(roots) else {}}
     return Causes(old, new, counts, changed, ranked, by_stack, attributed, has_edges, note, graph)
+
+
+def _propagate(node: np.ndarray, cause: np.ndarray, parent: np.ndarray, child: np.ndarray, n_nodes: int, n_causes: int):
+    """Every (node, cause) reached from the roots' ``(node, cause)`` going up the edges
+    ``child -> parent`` (explained changes), each pair once: ``(nodes, causes)``."""
+    if not len(parent) or not len(node):
+        return node, cause
+    order = np.argsort(child, kind="stable")
+    parents = parent[order]
+    starts = np.zeros(n_nodes + 1, np.int64)
+    np.cumsum(np.bincount(child, minlength=n_nodes), out=starts[1:])
+    seen = np.unique(node.astype(np.int64) * n_causes + cause)
+    nodes, causes = [node], [cause]
+    while len(node):
+        counts = starts[node + 1] - starts[node]
+        total = int(counts.sum())
+        if not total:
+            break
+        first = np.repeat(starts[node] - np.cumsum(counts) + counts, counts) + np.arange(total)
+        keys = np.unique(parents[first].astype(np.int64) * n_causes + np.repeat(cause, counts))
+        keys = keys[~np.isin(keys, seen, assume_unique=True)]
+        seen = np.union1d(seen, keys)
+        node, cause = keys // n_causes, keys % n_causes
+        nodes.append(node)
+        causes.append(cause)
+    return np.concatenate(nodes), np.concatenate(causes)
 
 
 def _names_by_parent(edges: tuple[np.ndarray, np.ndarray], names: list) -> dict[int, str]:
