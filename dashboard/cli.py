@@ -1,4 +1,4 @@
-"""Command line: ``spack-cache-dashboard {serve,export,summary,diff,why,runs-here,match,verify}``.
+"""Command line: ``spack-cache-dashboard {serve,export,summary,diff,why,storage,runs-here,match,verify}``.
 
 Exit codes (the same for every subcommand; ``docs/cli.md`` has the table and the
 ``--json`` schemas):
@@ -365,6 +365,95 @@ def cmd_why(args) -> int:
     return EXIT_SOURCE if failed else code
 
 
+def _keep_hashes(args, data) -> tuple[set[str] | None, str]:
+    """The keep list of ``storage --keep FILE`` (a Spack keep list, or a ``spack.lock``:
+    all its concrete specs) or ``--keep-tags N``, and what it was; ``(None, "")`` without.
+
+    Raises:
+        dashboard.domain.storage.KeepListError, OSError: a file Spack would refuse, or unreadable.
+    """
+    from dashboard.domain.match import LockFile, MatchInputError, parse_input
+    from dashboard.domain.storage import KeepListError, keep_last_tags, read_keep_list
+
+    if args.keep_tags is not None:
+        keep, tags = keep_last_tags(data.specs, args.keep_tags)
+        return keep, f"the last {len(tags)} tag{'s' if len(tags) != 1 else ''} ({', '.join(tags)})"
+    if not args.keep:
+        return None, ""
+    with open(args.keep, encoding="utf-8", errors="replace") as handle:
+        text = handle.read(64 * 2**20)
+    if text.lstrip().startswith("{"):  # a spack.lock: every concrete spec in it
+        try:
+            lock = parse_input(text)
+        except MatchInputError as exc:
+            raise KeepListError(f"{args.keep}: {exc}") from None
+        if not isinstance(lock, LockFile):
+            raise KeepListError(f"{args.keep}: JSON, but not a spack.lock")
+        return set(lock.specs), f"spack.lock {_short(args.keep)} ({len(lock.specs):,} concrete specs)"
+    keep = read_keep_list(text, args.keep)
+    return keep, f"keep list {_short(args.keep)} ({len(keep):,} hashes)"
+
+
+def cmd_storage(args) -> int:
+    """Print what the cache costs (bytes per tag, stack, package; duplicates; growth) and,
+    with ``--keep`` or ``--keep-tags``, what pruning down to that keep list would free."""
+    from dashboard.core.terms import human_bytes
+    from dashboard.domain.storage import KeepListError, prune_preview, storage
+
+    data = _load_with_bar(args.data, cache=not args.no_cache, sizes=args.sizes)
+    try:
+        keep, what = _keep_hashes(args, data)
+    except (KeepListError, ValueError) as exc:
+        _failed_sources(data)
+        print(f"error: {_short(str(exc), 500)}", file=sys.stderr)
+        return EXIT_USAGE
+    result = storage(data)
+    plan = prune_preview(data, keep) if keep is not None else None
+
+    def size(nbytes, unknown):
+        if unknown and not nbytes:
+            return f"size unknown ({unknown:,} binaries of unknown size)"
+        return human_bytes(nbytes) + (f" + {unknown:,} of unknown size" if unknown else "")
+
+    def people(frame):  # byte columns in IEC units for reading (--json and csv keep the bytes)
+        return frame.assign(**{c: frame[c].map(human_bytes) for c in ("bytes", "bytes_change", "extra_bytes") if c in frame})
+
+    if args.json:
+        _emit_json({"total": result.total, "by_tag": _records(result.by_tag), "by_stack": _records(result.by_stack),
+                    "by_package": _records(result.by_package), "duplicates": _records(result.duplicates),
+                    "prune": None if plan is None else {"keep": what, "pruned": len(plan.pruned), "kept": plan.kept, "bytes": plan.bytes,
+                                                        "unknown": plan.unknown, "keep_not_in_cache": sorted(plan.keep_unknown),
+                                                        "by_mirror": _records(plan.by_mirror), "rows": _records(plan.pruned)}})
+    elif args.format == "csv":
+        (plan.pruned if plan is not None else result.by_tag).to_csv(sys.stdout, index=False)
+    else:
+        t = result.total
+        print(f"{t['specs']:,} binaries, {size(t['bytes'], t['unknown'])}")
+        with _wide():
+            print("\nper tag, oldest first (a binary once per tag):")
+            print(people(result.by_tag).to_string(index=False))
+            print("\nper stack (each stack's mirror holds its own copy):")
+            print(people(result.by_stack.head(args.top)).to_string(index=False))
+            print(f"\nlargest packages (top {args.top}):")
+            print(people(result.by_package.head(args.top)).to_string(index=False))
+            dup = result.duplicates
+            print(f"\nduplicates: {len(dup):,} builds held under several hashes in one tag"
+                  + (f", {human_bytes(int(dup['extra_bytes'].sum()))} beyond one copy each" if len(dup) else ""))
+            if len(dup):
+                print(people(dup.head(args.top)).to_string(index=False))
+        if plan is not None:
+            mirrors = int((plan.by_mirror["pruned"] > 0).sum())
+            print(f"\nprune preview, keeping {what}: would prune {len(plan.pruned):,} binaries in {mirrors:,} mirror{'s' if mirrors != 1 else ''}, "
+                  f"freeing {size(plan.bytes, plan.unknown)}; {plan.kept:,} kept (nothing is deleted)")
+            if plan.keep_unknown:
+                print(f"  {len(plan.keep_unknown):,} hashes of the keep list are in no mirror here")
+            for row in plan.pruned.head(args.top * 5).itertuples():
+                print(f"  would prune: {row.package}/{row.hash[:7]}  ({row.tag}/{row.stack})")
+            if len(plan.pruned) > args.top * 5:
+                print(f"  ... and {len(plan.pruned) - args.top * 5:,} more (--json or --format csv lists all)")
+    return EXIT_SOURCE if _failed_sources(data) else EXIT_OK
+
+
 def cmd_runs_here(args) -> int:
     """Print how many specs run on the detected or given host, then per package."""
     from dashboard.core.compat import UnknownTarget, detect_host, parse_host, summary
@@ -596,6 +685,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", metavar="NEW", help="the newer snapshot, the same way")
     p.add_argument("--specs", action="store_true", help="also list every rebuilt binary with its classes and causes")
     p.set_defaults(func=cmd_why)
+
+    p = sub.add_parser("storage", help="bytes per tag, stack and package, duplicates, growth; with --keep: what pruning would free")
+    data_arg(p)
+    keep = p.add_mutually_exclusive_group()
+    keep.add_argument("--keep", metavar="FILE", help="preview `spack buildcache prune --keeplist FILE` (one hash a line, as Spack reads it) or keep a spack.lock's specs")
+    keep.add_argument("--keep-tags", type=int, metavar="N", help="preview pruning every binary the newest N tags do not hold")
+    p.add_argument("--top", type=int, default=10, help="rows shown per table (default 10)")
+    p.set_defaults(func=cmd_storage)
 
     p = sub.add_parser("runs-here", help="which binaries run on this machine (or --host)")
     data_arg(p, exit_code="no binary runs here")
