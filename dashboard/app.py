@@ -30,7 +30,7 @@ import param
 from bokeh.settings import settings as bokeh_settings
 
 from dashboard.ui.components import Headline, Heatmaps, Problems, Selectors, SpecTable
-from dashboard.ui.questions import CompareView, FindView, HostFilter, RunsHereView, WhyView
+from dashboard.ui.questions import CompareView, FindView, HostFilter, RunsHereView, StorageView, WhyView
 from dashboard.config import data_path, verify_options, wants_sizes
 from dashboard.load import CacheData, load
 from dashboard.ui.state import DashboardState
@@ -38,7 +38,7 @@ from dashboard.core.terms import PROGRESS, VIEWS
 
 TITLE = "Spack build cache"
 #: The question views (:mod:`dashboard.ui.questions`) by ``state.view`` name.
-QUESTION_VIEWS = {"runs-here": RunsHereView, "compare": CompareView, "why": WhyView, "find": FindView}
+QUESTION_VIEWS = {"runs-here": RunsHereView, "compare": CompareView, "why": WhyView, "storage": StorageView, "find": FindView}
 
 #: ``pn.extension`` arguments the dashboard needs; entry points (``served_page``,
 #: the notebook) call ``pn.extension`` themselves, importing this module does not.
@@ -200,7 +200,9 @@ class CacheDashboard(pn.viewable.Viewer):
         overview = pn.Column(self.headline, self.heatmaps, self.specs, self.problems, sizing_mode="stretch_width")
         views = {"overview": overview, **self._slots}
         # one tab per view; only the shown tab is rendered (dynamic)
-        self.tabs = pn.Tabs(*[(VIEWS[name], views[name]) for name in VIEWS], dynamic=True, sizing_mode="stretch_width", name="views")
+        # the tab headers wrap onto a second row in a narrow window rather than run off its edge
+        self.tabs = pn.Tabs(*[(VIEWS[name], views[name]) for name in VIEWS], dynamic=True, sizing_mode="stretch_width", name="views",
+                            stylesheets=[".bk-headers-wrapper { flex-wrap: wrap; }"])
         self.tabs.active = list(VIEWS).index(self.state.view)
         self.tabs.param.watch(lambda e: setattr(self.state, "view", list(VIEWS)[e.new]), "active")
         self.state.param.watch(self._show_view, "view")
@@ -256,7 +258,7 @@ class CacheDashboard(pn.viewable.Viewer):
                 ours["restored"] += 1
                 location.search = ours["search"]
 
-        self.state.param.watch(write, ["result", "view", "compare_by", "tag_a", "tag_b", "why_old", "why_new", "why_cause", "find"])
+        self.state.param.watch(write, ["result", "view", "compare_by", "tag_a", "tag_b", "why_old", "why_new", "why_cause", "keep_tags", "find"])
         location.param.watch(keep, "search")
         write()
 

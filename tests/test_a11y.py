@@ -15,7 +15,7 @@ from conftest import REAL_PAGES, ROOT
 from support import PATIENCE_MS
 
 AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
-VIEWS = ["Overview", "Runs here?", "What changed?", "Find my spec"]
+VIEWS = ["Overview", "Runs here?", "What changed?", "Why rebuilt?", "Storage", "Find my spec"]
 #: axe's impact levels that fail the audit.
 BLOCKING = ("serious", "critical")
 #: True once a11y_roles.js has marked every drawn Tabulator body and slider handle.

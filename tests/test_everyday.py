@@ -77,8 +77,8 @@ def test_the_keyboard_reaches_and_switches_the_view_tabs(server, browser, artifa
     pg.goto(server, timeout=PATIENCE_MS)
     pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
     tabs = pg.get_by_role("tab")
-    wait_value(pg, lambda p: p.get_by_role("tab").count(), 4)
-    assert tabs.all_inner_texts() == ["Overview", "Runs here?", "What changed?", "Find my spec"]
+    wait_value(pg, lambda p: p.get_by_role("tab").count(), 6)
+    assert tabs.all_inner_texts() == ["Overview", "Runs here?", "What changed?", "Why rebuilt?", "Storage", "Find my spec"]
     pg.get_by_role("button", name="This machine").focus()  # the sidebar's last control
     pg.keyboard.press("Tab")
     assert "Overview" in pg.evaluate(FOCUSED)  # the views come next, before their content

@@ -99,3 +99,51 @@ def test_duplicates_and_keeping_the_last_tags(pages_copy, capsys):
     assert out["pruned"] == int((~copies["hash"].isin(newest)).sum())
     assert out["kept"] == int(copies["hash"].isin(newest).sum())
     assert "develop" in out["keep"]
+
+
+@pytest.fixture(scope="module")
+def mirror_server(tmp_path_factory):
+    """The app served on the cache Spack wrote, sizes read."""
+    from conftest import STORE_ENV
+    from support import free_port, start_server
+
+    port = free_port()
+    proc = start_server(str(MIRROR), port, env={STORE_ENV: str(tmp_path_factory.mktemp("store"))}, extra_args=["--sizes"])
+    yield f"http://127.0.0.1:{port}/"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.mark.browser
+def test_storage_view_previews_spacks_pruning(mirror_server, server, page, real_data, artifacts):
+    """In Chromium: pasting a keep list prunes what Spack's dry run prunes, freeing the
+    manifests' bytes (the exact count on hover); a bad list is refused with its line;
+    on the pages, keep_tags=1 in the URL prunes the binaries (per mirror) the newest tag lacks."""
+    from support import PATIENCE_MS, wait_value
+
+    pg = page
+    pg.goto(mirror_server + "?view=storage")
+    pg.wait_for_selector(".storage-tags .tabulator-row", timeout=PATIENCE_MS)
+    spack = (ORACLE / "papp-1.0.0-dag.spack.txt").read_text()
+    would = set(re.findall(r"Would prune: (\S+)", spack))
+    pg.locator(".keep-list textarea").fill((ORACLE / "papp-1.0.0-dag.keep").read_text())
+    pg.get_by_role("button", name="Preview pruning").click()
+    wait_value(pg, lambda p: p.locator("b.prune-count").inner_text() if p.locator("b.prune-count").count() else "", str(len(would)))
+    manifests = manifest_sizes()
+    freed = int(manifests.loc[(manifests["package"] + "/" + manifests["hash"].str[:7]).isin(would), "size"].sum())
+    assert pg.locator(".prune-mirrors .tabulator-row [tabulator-field=bytes] span").first.get_attribute("title") == f"{freed:,} bytes"
+    shown = {f"{p}/{h[:7]}" for p, h in zip(pg.locator(".prune-rows [tabulator-field=package]").all_inner_texts()[1:],
+                                            pg.locator(".prune-rows [tabulator-field=hash]").all_inner_texts()[1:])}
+    assert shown <= would and len(shown) == min(len(would), 10)  # the first page of the pruned binaries
+    pg.screenshot(path=str(artifacts / "storage-prune.png"), full_page=True)
+    pg.locator(".keep-list textarea").fill("not-a-hash")
+    pg.get_by_role("button", name="Preview pruning").click()
+    pg.locator(".prune-error").wait_for(timeout=PATIENCE_MS)
+    assert "line 1" in pg.locator(".prune-error").inner_text()
+    pg.goto(server + "?view=storage&keep_tags=1")
+    specs = real_data.specs.assign(tag=real_data.specs["tag"].astype(str))
+    newest = set(specs.loc[specs["tag"] == "develop", "hash"])
+    copies = specs["hash"].to_numpy()[real_data.spec_stacks["spec"].to_numpy()]
+    want = int((~pd.Series(copies).isin(newest)).sum())
+    wait_value(pg, lambda p: p.locator("b.prune-count").inner_text().replace(",", "") if p.locator("b.prune-count").count() else "", str(want))
+    assert not pg.errors, pg.errors

@@ -97,7 +97,7 @@ def stack_order(stacks) -> list[str]:
 
 
 #: The views of the main area (URL ``view=``) and their tab titles.
-VIEWS = {"overview": "Overview", "runs-here": "Runs here?", "compare": "What changed?", "why": "Why rebuilt?", "find": "Find my spec"}
+VIEWS = {"overview": "Overview", "runs-here": "Runs here?", "compare": "What changed?", "why": "Why rebuilt?", "storage": "Storage", "find": "Find my spec"}
 
 
 #: IEC units of :func:`human_bytes`, each 1024 times the one before.

@@ -65,11 +65,13 @@ def keep_last_tags(specs: pd.DataFrame, n: int) -> tuple[set[str], list[str]]:
 
 
 def _sized(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """``specs``, ``bytes`` (known sizes summed), ``unknown`` per ``by``."""
+    """``specs``, ``bytes`` (known sizes summed; ``<NA>`` when none is known), ``unknown`` per ``by``."""
     size = frame["size"].astype("float64")
     out = frame.assign(_b=size.fillna(0), _u=size.isna()).groupby(by, observed=True).agg(
         specs=("_b", "size"), bytes=("_b", "sum"), unknown=("_u", "sum")).reset_index()
-    return out.astype({"specs": np.int64, "bytes": np.int64, "unknown": np.int64})
+    out = out.astype({"specs": np.int64, "bytes": "Int64", "unknown": np.int64})
+    out.loc[out["unknown"] == out["specs"], "bytes"] = pd.NA
+    return out
 
 
 @dataclass
@@ -78,11 +80,12 @@ class Storage:
 
     Attributes:
         total: ``{"specs", "bytes", "unknown"}`` (ints; bytes of the known sizes).
-        by_tag: per tag, oldest first: ``tag``, ``specs``, ``bytes``, ``unknown``,
-            ``bytes_change`` and ``specs_change`` (against the tag before; 0 for the first).
-        by_stack: ``stack``, ``specs``, ``bytes``, ``unknown``, most bytes first (``root``, the
+        by_tag: per tag, oldest first: ``tag``, ``specs``, ``bytes`` (``Int64``: ``<NA>``
+            when no size is known), ``unknown``, ``bytes_change`` (``Int64``) and
+            ``specs_change`` (against the tag before; 0 for the first).
+        by_stack: ``stack``, ``specs``, ``bytes`` (``Int64``), ``unknown``, most bytes first (``root``, the
             union mirror of cache.spack.io, included).
-        by_package: ``package``, ``specs``, ``bytes``, ``unknown``, most bytes first.
+        by_package: ``package``, ``specs``, ``bytes`` (``Int64``), ``unknown``, most bytes first.
         duplicates: one row per tag and build held under several hashes:
             :data:`DUPLICATE_KEY` columns, ``hashes`` (int), ``bytes`` (all copies),
             ``extra_bytes`` (all but the largest copy).
@@ -106,7 +109,8 @@ def storage(data, mask: np.ndarray | None = None) -> Storage:
     by_tag["tag"] = pd.Categorical(by_tag["tag"], categories=tag_order(by_tag["tag"]), ordered=True)
     by_tag = by_tag.sort_values("tag").reset_index(drop=True)
     by_tag["tag"] = by_tag["tag"].astype(str)
-    by_tag["bytes_change"] = by_tag["bytes"].diff().fillna(0).astype(np.int64)
+    by_tag["bytes_change"] = by_tag["bytes"].diff().astype("Int64")
+    by_tag.loc[by_tag.index[:1], "bytes_change"] = 0 if len(by_tag) and pd.notna(by_tag["bytes"].iloc[0]) else pd.NA
     by_tag["specs_change"] = by_tag["specs"].diff().fillna(0).astype(np.int64)
     by_package = _sized(text, ["package"]).sort_values(["bytes", "package"], ascending=[False, True], kind="stable").reset_index(drop=True)
     stacks = data.spec_stacks

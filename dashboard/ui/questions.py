@@ -6,10 +6,13 @@
 * :class:`CompareView`: what changed between two tags, and tags over time;
 * :class:`WhyView`: why binaries were rebuilt between two tags: root causes ranked,
   a stack x cause heatmap, the rebuilt specs of a cause and their dependency paths;
+* :class:`StorageView`: what the selection costs (bytes per tag, stack, package,
+  duplicates, growth) and what pruning to a keep list would free;
 * :class:`FindView`: exact and nearest binaries for a spec, hash, spec.json or spack.lock;
 
 The computing is in :mod:`dashboard.core.compat`, :mod:`dashboard.domain.diff`,
-:mod:`dashboard.domain.causes`, :mod:`dashboard.domain.match`; nothing here computes.
+:mod:`dashboard.domain.causes`, :mod:`dashboard.domain.storage`, :mod:`dashboard.domain.match`;
+nothing here computes.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from dashboard.ui import views
 from dashboard.ui.components import Component
 from dashboard.domain.causes import compare as compare_causes, snapshot
 from dashboard.domain.diff import DIFF_COLUMNS, diff, package_versions, tag_order, timeline
-from dashboard.core.terms import ROOT_STACK, SIZE_TEMPLATE, TABLE_COLUMNS
+from dashboard.domain.storage import KeepListError, keep_last_tags, prune_preview, read_keep_list, storage
+from dashboard.core.terms import ROOT_STACK, SIZE_TEMPLATE, TABLE_COLUMNS, cell_size_text
 from dashboard.domain.match import LockFile, MatchInputError, lock_coverage, match, parse_input
 
 #: Every column a question view's table shows (Tabulator sizes each to its title too).
 QUESTION_COLUMNS = sorted({*TABLE_COLUMNS, *DIFF_COLUMNS, "stack", "added", "removed", "changed", "reason", "specs",
-                           "agree", "differs", "status", "size", "cause", "classes", "roots", "unknown", "old_version", "path"})
+                           "agree", "differs", "status", "size", "cause", "classes", "roots", "unknown", "old_version", "path",
+                           "bytes", "bytes_change", "specs_change", "hashes", "extra_bytes", "pruned", "kept"})
 
 _NOTE = {"background": "#f8f9fa", "padding": "6px 10px", "border-radius": "4px"}
 
@@ -394,6 +399,109 @@ class WhyView(Component):
             "classes": shown["classes"].astype(str), "path": paths, "size": shown["size"], "stacks": shown["stacks"].astype(str),
             "target": shown["target"].astype(str), "hash": shown["hash"].astype(str),
         })
+
+    def __panel__(self):
+        return self._layout
+
+
+class StorageView(Component):
+    """What the selection's binaries cost: bytes per tag (with the change from the tag
+    before), per stack mirror and per package, the builds held under several hashes in
+    one tag; and a prune preview: what ``spack buildcache prune --keeplist`` would remove
+    keeping the newest N tags, or a pasted keep list or ``spack.lock`` (nothing deleted)."""
+
+    #: Rows listed of the binaries a preview would prune (the rest are counted).
+    MAX_PRUNED = 500
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.state
+        bytes_columns = {c: HTMLTemplateFormatter(template=SIZE_TEMPLATE) for c in ("bytes", "bytes_change", "extra_bytes")}
+        self.numbers = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.by_tag, self.by_stack, self.by_package, self.duplicates = (
+            _table(pd.DataFrame(), name, page_size=10) for name in ("storage-tags", "storage-stacks", "storage-packages", "storage-duplicates"))
+        for table in (self.by_tag, self.by_stack, self.by_package, self.duplicates):
+            table.formatters = {**table.formatters, **bytes_columns}
+        self.keep_tags = pn.widgets.IntInput.from_param(s.param.keep_tags, name="Keep the newest N tags (0: no preview)", width=260,
+                                                        css_classes=["keep-tags"], description=None)
+        self.keep_list = pn.widgets.TextAreaInput(name="... or paste a keep list (one hash a line, as Spack reads it) or a spack.lock",
+                                                  height=90, sizing_mode="stretch_width", css_classes=["keep-list"])
+        self.preview = pn.widgets.Button(label="Preview pruning", color="primary", width=160,
+                                         on_click=lambda e: self._prune(text=self.keep_list.value))
+        self.plan = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.by_mirror = _table(pd.DataFrame(), "prune-mirrors", page_size=10)
+        self.pruned = _table(pd.DataFrame(), "prune-rows", page_size=10)
+        self.by_mirror.formatters = {**self.by_mirror.formatters, **bytes_columns}
+        self._layout = pn.Column(
+            pn.pane.Markdown("### What does the selection cost?\nBytes of the selection's binaries where the cache gives sizes "
+                             "(pages' *size*; mirrors and registries with `--sizes`), with how many are of unknown size. A binary "
+                             "counts once per tag; each stack's mirror holds its own copy (*root* holds them all)."),
+            self.numbers,
+            pn.FlexBox(pn.Column(pn.pane.Markdown("#### Per tag, oldest first"), self.by_tag, min_width=360, sizing_mode="stretch_width"),
+                       pn.Column(pn.pane.Markdown("#### Per stack mirror"), self.by_stack, min_width=360, sizing_mode="stretch_width"),
+                       sizing_mode="stretch_width"),
+            pn.FlexBox(pn.Column(pn.pane.Markdown("#### Largest packages"), self.by_package, min_width=360, sizing_mode="stretch_width"),
+                       pn.Column(pn.pane.Markdown("#### Duplicates: one build under several hashes in one tag"), self.duplicates,
+                                 min_width=420, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
+            pn.pane.Markdown("### What would pruning free?\nAs `spack buildcache prune --keeplist FILE` does: every binary of "
+                             "every mirror whose hash is not kept is removed (its dependencies too, unless kept). Nothing is "
+                             "deleted here."),
+            self.keep_tags, self.keep_list, self.preview, self.plan, self.by_mirror, self.pruned, sizing_mode="stretch_width",
+        )
+        self._update()
+        if s.keep_tags:
+            self._prune()
+
+    @param.depends("state.result", "state.view", watch=True)
+    def _update(self):
+        s = self.state
+        if s.view != "storage":
+            return
+        result = storage(s.data, query.spec_mask(s.index, s.selection))
+        t = result.total
+        size = (f"{cell_size_text(t['bytes'], t['specs'] - t['unknown'], t['specs'])}" if t["specs"] else "nothing")
+        self.numbers.object = (_number(t["specs"], "binaries selected", "storage-specs")
+                               + f'<span class="storage-bytes" style="font-size:16pt">size: {html.escape(size)}</span>')
+        self.by_tag.value = result.by_tag
+        self.by_stack.value = result.by_stack
+        self.by_package.value = result.by_package.head(200)
+        self.duplicates.value = result.duplicates.head(500)
+
+    @param.depends("state.keep_tags", watch=True)
+    def _keep_tags(self):
+        if self.state.keep_tags:
+            self._prune()
+
+    def _prune(self, text: str | None = None):
+        """Preview pruning to the newest ``state.keep_tags`` tags, or to the keep list ``text``."""
+        s = self.state
+        try:
+            if text is not None and text.strip():
+                parsed = parse_input(text) if text.lstrip().startswith("{") else None
+                if parsed is not None and not isinstance(parsed, LockFile):
+                    raise KeepListError("pasted JSON, but not a spack.lock")
+                keep, what = ((set(parsed.specs), f"the {len(parsed.specs):,} concrete specs of the pasted spack.lock") if parsed is not None
+                              else (read_keep_list(text, "the pasted keep list"), "the pasted keep list"))
+            elif s.keep_tags:
+                keep, tags = keep_last_tags(s.data.specs, s.keep_tags)
+                what = f"the newest {len(tags)} tag{'s' if len(tags) != 1 else ''} ({', '.join(tags)})"
+            else:
+                self.plan.object = '<small class="prune-note">Give a number of tags to keep, or paste a keep list.</small>'
+                return
+        except (KeepListError, MatchInputError, ValueError) as exc:
+            self.plan.object = f'<span class="prune-error" style="color:#b02a37">{html.escape(str(exc))}</span>'
+            self.by_mirror.value = self.pruned.value = pd.DataFrame()
+            return
+        plan = prune_preview(s.data, keep)
+        mirrors = int((plan.by_mirror["pruned"] > 0).sum())
+        size = cell_size_text(plan.bytes, len(plan.pruned) - plan.unknown, len(plan.pruned)) if len(plan.pruned) else "nothing"
+        unknown = f"; {len(plan.keep_unknown):,} kept hashes are in no mirror here" if plan.keep_unknown else ""
+        size = "bytes of unknown size (the cache gives no sizes)" if size == "unknown" else size
+        self.plan.object = (f'<div class="prune-plan">Keeping {html.escape(what)}: would prune '
+                            f'<b class="prune-count">{len(plan.pruned):,}</b> binaries in {mirrors:,} mirror{"s" if mirrors != 1 else ""}, '
+                            f'freeing <b>{html.escape(size)}</b>; {plan.kept:,} kept{html.escape(unknown)}.</div>')
+        self.by_mirror.value = plan.by_mirror
+        self.pruned.value = plan.pruned.head(self.MAX_PRUNED)
 
     def __panel__(self):
         return self._layout

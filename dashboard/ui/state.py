@@ -66,6 +66,7 @@ class DashboardState(param.Parameterized):
     why_old = param.String(default="", label="Older tag", doc="the older snapshot of Why rebuilt? (a tag)")
     why_new = param.String(default="", label="Newer tag", doc="the newer snapshot of Why rebuilt? (a tag)")
     why_cause = param.String(default="", doc="the root cause whose rebuilt specs Why rebuilt? lists ('' = none picked)")
+    keep_tags = param.Integer(default=0, bounds=(0, None), doc="What does it cost?: preview pruning to the newest N tags (0: no preview)")
     relabelled = param.Parameter(default=frozenset(), doc="the dimensions whose option labels changed last (a chosen value's label there must be sent again); set, and triggered, after ``result``")
 
     def __init__(
@@ -167,6 +168,8 @@ class DashboardState(param.Parameterized):
             pairs += [(key, value) for key, value in (("a", self.tag_a), ("b", self.tag_b)) if value]
         if self.view == "why":
             pairs += [(key, value) for key, value in (("old", self.why_old), ("new", self.why_new), ("cause", self.why_cause)) if value]
+        if self.view == "storage" and self.keep_tags:
+            pairs.append(("keep_tags", str(self.keep_tags)))
         if self.view == "find" and self.find and len(self.find) <= MAX_URL_FIND:
             pairs.append(("q", self.find))
         return pairs
@@ -181,7 +184,8 @@ class DashboardState(param.Parameterized):
                 ``package``, ``cell``, ``host``, ``view`` (one of
                 :data:`dashboard.core.terms.VIEWS`), ``by`` (``tag`` or ``stack``) and
                 ``a``/``b`` (the tags or stacks compared), ``old``/``new``/``cause``
-                (*Why rebuilt?*: the tags and the root cause picked) and ``q`` (the *Find a spec* text) and ``filter.<column>`` (a
+                (*Why rebuilt?*: the tags and the root cause picked), ``keep_tags``
+                (*What does it cost?*: the prune preview) and ``q`` (the *Find a spec* text) and ``filter.<column>`` (a
                 header filter of the spec table); a dimension's values may
                 also be comma-separated.  Other keys are left alone (Panel and Bokeh
                 use some).
@@ -251,6 +255,12 @@ class DashboardState(param.Parameterized):
                     update[name] = value
                 else:
                     notices.append(f"Tag '{value}' from the URL is not in this build cache: ignored.")
+        if "keep_tags" in args:
+            value = (text(args["keep_tags"]) or [""])[-1]
+            if value.isdigit() and int(value) <= 10**6:
+                update["keep_tags"] = int(value)
+            else:
+                notices.append(f"Keep the last '{value}' tags from the URL is not a number of tags: ignored.")
         if "cause" in args:
             update["why_cause"] = (text(args["cause"]) or [""])[-1][:MAX_URL_FIND]
         if "q" in args:
