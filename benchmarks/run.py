@@ -199,6 +199,17 @@ def peak_rss(sources: list[Path], cache_dir: Path, tile_to: int = 0) -> tuple[in
     return int(out[0]), int(out[1]) / 1024  # VmHWM is in KiB
 
 
+def tree_for(args, work: Path) -> Path:
+    """``args.tree``, or a tree of ``args.size`` (:data:`SIZES`) generated in ``work``."""
+    if args.tree:
+        return Path(args.tree)
+    tree = work / "_cache"
+    t0 = time.perf_counter()
+    totals = generate(tree, **SIZES[args.size])
+    print(f"generated {totals['pages']:,} pages, {totals['specs']:,} spec rows in {time.perf_counter() - t0:.1f} s", flush=True)
+    return tree
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=SIZES, default="small")
@@ -217,11 +228,7 @@ def main(argv=None) -> int:
         print(f"  {metric}: {value}", flush=True)
 
     try:
-        tree = Path(args.tree) if args.tree else work / "_cache"
-        if not args.tree:
-            t0 = time.perf_counter()
-            totals = generate(tree, **SIZES[args.size])
-            print(f"generated {totals['pages']:,} pages, {totals['specs']:,} spec rows in {time.perf_counter() - t0:.1f} s", flush=True)
+        tree = tree_for(args, work)
         paths = find_pages(tree)
         sample = random.Random(1).sample(paths, min(args.baseline_pages, len(paths)))
         cpus = os.cpu_count()

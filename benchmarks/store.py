@@ -31,8 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.generate import generate
-from benchmarks.run import LOAD_SCRIPT, SIZES
+from benchmarks.run import LOAD_SCRIPT, SIZES, tree_for
 from dashboard.load import find_pages
 
 HERE = Path(__file__).resolve().parent.parent
@@ -74,11 +73,7 @@ def main(argv=None) -> int:
     if args.baseline:
         sources["baseline"] = Path(args.baseline).resolve()
     try:
-        tree = Path(args.tree) if args.tree else work / "_cache"
-        if not args.tree:
-            t0 = time.perf_counter()
-            totals = generate(tree, **SIZES[args.size])
-            print(f"generated {totals['pages']:,} pages, {totals['specs']:,} spec rows in {time.perf_counter() - t0:.1f} s", flush=True)
+        tree = tree_for(args, work)
         paths = find_pages(tree)
         os.sync()
         stores = {name: work / f"store-{name}" for name in sources}

@@ -18,11 +18,11 @@ AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 VIEWS = ["Overview", "Runs here?", "What changed?", "Why rebuilt?", "Storage", "Find my spec"]
 #: axe's impact levels that fail the audit.
 BLOCKING = ("serious", "critical")
-#: True once a11y_roles.js has marked every drawn Tabulator body and slider handle.
+#: True once a11y_roles.js has marked every drawn Tabulator body, slider handle and spinner button.
 MARKED = """() => { const all = []; const walk = (r) => { all.push(r); r.querySelectorAll('*').forEach(e => { if (e.shadowRoot) walk(e.shadowRoot); }); };
   walk(document);
   const bodies = all.flatMap(r => Array.from(r.querySelectorAll('.tabulator > .tabulator-tableholder')));
-  const handles = all.flatMap(r => Array.from(r.querySelectorAll('.noUi-handle')));
+  const handles = all.flatMap(r => Array.from(r.querySelectorAll('.noUi-handle, .bk-spin-btn-up, .bk-spin-btn-down')));
   return bodies.length > 0 && bodies.every(b => b.getAttribute('role') === 'rowgroup') && handles.every(h => h.hasAttribute('aria-label')); }"""
 
 

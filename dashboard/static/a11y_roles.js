@@ -4,6 +4,7 @@
 // user picks, so the marks are put on again every 1.5 s on what is new (each element
 // is marked once: a data attribute says so).
 //  - the slider's handle (role="slider") gets its widget's title as aria-label;
+//  - a number input's up and down buttons (Bokeh's spinner) are named "Increase" and "Decrease";
 //  - a Tabulator table (role="grid") may only own rows and row groups: its scrolling
 //    body becomes the row group (the list of rows inside it none), its footer (the page buttons) a row with one cell;
 //  - the template's sidebar list (<ul> holding widgets, not <li>) is presentational.
@@ -33,6 +34,8 @@
     });
     roots(document, []).forEach(function (root) {
       root.querySelectorAll(".noUi-handle[role='slider']:not([aria-label])").forEach(function (h) { h.setAttribute("aria-label", titleFor(h)); });
+      root.querySelectorAll(".bk-spin-btn-up:not([aria-label])").forEach(function (b) { b.setAttribute("aria-label", "Increase"); });
+      root.querySelectorAll(".bk-spin-btn-down:not([aria-label])").forEach(function (b) { b.setAttribute("aria-label", "Decrease"); });
       root.querySelectorAll(".tabulator[role='grid']").forEach(function (grid) {
         var body = grid.querySelector(":scope > .tabulator-tableholder");
         if (body) {

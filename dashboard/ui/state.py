@@ -239,22 +239,16 @@ class DashboardState(param.Parameterized):
             by = "tag"
         if "by" in args:
             update["compare_by"] = by
-        known = set(self.index.categories[by].astype(str))
-        for key, name in (("a", "tag_a"), ("b", "tag_b")):
-            if key in args:
-                value = (text(args[key]) or [""])[-1]
-                if value in known:
-                    update[name] = value
-                else:
-                    notices.append(f"{by.capitalize()} '{value}' from the URL is not in this build cache: ignored.")
-        tags = set(self.index.categories["tag"].astype(str))
-        for key, name in (("old", "why_old"), ("new", "why_new")):
-            if key in args:
-                value = (text(args[key]) or [""])[-1]
-                if value in tags:
-                    update[name] = value
-                else:
-                    notices.append(f"Tag '{value}' from the URL is not in this build cache: ignored.")
+        # the sides of What changed? (tags or stacks) and of Why rebuilt? (tags)
+        for dim, keys in ((by, (("a", "tag_a"), ("b", "tag_b"))), ("tag", (("old", "why_old"), ("new", "why_new")))):
+            known = set(self.index.categories[dim].astype(str))
+            for key, name in keys:
+                if key in args:
+                    value = (text(args[key]) or [""])[-1]
+                    if value in known:
+                        update[name] = value
+                    else:
+                        notices.append(f"{dim.capitalize()} '{value}' from the URL is not in this build cache: ignored.")
         if "keep_tags" in args:
             value = (text(args["keep_tags"]) or [""])[-1]
             if value.isdigit() and int(value) <= 10**6:
