@@ -324,13 +324,21 @@ class WhyView(Component):
             s.param.update(why_old=s.why_old or pick[-2], why_new=s.why_new or pick[-1])
         self._update()
 
+    #: Pairs of tags whose causes stay computed, shared by the sessions (each can hold
+    #: hundreds of MB at a million binaries a tag): the least recently used goes first.
+    KEPT_PAIRS = 2
+
     def _result(self):
         """The causes between the two tags (computed once per pair, shared)."""
         s = self.state
-        key = ("causes", s.why_old, s.why_new)
-        if key not in s.data.derived:
-            s.data.derived[key] = compare_causes(snapshot(s.data, s.why_old), snapshot(s.data, s.why_new))
-        return s.data.derived[key]
+        kept = s.data.derived.setdefault("causes", {})
+        key = (s.why_old, s.why_new)
+        if key not in kept:
+            kept[key] = compare_causes(snapshot(s.data, s.why_old), snapshot(s.data, s.why_new))
+            while len(kept) > self.KEPT_PAIRS:
+                kept.pop(next(iter(kept)))
+        kept[key] = kept.pop(key)  # most recently used last
+        return kept[key]
 
     def _picked(self, event):
         ranked = self._result().ranked
