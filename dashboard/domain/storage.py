@@ -60,17 +60,20 @@ def keep_last_tags(specs: pd.DataFrame, n: int) -> tuple[set[str], list[str]]:
     """
     if n < 1:
         raise ValueError(f"keep the last N tags: N must be at least 1, not {n}")
-    tags = tag_order(specs["tag"].astype(str).unique())[-n:]
-    return set(specs.loc[specs["tag"].astype(str).isin(tags), "hash"].astype(str)), tags
+    tags = tag_order(map(str, specs["tag"].unique()))[-n:]
+    return set(specs.loc[specs["tag"].isin(tags).to_numpy(), "hash"].astype(str)), tags
 
 
-def _sized(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """``specs``, ``bytes`` (known sizes summed; ``<NA>`` when none is known), ``unknown`` per ``by``."""
-    size = frame["size"].astype("float64")
-    out = frame.assign(_b=size.fillna(0), _u=size.isna()).groupby(by, observed=True).agg(
-        specs=("_b", "size"), bytes=("_b", "sum"), unknown=("_u", "sum")).reset_index()
+def _sized(keys: dict, size: np.ndarray) -> pd.DataFrame:
+    """``specs``, ``bytes`` (known sizes summed; ``<NA>`` when none is known), ``unknown``
+    per distinct row of ``keys`` (``{column: categorical or array}``); ``size`` is a float
+    array of bytes (NaN unknown)."""
+    frame = pd.DataFrame({**keys, "_b": np.nan_to_num(size), "_u": np.isnan(size)})
+    out = frame.groupby(list(keys), observed=True, sort=False).agg(specs=("_b", "size"), bytes=("_b", "sum"), unknown=("_u", "sum")).reset_index()
     out = out.astype({"specs": np.int64, "bytes": "Int64", "unknown": np.int64})
     out.loc[out["unknown"] == out["specs"], "bytes"] = pd.NA
+    for name in keys:
+        out[name] = out[name].astype(str)
     return out
 
 
@@ -103,29 +106,28 @@ def storage(data, mask: np.ndarray | None = None) -> Storage:
     :class:`dashboard.model.CacheData`) selected by ``mask`` (a boolean array over
     ``data.specs``; ``None``: all)."""
     specs = data.specs if mask is None else data.specs[mask]
-    spec_ids = np.flatnonzero(mask) if mask is not None else None
-    text = specs[["tag", "package"]].astype(str).assign(size=specs["size"])
-    by_tag = _sized(text, ["tag"])
-    by_tag["tag"] = pd.Categorical(by_tag["tag"], categories=tag_order(by_tag["tag"]), ordered=True)
-    by_tag = by_tag.sort_values("tag").reset_index(drop=True)
-    by_tag["tag"] = by_tag["tag"].astype(str)
+    size = specs["size"].to_numpy(dtype="float64", na_value=np.nan)
+    by_tag = _sized({"tag": specs["tag"]}, size)
+    by_tag = by_tag.set_index("tag").loc[tag_order(by_tag["tag"])].reset_index()
     by_tag["bytes_change"] = by_tag["bytes"].diff().astype("Int64")
     by_tag.loc[by_tag.index[:1], "bytes_change"] = 0 if len(by_tag) and pd.notna(by_tag["bytes"].iloc[0]) else pd.NA
     by_tag["specs_change"] = by_tag["specs"].diff().fillna(0).astype(np.int64)
-    by_package = _sized(text, ["package"]).sort_values(["bytes", "package"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    by_package = _sized({"package": specs["package"]}, size).sort_values(["bytes", "package"], ascending=[False, True], kind="stable",
+                                                                          na_position="last").reset_index(drop=True)
     stacks = data.spec_stacks
-    if spec_ids is not None:
-        stacks = stacks[np.isin(stacks["spec"].to_numpy(), spec_ids)]
-    copies = pd.DataFrame({"stack": stacks["stack"].astype(str).to_numpy(), "size": data.specs["size"].to_numpy()[stacks["spec"].to_numpy()]})
-    by_stack = _sized(copies, ["stack"]).sort_values(["bytes", "stack"], ascending=[False, True], kind="stable").reset_index(drop=True)
-    key = specs[DUPLICATE_KEY].astype(str).assign(hash=specs["hash"].astype(str), size=specs["size"].astype("float64"))
-    groups = key.groupby(DUPLICATE_KEY, observed=True)
-    dup = groups.agg(hashes=("hash", "nunique"), bytes=("size", "sum"), largest=("size", "max")).reset_index()
-    dup = dup[dup["hashes"] > 1]
-    dup = dup.assign(bytes=dup["bytes"].astype(np.int64), extra_bytes=(dup["bytes"] - dup["largest"].fillna(0)).astype(np.int64))
-    dup = dup.drop(columns="largest").sort_values(["extra_bytes", "hashes"], ascending=False, kind="stable").reset_index(drop=True)
-    size = specs["size"].astype("float64")
-    total = {"specs": int(len(specs)), "bytes": int(size.sum(skipna=True)), "unknown": int(size.isna().sum())}
+    ids = stacks["spec"].to_numpy()
+    chosen = mask[ids] if mask is not None else np.ones(len(ids), bool)
+    all_sizes = data.specs["size"].to_numpy(dtype="float64", na_value=np.nan)
+    by_stack = _sized({"stack": stacks["stack"][chosen]}, all_sizes[ids[chosen]])
+    by_stack = by_stack.sort_values(["bytes", "stack"], ascending=[False, True], kind="stable", na_position="last").reset_index(drop=True)
+    # one row per (tag, hash): a group of several rows is one build under several hashes
+    groups = pd.DataFrame({c: specs[c] for c in DUPLICATE_KEY}).assign(_s=size).groupby(DUPLICATE_KEY, observed=True, sort=False)
+    dup = groups["_s"].agg(["size", "sum", "max"]).reset_index()
+    dup = dup[dup["size"] > 1].rename(columns={"size": "hashes", "sum": "bytes"})
+    dup = dup.assign(bytes=dup["bytes"].fillna(0).astype(np.int64), extra_bytes=(dup["bytes"].fillna(0) - dup["max"].fillna(0)).astype(np.int64))
+    dup = dup.drop(columns="max").astype({c: str for c in DUPLICATE_KEY}).astype({"hashes": np.int64})
+    dup = dup.sort_values(["extra_bytes", "hashes"], ascending=False, kind="stable").reset_index(drop=True)
+    total = {"specs": int(len(specs)), "bytes": int(np.nansum(size)), "unknown": int(np.isnan(size).sum())}
     return Storage(total, by_tag, by_stack, by_package, dup)
 
 
@@ -153,23 +155,33 @@ class PrunePlan:
 def prune_preview(data, keep: set[str]) -> PrunePlan:
     """What pruning every mirror of ``data`` (a :class:`dashboard.model.CacheData`) down to
     the hashes ``keep`` would remove, in Spack's semantics (module docstring)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     specs = data.specs
-    stacks = data.spec_stacks
-    ids = stacks["spec"].to_numpy()
-    rows = pd.DataFrame({
-        "tag": specs["tag"].astype(str).to_numpy()[ids], "stack": stacks["stack"].astype(str).to_numpy(),
-        "package": specs["package"].astype(str).to_numpy()[ids], "version": specs["version"].astype(str).to_numpy()[ids],
-        "hash": specs["hash"].astype(str).to_numpy()[ids], "size": specs["size"].astype("Int64").to_numpy()[ids],
+    hashes = pa.array(specs["hash"].astype("str"))
+    kept_spec = pc.is_in(hashes, value_set=pa.array(list(keep), pa.string())).to_numpy(zero_copy_only=False)
+    ids = data.spec_stacks["spec"].to_numpy()
+    gone = ~kept_spec[ids]
+    size = specs["size"].to_numpy(dtype="float64", na_value=np.nan)[ids]
+    stack = data.spec_stacks["stack"]
+    pruned_ids = ids[gone]
+    pruned_stacks = stack.array[gone] if len(pruned_ids) else stack.array[:0]
+    # in tag, stack, package, version order (the categories' own orders: versions as Spack orders them)
+    order = np.lexsort([specs["version"].array.codes[pruned_ids], specs["package"].array.codes[pruned_ids],
+                        np.asarray(pruned_stacks.codes), specs["tag"].array.codes[pruned_ids]]) if len(pruned_ids) else []
+    pruned_ids = pruned_ids[order] if len(pruned_ids) else pruned_ids
+    pruned = pd.DataFrame({
+        "tag": specs["tag"].array.take(pruned_ids).astype(str), "stack": pruned_stacks.take(order).astype(str) if len(order) else [],
+        "package": specs["package"].array.take(pruned_ids).astype(str), "version": specs["version"].array.take(pruned_ids).astype(str),
+        "hash": specs["hash"].array.take(pruned_ids), "size": specs["size"].array.take(pruned_ids),
     })
-    gone = ~rows["hash"].isin(keep).to_numpy()
-    pruned = rows[gone].sort_values(["tag", "stack", "package", "version", "hash"], kind="stable").reset_index(drop=True)
-    size = rows["size"].astype("float64")
-    per = rows.assign(_pruned=gone, _kept=~gone, _b=size.where(gone, 0).fillna(0), _u=size.isna() & gone)
+    per = pd.DataFrame({"tag": specs["tag"].array.take(ids), "stack": stack.array, "_pruned": gone, "_kept": ~gone,
+                        "_b": np.where(gone, np.nan_to_num(size), 0.0), "_u": np.isnan(size) & gone})
     by_mirror = per.groupby(["tag", "stack"], observed=True).agg(pruned=("_pruned", "sum"), kept=("_kept", "sum"), bytes=("_b", "sum"),
                                                                  unknown=("_u", "sum")).reset_index()
-    by_mirror = by_mirror.astype({c: np.int64 for c in ("pruned", "kept", "bytes", "unknown")})
+    by_mirror = by_mirror.astype({"tag": str, "stack": str, **{c: np.int64 for c in ("pruned", "kept", "bytes", "unknown")}})
     by_mirror = by_mirror.sort_values(["bytes", "tag", "stack"], ascending=[False, True, True], kind="stable").reset_index(drop=True)
-    pruned_size = pruned["size"].astype("float64")
-    return PrunePlan(pruned, int((~gone).sum()), int(pruned_size.sum(skipna=True)), int(pruned_size.isna().sum()), by_mirror,
-                     keep - set(specs["hash"].astype(str)))
-
+    known = ~np.isnan(size) & gone
+    present = set(pc.filter(hashes, pa.array(kept_spec)).to_pylist()) if kept_spec.any() else set()
+    return PrunePlan(pruned, int((~gone).sum()), int(size[known].sum()), int((np.isnan(size) & gone).sum()), by_mirror, keep - present)
