@@ -327,17 +327,37 @@ def cmd_why(args) -> int:
     from dashboard.core.terms import human_bytes
     from dashboard.domain.causes import compare
 
-    holder: dict = {}
-    sides, failed = [], 0
-    for name in (args.old, args.new):
-        snap, why = _side(args, name, holder)
-        if snap is None:
-            print(f"error: {why}", file=sys.stderr)
+    if bool(args.since_last) == bool(args.old and args.new) or (args.since_last and (args.old or args.new)):
+        print("error: give OLD and NEW, or --since-last MIRROR alone", file=sys.stderr)
+        return EXIT_USAGE
+    if args.since_last:
+        from dashboard.domain.causes import snapshot
+        from dashboard.sources.mirror import load_previous
+
+        data = _load_with_bar(args.since_last, cache=True, sizes=args.sizes)  # a changed index keeps the one it replaces
+        if len(data.tags) != 1:
+            print(f"error: --since-last {_short(args.since_last)}: {len(data.tags)} tags; name one mirror", file=sys.stderr)
             return EXIT_USAGE
-        sides.append(snap)
-        failed += why
-    holder.clear()  # the snapshots hold what the comparison needs: the loaded caches can go
-    old, new = sides
+        earlier = load_previous(args.since_last)
+        if earlier is None:
+            print(f"error: --since-last {_short(args.since_last)}: the store keeps no earlier index of it (its index has not changed "
+                  "since it was first read here)", file=sys.stderr)
+            return EXIT_USAGE
+        failed = _failed_sources(data)
+        old, new = snapshot(earlier, earlier.tags[0], label=earlier.tags[0]), snapshot(data, data.tags[0], label=f"{data.tags[0]} (now)")
+        del data, earlier
+    else:
+        holder: dict = {}
+        sides, failed = [], 0
+        for name in (args.old, args.new):
+            snap, why = _side(args, name, holder)
+            if snap is None:
+                print(f"error: {why}", file=sys.stderr)
+                return EXIT_USAGE
+            sides.append(snap)
+            failed += why
+        holder.clear()  # the snapshots hold what the comparison needs: the loaded caches can go
+        old, new = sides
     result = compare(old, new)
     ranked, changed = result.ranked, result.changed
     if args.json:
@@ -681,8 +701,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("why", help="why binaries were rebuilt between two snapshots: root causes ranked by specs and bytes")
     data_arg(p, exit_code="anything was rebuilt, added or removed")
-    p.add_argument("old", metavar="OLD", help="the older snapshot: a tag of --data, or a source (path or URL of a mirror, pages tree or registry) holding one tag")
-    p.add_argument("new", metavar="NEW", help="the newer snapshot, the same way")
+    p.add_argument("old", metavar="OLD", nargs="?", help="the older snapshot: a tag of --data, or a source (path or URL of a mirror, pages tree or registry) holding one tag")
+    p.add_argument("new", metavar="NEW", nargs="?", help="the newer snapshot, the same way")
+    p.add_argument("--since-last", metavar="MIRROR", help="compare MIRROR now with the index the store kept from before its last change "
+                   "(instead of OLD and NEW)")
     p.add_argument("--specs", action="store_true", help="also list every rebuilt binary with its classes and causes")
     p.set_defaults(func=cmd_why)
 

@@ -6,6 +6,7 @@ generated snapshot pairs whose causes the generator knows (benchmarks/scenarios.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,30 @@ def test_hash_positions_agree_with_pandas(length):
     want = pd.Index(known.astype(object)).get_indexer(asked.astype(object))
     assert (want == -1).sum() > 0
     assert _positions(asked, known).tolist() == want.tolist()
+
+
+def test_why_since_last_compares_a_mirror_with_the_index_the_store_kept(tmp_path, capsys, monkeypatch):
+    """A mirror read once, then changed in place: `why --since-last` compares it with the
+    index the store kept from before, and names the scenario's cause and its specs."""
+    from benchmarks.mirrors import write_mirror
+    from benchmarks.scenarios import document, nodes
+    from conftest import STORE_ENV
+    from dashboard.cli import main
+
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / "store"))
+    old, new, truth = scenario("version")
+    mirror = tmp_path / "mirror"
+    for side in (old, new):
+        selected = list(nodes(side).values())
+        shutil.rmtree(mirror, ignore_errors=True)
+        write_mirror(mirror, [dict(n, size=None) for n in selected], spec_manifests=False, document=document(selected))
+        if side is old:
+            assert main(["why", "--since-last", str(mirror)]) == 2  # read once: nothing kept yet
+            assert "keeps no earlier index" in capsys.readouterr().err
+    assert main(["why", "--since-last", str(mirror), "--json", "--specs"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (package, cls), hashes = next(iter(truth.causes.items()))
+    assert [(c["package"], c["classes"]) for c in out["causes"]] == [(package, cls)]
+    assert {row["hash"] for row in out["changed"]} == hashes
+    assert "(fetched " in out["old"] and out["new"].endswith("(now)")
+    assert main(["why", str(mirror)]) == 2 and main(["why", "--since-last", str(mirror), str(mirror)]) == 2

@@ -44,7 +44,7 @@ from dashboard.model import CacheData, LoadReport
 from dashboard.store import STORE_FORMAT, move_aside, read_arrow, store_base, swap_in, write_arrow
 from dashboard.sources import limits
 from dashboard.sources.base import LoadOptions, Source
-from dashboard.sources.mirror_fetch import Mirror, MirrorError, fetch, fetch_sizes, tables
+from dashboard.sources.mirror_fetch import Mirror, MirrorError, fetch, fetch_sizes, previous, tables
 from dashboard.sources.remote import FetchError, is_url, join, read
 from dashboard.sources.spackdb import DEPENDENCY_SCHEMA, RECORD_SCHEMA
 
@@ -523,6 +523,35 @@ def _write_set(cache_root: Path, label: str, key: str, tables: dict[str, pa.Tabl
         swap_in(_set_dir(cache_root, label), write)
     except OSError:
         pass  # only slower next time
+
+
+def load_previous(source: str, cache_dir: str | os.PathLike | None = None) -> CacheData | None:
+    """The index the mirror ``source`` had before its last change, as the store kept it
+    (one generation), as :class:`CacheData` whose tag says when it was fetched
+    (``"<tag> (fetched 2026-12-01 08:00)"``); ``None`` when the store keeps none.  Load the
+    mirror first: a load that finds a new index keeps the one it replaces.
+
+    Raises:
+        MirrorError: ``source`` is not one mirror (a list of mirrors, a registry's
+            list), or the kept copy is damaged.
+    """
+    root = Path(cache_dir) if cache_dir is not None else store_base()
+    mirrors = resolve(source, root)
+    if len(mirrors) != 1:
+        raise MirrorError(f"{source}: {len(mirrors)} mirrors; an earlier load is kept per mirror: name one mirror")
+    kept = previous(mirrors[0], root)
+    if kept is None:
+        return None
+    state, records, deps, sizes = kept
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(state.get("fetched_at", 0)))
+    mirror = Mirror(f"{mirrors[0].tag} (fetched {when})", mirrors[0].stack, mirrors[0].url)
+    tables = combine([(mirror, records, deps, {h: v for h, v in sizes.items() if v is not None} or None)])
+    frames = to_frames(tables, tables["pages"].num_rows)
+    return CacheData(specs=frames["specs"], spec_stacks=frames["spec_stacks"], pages=frames["pages"], meta_stacks=frames["meta_stacks"],
+                     problems=pd.DataFrame({c: pd.Series(dtype=object) for c in ("path", "tag", "package", "severity", "problem")}),
+                     source=f"{source} (the index kept from {when})", dependencies=frames["dependencies"],
+                     mirrors=pd.DataFrame([(mirror.tag, mirror.stack, mirror.url)], columns=["tag", "stack", "url"]),
+                     nodes=tables["nodes"].to_pandas())
 
 
 class MirrorSource(Source):

@@ -7,7 +7,9 @@ Store layout (the store's one format, :mod:`dashboard.store`):
 ``deps.arrow`` (the parsed index, see :mod:`dashboard.sources.spackdb`),
 ``state.json`` (store format, layout, index checksum, when fetched, and the
 size/mtime of a local mirror's index files) and ``sizes.json`` (hash -> bytes,
-written after each batch so an interrupted read resumes).
+written after each batch so an interrupted read resumes); ``previous/`` holds the
+same files for the index this mirror had before its last change (one generation:
+*what changed since I last looked*, :func:`previous`).
 """
 
 from __future__ import annotations
@@ -91,8 +93,13 @@ def _read_state(folder: Path) -> tuple[dict, str]:
         return {}, f"unreadable ({type(exc).__name__}: {str(exc)[:120]})"
 
 
-def _save(folder: Path, state: dict, records: pa.Table, deps: pa.Table) -> None:
-    """Write a mirror's cache folder (parsed index, state; sizes carried over)."""
+#: The files of one stored index (``previous/`` holds the same names).
+_INDEX_FILES = ("records.arrow", "deps.arrow", "state.json", "sizes.json")
+
+
+def _save(folder: Path, state: dict, records: pa.Table, deps: pa.Table, old: dict | None = None) -> None:
+    """Write a mirror's cache folder (parsed index, state; sizes carried over); the
+    index it replaces (``old``: its state, a trusted one) becomes ``previous/``."""
 
     def write(tmp: Path) -> None:
         write_arrow(records, tmp / "records.arrow")
@@ -100,6 +107,14 @@ def _save(folder: Path, state: dict, records: pa.Table, deps: pa.Table) -> None:
         if (folder / "sizes.json").is_file():  # a hash names one binary: sizes stay valid
             shutil.copy(folder / "sizes.json", tmp / "sizes.json")
         (tmp / "state.json").write_text(json.dumps({**state, "format": STORE_FORMAT}))
+        if old and old.get("key") != state.get("key"):  # the index changed: keep the one it replaces
+            (tmp / "previous").mkdir()
+            for name in _INDEX_FILES:
+                if (folder / name).is_file():
+                    try:
+                        os.link(folder / name, tmp / "previous" / name)  # no copy: the folder is replaced, its files stay
+                    except OSError:
+                        shutil.copy(folder / name, tmp / "previous" / name)
 
     swap_in(folder, write)
 
@@ -284,12 +299,33 @@ def fetch(mirror: Mirror, cache_root: Path | None, progress: Callable[[int, int 
                 pass
     if got.status == "fetched" and cache_root is not None:
         try:
-            _save(folder, got.state, got.records, got.deps)
+            _save(folder, got.state, got.records, got.deps, old=state)
         except OSError as exc:
             got.note = f"{where}: not cached ({exc})"
     if healed:
         got.note = "; ".join(filter(None, [healed, got.note]))
     return got
+
+
+def previous(mirror: Mirror, cache_root: Path) -> tuple[dict, pa.Table, pa.Table, dict] | None:
+    """The index ``mirror`` had before its last change, as kept in the store: ``(state,
+    records, dependencies, sizes)``; ``None`` when none is kept (never changed since it was
+    first read, or read without a store).
+
+    Raises:
+        MirrorError: the kept copy is damaged (named).
+    """
+    folder = _cache_dir(cache_root, mirror.url) / "previous"
+    state, damage = _read_state(folder)
+    if damage:
+        raise MirrorError(f"mirror {mirror.tag}/{mirror.stack} ({mirror.url}): the kept previous index is damaged ({damage})")
+    if not state:
+        return None
+    try:
+        sizes = json.loads((folder / "sizes.json").read_text()) if (folder / "sizes.json").is_file() else {}
+        return state, read_arrow(folder / "records.arrow"), read_arrow(folder / "deps.arrow"), sizes
+    except (OSError, ValueError, pa.ArrowInvalid) as exc:
+        raise MirrorError(f"mirror {mirror.tag}/{mirror.stack} ({mirror.url}): the kept previous index is unreadable ({exc})") from None
 
 
 def tables(got: Fetched) -> tuple[pa.Table, pa.Table]:
