@@ -203,17 +203,32 @@ def _columns():
 
 
 def _typed_rows(installs: dict[str, msgspec.Raw]):
-    """Columns from typed records (the fast path), one record decoded at a time."""
+    """Columns from typed records (the fast path), one record decoded at a time.
+
+    The loop is the parse's own cost (a few microseconds a record): each column's
+    ``append`` is bound once, the common dependency form (a list of typed edges) and the
+    compiler found through a ``c``/``cxx``/``fortran`` edge are read inline, and each
+    distinct ``arch`` and ``parameters`` text is decoded and rendered once."""
     rows, edges = _columns()
-    versions: dict[str, str] = {}
     pending: list[tuple[int, str, str]] = []  # (row, compiler name, its record's hash): version known at the end
     arches: dict[bytes, tuple[str, str, str]] = {}
     variants: dict[bytes, str] = {}
+    decode = _record_decoder.decode
+    add_hash, add_package, add_version, add_compiler = rows["hash"].append, rows["package"].append, rows["version"].append, rows["compiler"].append
+    add_os, add_platform, add_target, add_variants = rows["os"].append, rows["platform"].append, rows["target"].append, rows["variants"].append
+    add_n_deps, add_in_buildcache, add_external, add_package_hash = (rows["n_deps"].append, rows["in_buildcache"].append, rows["external"].append,
+                                                                     rows["package_hash"].append)
+    edge_hash, edge_dep, edge_name, edge_types, edge_virtuals = (edges[n].append for n in DEPENDENCY_SCHEMA.names)
+    not_external = (b"null", b"{}", b"false", b"")
+    row = 0
     for key, raw in installs.items():
-        record = _record_decoder.decode(raw)
+        record = decode(raw)
         spec = record.spec
         spec_hash = spec.hash or spec.legacy_hash or key
-        deps = _deps(spec)
+        try:  # spec format v4+: a list of typed edges with parameters (else: the general reader)
+            deps = [(d.hash, d.name, ",".join(d.parameters.deptypes), ",".join(d.parameters.virtuals)) for d in spec.dependencies or ()]
+        except AttributeError:
+            deps = _deps(spec)
         raw_arch = bytes(spec.arch)
         arch = arches.get(raw_arch)
         if arch is None:
@@ -224,28 +239,33 @@ def _typed_rows(installs: dict[str, msgspec.Raw]):
         rendered = variants.get(raw_params)
         if rendered is None:
             rendered = variants[raw_params] = render_variants(_params_decoder.decode(raw_params))
-        rows["hash"].append(spec_hash)
-        rows["package"].append(spec.name)
-        rows["version"].append(spec.version or "")
+        version = spec.version or ""
+        add_hash(spec_hash)
+        add_package(spec.name)
+        add_version(version)
         compiler, dep_hash = _compiler_parts(spec.compiler, deps, spec.annotations)
         if dep_hash is not None:
-            pending.append((len(rows["compiler"]), compiler, dep_hash))
-        rows["compiler"].append(compiler)
-        versions[key] = spec.version or ""
-        rows["os"].append(arch[0])
-        rows["platform"].append(arch[1])
-        rows["target"].append(arch[2])
-        rows["variants"].append(rendered)
-        rows["n_deps"].append(len(deps))
-        rows["in_buildcache"].append(record.in_buildcache)
-        rows["external"].append(bytes(spec.external) not in (b"null", b"{}", b"false", b""))
-        rows["package_hash"].append(spec.package_hash or "")
+            pending.append((row, compiler, dep_hash))
+        add_compiler(compiler)
+        add_os(arch[0])
+        add_platform(arch[1])
+        add_target(arch[2])
+        add_variants(rendered)
+        add_n_deps(len(deps))
+        add_in_buildcache(record.in_buildcache)
+        add_external(bytes(spec.external) not in not_external)
+        add_package_hash(spec.package_hash or "")
         for dep in deps:
-            edges["hash"].append(spec_hash)
-            for name, value in zip(DEPENDENCY_SCHEMA.names[1:], dep):
-                edges[name].append(value)
-    for row, name, dep_hash in pending:
-        rows["compiler"][row] = _with_version(name, versions.get(dep_hash))
+            edge_hash(spec_hash)
+            edge_dep(dep[0])
+            edge_name(dep[1])
+            edge_types(dep[2])
+            edge_virtuals(dep[3])
+        row += 1
+    compilers = rows["compiler"]
+    versions = dict(zip(installs, rows["version"])) if pending else {}  # record key -> version: rows are in the records' order
+    for at, name, dep_hash in pending:
+        compilers[at] = _with_version(name, versions.get(dep_hash))
     return rows, edges, 0
 
 
