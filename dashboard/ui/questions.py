@@ -207,9 +207,12 @@ class CompareView(Component):
         values = self.state.index.categories[self.state.compare_by].astype(str)
         return tag_order(values) if self.state.compare_by == "tag" else sorted(map(str, values))
 
+    def _names(self) -> tuple[str, str]:
+        """The two pickers' labels for what is compared."""
+        return ("Older tag (A)", "Newer tag (B)") if self.state.compare_by == "tag" else ("Stack A", "Stack B")
+
     def _label(self):
-        kind = self.state.compare_by
-        self.a.name, self.b.name = ("Older tag (A)", "Newer tag (B)") if kind == "tag" else ("Stack A", "Stack B")
+        self.a.name, self.b.name = self._names()
 
     def _defaults(self):
         """Sides A and B that are not set: the two newest snapshots (the moving
@@ -230,8 +233,8 @@ class CompareView(Component):
     def _switch(self):
         """Tags <-> stacks: new choices and labels, both sides back to the defaults."""
         choices = self._choices()
-        self.a.options, self.b.options = choices, choices
-        self._label()
+        for widget, name in zip((self.a, self.b), self._names()):  # one change a widget: one redraw in the browser, not two
+            widget.param.update(options=choices, name=name)
         with param.parameterized.batch_call_watchers(self.state):
             self.state.param.update(tag_a="", tag_b="")
             self._defaults()
