@@ -392,26 +392,14 @@ def _keep_hashes(args, data) -> tuple[set[str] | None, str]:
     Raises:
         dashboard.domain.storage.KeepListError, OSError: a file Spack would refuse, or unreadable.
     """
-    from dashboard.domain.match import LockFile, MatchInputError, parse_input
-    from dashboard.domain.storage import KeepListError, keep_last_tags, read_keep_list
+    from dashboard.domain.storage import keep_last_tags, read_keep
 
     if args.keep_tags is not None:
-        keep, tags = keep_last_tags(data.specs, args.keep_tags)
-        return keep, f"the last {len(tags)} tag{'s' if len(tags) != 1 else ''} ({', '.join(tags)})"
+        return keep_last_tags(data.specs, args.keep_tags)
     if not args.keep:
         return None, ""
     with open(args.keep, encoding="utf-8", errors="replace") as handle:
-        text = handle.read(64 * 2**20)
-    if text.lstrip().startswith("{"):  # a spack.lock: every concrete spec in it
-        try:
-            lock = parse_input(text)
-        except MatchInputError as exc:
-            raise KeepListError(f"{args.keep}: {exc}") from None
-        if not isinstance(lock, LockFile):
-            raise KeepListError(f"{args.keep}: JSON, but not a spack.lock")
-        return set(lock.specs), f"spack.lock {_short(args.keep)} ({len(lock.specs):,} concrete specs)"
-    keep = read_keep_list(text, args.keep)
-    return keep, f"keep list {_short(args.keep)} ({len(keep):,} hashes)"
+        return read_keep(handle.read(64 * 2**20), _short(args.keep))
 
 
 def cmd_storage(args) -> int:

@@ -382,10 +382,10 @@ def compare(old: Snapshot, new: Snapshot) -> Causes:
     cols_o, cols_n, vocab = {}, {}, {}
     for name in NODE_FIELDS:
         cols_o[name], cols_n[name], vocab[name] = _shared(on[name].array, nn[name].array)
-    cols_o["variants"], cols_n["variants"], vocab["plain"] = _shared(on["variants"].array, nn["variants"].array, _plain_variants)
+    # variants as written (for the cause's text), then as compared: patches apart, one spelling
+    cols_o["_raw_variants"], cols_n["_raw_variants"] = cols_o["variants"], cols_n["variants"]
+    cols_o["variants"], cols_n["variants"], _ = _shared(on["variants"].array, nn["variants"].array, _plain_variants)
     cols_o["_patches"], cols_n["_patches"], _ = _shared(on["variants"].array, nn["variants"].array, _patches)
-    _, _, vocab["variants"] = _shared(on["variants"].array, nn["variants"].array)
-    cols_o["_raw_variants"], cols_n["_raw_variants"], _ = _shared(on["variants"].array, nn["variants"].array)
     missing_ph = next((i for i, v in enumerate(vocab["package_hash"]) if pd.isna(v)), -2)
 
     # edges, as positions with shared dependency-name codes

@@ -51,9 +51,32 @@ def read_keep_list(text: str, where: str) -> set[str]:
     return keep
 
 
-def keep_last_tags(specs: pd.DataFrame, n: int) -> tuple[set[str], list[str]]:
+def read_keep(text: str, where: str) -> tuple[set[str], str]:
+    """The hashes to keep from a keep list (:func:`read_keep_list`) or a ``spack.lock``
+    (every concrete spec in it: the text starts with ``{``), and what it was, for people.
+
+    Raises:
+        KeepListError: a keep list Spack would refuse, or JSON that is no ``spack.lock``
+            (``where`` is named).
+    """
+    if text.lstrip().startswith("{"):
+        from dashboard.domain.match import LockFile, MatchInputError, parse_input
+
+        try:
+            lock = parse_input(text)
+        except MatchInputError as exc:
+            raise KeepListError(f"{where}: {exc}") from None
+        if not isinstance(lock, LockFile):
+            raise KeepListError(f"{where}: JSON, but not a spack.lock")
+        return set(lock.specs), f"the {len(lock.specs):,} concrete specs of {where}"
+    keep = read_keep_list(text, where)
+    return keep, f"{where} ({len(keep):,} hashes)"
+
+
+def keep_last_tags(specs: pd.DataFrame, n: int) -> tuple[set[str], str]:
     """The hashes of the newest ``n`` tags (:func:`dashboard.domain.diff.tag_order`) and
-    those tags: pruning every other tag down to them frees what only older tags hold.
+    which tags they are, for people: pruning every other tag down to them frees what only
+    older tags hold.
 
     Raises:
         ValueError: ``n`` < 1.
@@ -61,7 +84,8 @@ def keep_last_tags(specs: pd.DataFrame, n: int) -> tuple[set[str], list[str]]:
     if n < 1:
         raise ValueError(f"keep the last N tags: N must be at least 1, not {n}")
     tags = tag_order(map(str, specs["tag"].unique()))[-n:]
-    return set(specs.loc[specs["tag"].isin(tags).to_numpy(), "hash"].astype(str)), tags
+    what = f"the newest {len(tags)} tag{'s' if len(tags) != 1 else ''} ({', '.join(tags)})"
+    return set(specs.loc[specs["tag"].isin(tags).to_numpy(), "hash"].astype(str)), what
 
 
 def _sized(keys: dict, size: np.ndarray) -> pd.DataFrame:

@@ -34,7 +34,7 @@ from dashboard.ui import views
 from dashboard.ui.components import Component
 from dashboard.domain.causes import compare as compare_causes, snapshot
 from dashboard.domain.diff import DIFF_COLUMNS, diff, package_versions, tag_order, timeline
-from dashboard.domain.storage import KeepListError, keep_last_tags, prune_preview, read_keep_list, storage
+from dashboard.domain.storage import KeepListError, keep_last_tags, prune_preview, read_keep, storage
 from dashboard.core.terms import ROOT_STACK, SIZE_TEMPLATE, TABLE_COLUMNS, cell_size_text
 from dashboard.domain.match import LockFile, MatchInputError, lock_coverage, match, parse_input
 
@@ -401,8 +401,11 @@ class WhyView(Component):
         rebuilt = set(result.attributed.loc[result.attributed["cause"] == cause, "hash"])
         rows = result.changed[result.changed["hash"].isin(rebuilt)].sort_values(["package", "version"], kind="stable")
         shown = rows.head(self.MAX_SPECS)
-        names = dict(zip(result.new.nodes["hash"], result.new.nodes["package"].astype(str) + "@" + result.new.nodes["version"].astype(str)))
-        paths = [" → ".join(names.get(h, h) for h in result.path(h, cause)) for h in shown["hash"]]
+        hash_paths = [result.path(h, cause) for h in shown["hash"]]
+        nodes = result.new.nodes  # name@version of the few records on these paths only (a tag may hold millions)
+        on_paths = nodes[nodes["hash"].isin({h for p in hash_paths for h in p}).to_numpy()]
+        names = dict(zip(on_paths["hash"], on_paths["package"].astype(str) + "@" + on_paths["version"].astype(str)))
+        paths = [" → ".join(names.get(h, h) for h in p) for p in hash_paths]
         more = f" (the first {len(shown):,} listed)" if len(rows) > len(shown) else ""
         self.picked.object = f'<div class="why-picked"><b>{html.escape(cause)}</b> rebuilt {len(rows):,} specs{more}:</div>'
         self.specs.value = pd.DataFrame({
@@ -488,18 +491,13 @@ class StorageView(Component):
         s = self.state
         try:
             if text is not None and text.strip():
-                parsed = parse_input(text) if text.lstrip().startswith("{") else None
-                if parsed is not None and not isinstance(parsed, LockFile):
-                    raise KeepListError("pasted JSON, but not a spack.lock")
-                keep, what = ((set(parsed.specs), f"the {len(parsed.specs):,} concrete specs of the pasted spack.lock") if parsed is not None
-                              else (read_keep_list(text, "the pasted keep list"), "the pasted keep list"))
+                keep, what = read_keep(text, "the pasted text")
             elif s.keep_tags:
-                keep, tags = keep_last_tags(s.data.specs, s.keep_tags)
-                what = f"the newest {len(tags)} tag{'s' if len(tags) != 1 else ''} ({', '.join(tags)})"
+                keep, what = keep_last_tags(s.data.specs, s.keep_tags)
             else:
                 self.plan.object = '<small class="prune-note">Give a number of tags to keep, or paste a keep list.</small>'
                 return
-        except (KeepListError, MatchInputError, ValueError) as exc:
+        except (KeepListError, ValueError) as exc:
             self.plan.object = f'<span class="prune-error" style="color:#b02a37">{html.escape(str(exc))}</span>'
             self.by_mirror.value = self.pruned.value = pd.DataFrame()
             return
