@@ -312,8 +312,10 @@ class WhyView(Component):
         self.picked = pn.pane.HTML("", sizing_mode="stretch_width")
         self.specs = _table(pd.DataFrame(), "why-specs", wrap=("path",))
         self._pickers = pn.Row(self.old, self.new)
+        # a wide heatmap (many stacks) scrolls sideways in its own box, as the overview's do, not the page
+        wide = pn.Column(self.heatmap, sizing_mode="stretch_width", margin=0, styles={"overflow-x": "auto", "min-width": "0", "max-width": "100%"})
         self._body = pn.Column(pn.pane.Markdown("#### Root causes, most rebuilt first (click one to list its specs)"), self.causes,
-                               self.heatmap, self.picked, self.specs, sizing_mode="stretch_width")
+                               wide, self.picked, self.specs, sizing_mode="stretch_width")
         self._layout = pn.Column(
             pn.pane.Markdown("### Why were binaries rebuilt between two tags?\nSpecs are paired across the tags by package, "
                              "version, variants, compiler, OS, target and their place in the dependency graph. A changed spec "
@@ -371,6 +373,10 @@ class WhyView(Component):
         self.numbers.object = (_number(c["changed"], "binaries rebuilt", "why-changed") + _number(c["added"], "added", "why-added")
                                + _number(c["removed"], "removed", "why-removed") + _number(c["unchanged"], "unchanged", "why-unchanged") + note)
         ranked = result.ranked
+        if not len(ranked):  # nothing rebuilt: say so, no empty tables
+            self.numbers.object += (f'<div class="why-note"><b>No binary was rebuilt</b> between {html.escape(s.why_old)} and '
+                                    f'{html.escape(s.why_new)}: every binary there is unchanged, added or removed.</div>')
+        self._body.visible = bool(len(ranked))
         self.causes.value = pd.DataFrame({
             "cause": ranked["cause"], "classes": ranked["classes"], "specs": ranked["specs"],
             # bytes of the specs of known size (none known: -), and how many are of unknown size
@@ -380,10 +386,12 @@ class WhyView(Component):
         self.causes.selection = []
         top = ranked["cause"].head(self.HEATMAP_CAUSES).tolist()
         cells = result.by_stack[result.by_stack["cause"].isin(top)]
-        short = {c: c if len(c) <= 60 else c[:59] + "…" for c in top}  # axis labels; the table has them whole
+        short = {c: c if len(c) <= 40 else c[:39] + "…" for c in top}  # axis labels; the table has them whole
+        # causes across (rotated labels), stacks down: the width grows with the causes shown, never with
+        # the length of their names or the number of stacks, so it fits a 900 px window
         self.heatmap.object = views.heatmap(
-            pd.DataFrame({"stack": cells["stack"], "cause": cells["cause"].map(short), "count": cells["specs"]}), x="stack", y="cause",
-            title="Specs rebuilt per stack and root cause", y_order=[short[c] for c in top]) if len(cells) else None
+            pd.DataFrame({"stack": cells["stack"], "cause": cells["cause"].map(short), "count": cells["specs"]}), x="cause", y="stack",
+            title="Specs rebuilt per stack and root cause", x_order=[short[c] for c in top]) if len(cells) else None
         self.heatmap.visible = bool(len(cells))
         self._show_cause()
 
@@ -397,7 +405,9 @@ class WhyView(Component):
         if not cause or cause not in set(result.ranked["cause"]):
             self.picked.object = '<small class="why-picked">Click a cause to list the specs it rebuilt.</small>' if len(result.ranked) else ""
             self.specs.value = pd.DataFrame()
+            self.specs.visible = False  # no empty table before a cause is picked
             return
+        self.specs.visible = True
         rebuilt = set(result.attributed.loc[result.attributed["cause"] == cause, "hash"])
         rows = result.changed[result.changed["hash"].isin(rebuilt)].sort_values(["package", "version"], kind="stable")
         shown = rows.head(self.MAX_SPECS)
