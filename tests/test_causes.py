@@ -201,7 +201,8 @@ def test_why_view_ranks_the_causes_and_lists_a_causes_specs(why_server, page, ar
     (package, cls), hashes = by_size[1]
     wait_value(pg, lambda p: p.locator(".why-picked").inner_text() if p.locator(".why-picked").count() else "",
                f"recipe of {package} changed rebuilt {len(hashes)} specs:")
-    assert f"cause=recipe+of+{package}+changed" in pg.url
+    wait_value(pg, lambda p: f"cause=recipe+of+{package}+changed" in p.url, True)  # the URL follows (sent after the answer)
+    pg.locator(".why-specs .tabulator-row").first.wait_for(timeout=PATIENCE_MS)  # the table is drawn once a cause is picked
     shown = set()
     while True:  # every page of the rebuilt specs
         shown |= {c.inner_text() for c in pg.locator(".why-specs .tabulator-row [tabulator-field=hash]").all()}
