@@ -25,6 +25,8 @@ records that cannot be read being counted, never stopping the rest.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import re
 from typing import Any, Union
@@ -60,34 +62,34 @@ class IndexError_(ValueError):
 # --- typed records: only the fields read here are decoded -------------------------------
 
 
-class _Target(msgspec.Struct):
+class _Target(msgspec.Struct, gc=False):
     name: str = ""
 
 
-class _Arch(msgspec.Struct):
+class _Arch(msgspec.Struct, gc=False):
     platform: str = ""
     platform_os: str = ""
     target: Union[str, _Target] = ""
 
 
-class _Compiler(msgspec.Struct):
+class _Compiler(msgspec.Struct, gc=False, frozen=True):  # frozen: hashable, a key of the rendered compilers
     name: str = ""
     version: str = ""
 
 
-class _DepParameters(msgspec.Struct):
+class _DepParameters(msgspec.Struct, gc=False):
     deptypes: list[str] = []
     virtuals: list[str] = []
 
 
-class _Dep(msgspec.Struct):
+class _Dep(msgspec.Struct, gc=False):
     name: str = ""
     hash: str = ""
     parameters: Union[_DepParameters, None] = None
     type: Union[list[str], None] = None  # spec format v2/v3
 
 
-class _Spec(msgspec.Struct):
+class _Spec(msgspec.Struct, gc=False):
     name: str = ""
     version: Union[str, None] = None
     # kept raw: most specs share their arch and parameters, decoded once per distinct text
@@ -102,7 +104,7 @@ class _Spec(msgspec.Struct):
     external: msgspec.Raw = msgspec.Raw(b"null")  # only whether it is there and not null
 
 
-class _Record(msgspec.Struct):
+class _Record(msgspec.Struct, gc=False):
     spec: _Spec
     in_buildcache: bool = True
 
@@ -208,14 +210,22 @@ def _typed_rows(installs: dict[str, msgspec.Raw]):
     The loop is the parse's own cost (a few microseconds a record): each column's
     ``append`` is bound once, the common dependency form (a list of typed edges) and the
     compiler found through a ``c``/``cxx``/``fortran`` edge are read inline, and each
-    distinct ``arch`` and ``parameters`` text is decoded and rendered once."""
+    distinct ``arch``, ``parameters`` and named compiler is decoded and rendered once
+    (the OS, platform, target and variants columns are then Arrow arrays taken from
+    those distinct values by code, not strings copied one by one)."""
     rows, edges = _columns()
     pending: list[tuple[int, str, str]] = []  # (row, compiler name, its record's hash): version known at the end
-    arches: dict[bytes, tuple[str, str, str]] = {}
-    variants: dict[bytes, str] = {}
+    # each distinct raw arch and parameters text gets a code; the columns are taken from the codes at the end
+    arches: dict[bytes, int] = {}
+    arch_values: list[tuple[str, str, str]] = []
+    arch_codes: list[int] = []
+    variants: dict[bytes, int] = {}
+    variant_values: list[str] = []
+    variant_codes: list[int] = []
+    compilers: dict[_Compiler, str] = {}
     decode = _record_decoder.decode
     add_hash, add_package, add_version, add_compiler = rows["hash"].append, rows["package"].append, rows["version"].append, rows["compiler"].append
-    add_os, add_platform, add_target, add_variants = rows["os"].append, rows["platform"].append, rows["target"].append, rows["variants"].append
+    add_arch, add_variants = arch_codes.append, variant_codes.append
     add_n_deps, add_in_buildcache, add_external, add_package_hash = (rows["n_deps"].append, rows["in_buildcache"].append, rows["external"].append,
                                                                      rows["package_hash"].append)
     edge_hash, edge_dep, edge_name, edge_types, edge_virtuals = (edges[n].append for n in DEPENDENCY_SCHEMA.names)
@@ -225,31 +235,41 @@ def _typed_rows(installs: dict[str, msgspec.Raw]):
         record = decode(raw)
         spec = record.spec
         spec_hash = spec.hash or spec.legacy_hash or key
-        try:  # spec format v4+: a list of typed edges with parameters (else: the general reader)
-            deps = [(d.hash, d.name, ",".join(d.parameters.deptypes), ",".join(d.parameters.virtuals)) for d in spec.dependencies or ()]
-        except AttributeError:
-            deps = _deps(spec)
+        listed = spec.dependencies
+        if not listed:
+            deps = ()
+        else:
+            try:  # spec format v4+: a list of typed edges with parameters (else: the general reader)
+                deps = [(d.hash, d.name, ",".join(d.parameters.deptypes), ",".join(d.parameters.virtuals)) for d in listed]
+            except AttributeError:
+                deps = _deps(spec)
         raw_arch = bytes(spec.arch)
         arch = arches.get(raw_arch)
         if arch is None:
             decoded = _arch_decoder.decode(raw_arch) or _Arch()
             target = decoded.target if isinstance(decoded.target, str) else decoded.target.name
-            arch = arches[raw_arch] = (decoded.platform_os, decoded.platform, target)
+            arch = arches[raw_arch] = len(arch_values)
+            arch_values.append((decoded.platform_os, decoded.platform, target))
         raw_params = bytes(spec.parameters)
         rendered = variants.get(raw_params)
         if rendered is None:
-            rendered = variants[raw_params] = render_variants(_params_decoder.decode(raw_params))
+            rendered = variants[raw_params] = len(variant_values)
+            variant_values.append(render_variants(_params_decoder.decode(raw_params)))
         version = spec.version or ""
         add_hash(spec_hash)
         add_package(spec.name)
         add_version(version)
-        compiler, dep_hash = _compiler_parts(spec.compiler, deps, spec.annotations)
-        if dep_hash is not None:
-            pending.append((row, compiler, dep_hash))
+        named = spec.compiler
+        if named is not None and named.name:  # the spec names its compiler (spec format < 5): rendered once per compiler
+            compiler = compilers.get(named)
+            if compiler is None:
+                compiler = compilers[named] = _compiler_parts(named, (), None)[0]
+        else:
+            compiler, dep_hash = _compiler_parts(None, deps, spec.annotations)
+            if dep_hash is not None:
+                pending.append((row, compiler, dep_hash))
         add_compiler(compiler)
-        add_os(arch[0])
-        add_platform(arch[1])
-        add_target(arch[2])
+        add_arch(arch)
         add_variants(rendered)
         add_n_deps(len(deps))
         add_in_buildcache(record.in_buildcache)
@@ -262,10 +282,14 @@ def _typed_rows(installs: dict[str, msgspec.Raw]):
             edge_types(dep[2])
             edge_virtuals(dep[3])
         row += 1
-    compilers = rows["compiler"]
+    named_compilers = rows["compiler"]
     versions = dict(zip(installs, rows["version"])) if pending else {}  # record key -> version: rows are in the records' order
     for at, name, dep_hash in pending:
-        compilers[at] = _with_version(name, versions.get(dep_hash))
+        named_compilers[at] = _with_version(name, versions.get(dep_hash))
+    codes = pa.array(arch_codes, pa.int32())
+    for i, name in enumerate(("os", "platform", "target")):
+        rows[name] = pa.array([value[i] for value in arch_values], pa.string()).take(codes)
+    rows["variants"] = pa.array(variant_values, pa.string()).take(pa.array(variant_codes, pa.int32()))
     return rows, edges, 0
 
 
@@ -350,11 +374,28 @@ class _LoneSurrogate(Exception):
     pass
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    """The cyclic garbage collector paused (and resumed if it ran before).
+
+    The typed parse allocates millions of short-lived containers and makes no
+    cycles; the collector would walk every young one again and again (~15% of the
+    parse at 100,000 records).  Reference counting still frees them as they go."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _parse_index(data: bytes, replaced: int) -> tuple[pa.Table, pa.Table, dict]:
     try:
-        index = _typed.decode(data)
-        db_version(index.database.version)
-        rows, edges, skipped = _typed_rows(index.database.installs)
+        with _no_cyclic_gc():
+            index = _typed.decode(data)
+            db_version(index.database.version)
+            rows, edges, skipped = _typed_rows(index.database.installs)
     except msgspec.ValidationError:  # an odd record (also in a raw arch or parameters): read one by one
         try:
             index = _plain.decode(data)
