@@ -171,6 +171,8 @@ def meta_disagreements(meta: dict, num_specs: int, flat_stacks: list[str]) -> li
     by_stack = meta.get("num_specs_by_stack")
     if isinstance(by_stack, dict) and by_stack:
         loaded = Counter(flat_stacks)
+        if set(map(type, by_stack.values())) == {int} and dict.__eq__(loaded, by_stack):
+            return out  # the common case, every claim an int equal to the count: nothing to say
         claimed = {str(k): v for k, v in by_stack.items()}
         bad = sorted(k for k, v in claimed.items() if count(v) is None)
         if bad:
@@ -213,7 +215,8 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
     spec_count: list[int] = []
     stack_names: list[str] = []
     stack_count: list[int] = []
-    pages = {name: [] for name in PAGE_SCHEMA.names}
+    page_fields = PAGE_SCHEMA.names  # a new list at each use of the property
+    pages = {name: [] for name in page_fields}
     meta_stacks = {name: [] for name in META_STACK_SCHEMA.names}
     problems = {name: [] for name in PROBLEM_SCHEMA.names}
 
@@ -225,7 +228,7 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
 
     for page_id, path in items:
         dir_tag, dir_package = _names(path)
-        row = dict.fromkeys(PAGE_SCHEMA.names)
+        row = dict.fromkeys(page_fields)
         row.update(page_id=page_id, path=path, tag=dir_tag, package=dir_package, num_specs=0)
         try:
             page = read_page(path)
@@ -242,7 +245,7 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
         if error is not None:
             row["error"] = error
             problem(page_id, path, "error", error)
-            for name in PAGE_SCHEMA.names:
+            for name in page_fields:
                 pages[name].append(row[name])
             continue
         row["tag"] = page.tag or dir_tag
@@ -275,7 +278,7 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
             warnings += meta_disagreements(meta, n, flat)
         for text in warnings:
             problem(page_id, path, "warning", text)
-        for name in PAGE_SCHEMA.names:
+        for name in page_fields:
             pages[name].append(row[name])
 
     page_ids = np.asarray(spec_page, dtype=np.int32)
