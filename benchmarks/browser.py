@@ -1,6 +1,7 @@
 """End-to-end benchmark of the served app in headless Chromium.
 
     python -m benchmarks.browser --data TREE [--picks 30] [--sessions 20] [--baseline SRC [--alternate]]
+    python -m benchmarks.browser --data TREE --memory [--sessions 50 --rounds 10]
 
 (also run at the end of ``python -m benchmarks.run``).  One server process
 (``spack-cache-dashboard serve``) on the tree, its store warmed first.  Measures,
@@ -15,6 +16,10 @@ timed inside the page (see :data:`READY_JS`):
   (worst and median latency), the server's RSS before and with all open; then every
   page is closed, the server's CPU sampled until it is idle (CPU < 5% of a core over
   5 s) and its RSS read 60 s after closing; finally one SIGTERM must stop it.
+
+``--memory`` measures instead what the server gives back (:func:`memory_rounds`): 10
+rounds of 50 sessions opened at once and closed, the server's RSS against its figure
+before any session.
 
 ``--baseline SRC`` first measures the dashboard of another source tree (e.g. ``git
 worktree add /tmp/base <commit>``) the same way and prints both and their ratios;
@@ -344,6 +349,88 @@ def alternate(tree: Path, store: Path, source: Path, picks: int = 30, pages: int
     }
 
 
+def _settle(pid: int, target_mb: float, within_s: float = 60) -> tuple[float | None, float]:
+    """Poll ``pid``'s RSS every second for up to ``within_s`` seconds after the sessions
+    closed: ``(seconds until it was at most target_mb or None, RSS at the end in MB)``.
+    Stops early once it has been under the target for 5 s in a row."""
+    t0, reached, under_since = time.monotonic(), None, None
+    rss = _rss_mb(pid)
+    while time.monotonic() - t0 < within_s:
+        rss = _rss_mb(pid)
+        if rss <= target_mb:
+            reached = reached if reached is not None else time.monotonic() - t0
+            under_since = under_since or time.monotonic()
+            if time.monotonic() - under_since >= 5:
+                break
+        else:
+            under_since = None
+        time.sleep(1)
+    return reached, rss
+
+
+def memory_rounds(tree: Path, store: Path, sessions: int = 50, rounds: int = 10, source: Path | None = None) -> dict:
+    """Memory a server gives back: ``rounds`` times, ``sessions`` pages are opened at
+    once, each drawn in full, then all closed; after each round the server's RSS is
+    followed for 60 s (:func:`_settle`).  The reference is the server's RSS once it
+    has loaded the data and answered, before any session.  Returns
+    ``{"rss_start_mb", "rounds": [{"open_mb", "after_mb", "back_s"}]}`` (``back_s``:
+    seconds until RSS was within 5% of the start, ``None`` if not within 60 s)."""
+    from playwright.sync_api import sync_playwright
+
+    data = load(tree, cache_dir=store)
+    everything = query.compute(query.index_for(data), query.Selection(), TOP_N)
+    del data
+    port = free_port()
+    env = {STORE_ENV: str(store if source is None else store / "baseline")}
+    server = start_server(str(tree), port, timeout=900, env=env, cwd=str(source) if source is not None else None)
+    url = f"http://127.0.0.1:{port}/"
+    out: dict = {"rounds": []}
+    try:
+        time.sleep(2)  # the start-up's own allocations settle (the server answers HTTP as soon as it listens)
+        out["rss_start_mb"] = start = _rss_mb(server.pid)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for _ in range(rounds):
+                contexts = []
+                for _ in range(sessions):
+                    c = _context(browser, 1200, 900)
+                    cp = c.new_page()
+                    cp.goto(url)
+                    contexts.append(c)
+                    if len(contexts) % 10 == 0:  # at most ~10 pages loading at once in one browser on 2 cores
+                        for c10 in contexts[-10:]:
+                            _wait_ready(c10.pages[0], everything, timeout_s=600, since="navigation")
+                for c in contexts:
+                    _wait_ready(c.pages[0], everything, timeout_s=600, since="navigation")
+                open_mb = _rss_mb(server.pid)
+                for c in contexts:
+                    c.close()
+                back_s, after_mb = _settle(server.pid, 1.05 * start)
+                out["rounds"].append({"open_mb": open_mb, "after_mb": after_mb, "back_s": back_s})
+                if os.environ.get("SCD_BENCH_VERBOSE"):
+                    print(f"    round {len(out['rounds'])}: {open_mb:,.0f} MB open, {after_mb:,.0f} MB after, back in {back_s} s", flush=True)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    return out
+
+
+def memory_lines(mem: dict, sessions: int) -> list[tuple[str, str, str]]:
+    """(metric, measured, target) rows for :func:`memory_rounds`'s figures."""
+    rounds = mem["rounds"]
+    back = [r["back_s"] for r in rounds]
+    after = [r["after_mb"] for r in rounds]
+    return [
+        ("server RSS, data loaded, before any session", f"{mem['rss_start_mb']:,.0f} MB", ""),
+        (f"{len(rounds)} rounds of {sessions} sessions: RSS with them open", ", ".join(f"{r['open_mb']:,.0f}" for r in rounds) + " MB", ""),
+        ("RSS after each round closed (at most 60 s)", ", ".join(f"{a:,.0f}" for a in after) + " MB"
+         + f" = {max(after) / mem['rss_start_mb']:.3f}x the start at most", "<= 1.05x"),
+        ("seconds until within 5% of the start", ", ".join("never" if b is None else f"{b:.0f}" for b in back), "<= 60 s, every round"),
+        ("growth from the first round to the last", f"{after[-1] - after[0]:+,.0f} MB", "none"),
+    ]
+
+
 def report_lines(fig: dict) -> list[tuple[str, str, str]]:
     """(metric, measured, target) rows for :func:`measure`'s figures."""
     idle = "never within 60 s" if fig["idle_after_s"] is None else f"{fig['idle_after_s']:.0f} s"
@@ -379,10 +466,18 @@ def main(argv=None) -> int:
                         "(e.g. `git worktree add /tmp/base <commit>`), then print both and their ratios")
     parser.add_argument("--alternate", action="store_true", help="with --baseline: serve both side by side and measure "
                         "first renders and picks in turns (fair on a machine whose speed drifts) instead of one after the other")
+    parser.add_argument("--memory", action="store_true", help="instead: the memory given back after --rounds rounds of "
+                        "--sessions sessions opened and closed (default 10 rounds of 50)")
+    parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args(argv)
     import tempfile
 
     store = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="scd-bench-store-"))
+    if args.memory:
+        sessions = args.sessions if "--sessions" in (argv or sys.argv) else 50
+        for metric, value, target in memory_lines(memory_rounds(Path(args.data), store, sessions, args.rounds), sessions):
+            print(f"  {metric}: {value}" + (f"  (target {target})" if target else ""))
+        return 0
     if args.alternate:
         if not args.baseline:
             parser.error("--alternate needs --baseline")

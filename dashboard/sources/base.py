@@ -26,6 +26,8 @@ line in :data:`dashboard.sources.SOURCES`.  No pandas import here, no Panel.
 from __future__ import annotations
 
 import abc
+import contextlib
+import gc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar
 
@@ -106,3 +108,22 @@ class Source(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.label!r})"
+
+
+@contextlib.contextmanager
+def no_cyclic_gc():
+    """A context in which the cyclic garbage collector is paused (and resumed after
+    if it ran before).
+
+    For parsers: they allocate millions of short-lived containers (decoded records)
+    and make no cycles, and the collector would walk every young one again and
+    again (~15% of an index parse at 100,000 records, ~7% of a page chunk).
+    Reference counting still frees each as it goes.  Another thread's parse may
+    overlap: the collector is on again once the first that paused it is done."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

@@ -307,6 +307,36 @@ def parse_front_matter(front: str) -> Page:
     )
 
 
+def _read_bytes(path: str | os.PathLike) -> bytes:
+    """A page's bytes, at most ``MAX_PAGE_BYTES + 1`` (one more tells it is too large).
+
+    Reads what ``fstat`` says is there, plus one byte to see growth: asking for the
+    limit itself would allocate (and map) 64 MiB for every 5 kB page.  Plain ``os``
+    calls, no file object: ~5 us a page less, 0.7 s of a 145,000-page load.
+    Short reads are read on; a file that grew (or whose size ``fstat`` does not
+    know) is read on up to the limit, 1 MiB at a time.
+
+    Raises:
+        OSError: it cannot be opened or read.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        size = os.fstat(fd).st_size
+        want = size + 1 if 0 < size <= MAX_PAGE_BYTES else MAX_PAGE_BYTES + 1
+        raw = os.read(fd, min(want, 2**20) if want > size + 1 else want)
+        while True:
+            if len(raw) == size + 1 and want == size + 1:  # grew since fstat: on up to the limit
+                want = MAX_PAGE_BYTES + 1
+            if len(raw) >= want:
+                return raw
+            chunk = os.read(fd, min(want - len(raw), 2**20))
+            if not chunk:
+                return raw
+            raw += chunk
+    finally:
+        os.close(fd)
+
+
 def read_page(path: str | os.PathLike) -> Page:
     """Read and parse one ``specs.md`` page (at most :data:`MAX_PAGE_BYTES`).
 
@@ -314,13 +344,7 @@ def read_page(path: str | os.PathLike) -> Page:
         PageError: unreadable, too large, not UTF-8, empty, truncated, or malformed.
     """
     try:
-        with open(path, "rb") as handle:
-            # read what fstat says is there (+1 to see growth): asking for the limit
-            # itself would allocate (and map) 64 MiB for every 5 kB page
-            size = os.fstat(handle.fileno()).st_size
-            raw = handle.read(size + 1 if 0 < size <= MAX_PAGE_BYTES else MAX_PAGE_BYTES + 1)
-            if size and len(raw) > size:  # grew since fstat (or fstat does not know): up to the limit
-                raw += handle.read(MAX_PAGE_BYTES + 1 - len(raw))
+        raw = _read_bytes(path)
     except OSError as exc:
         raise PageError(f"cannot read: {exc.strerror or exc}") from None
     if len(raw) > MAX_PAGE_BYTES:

@@ -37,6 +37,7 @@ from dashboard.core.schema import (  # noqa: F401  (re-exported)
     DEPENDENCIES_SCHEMA, META_LIST_FIELDS, META_STACK_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA,
 )
 from dashboard.core.spack import normalize_compiler
+from dashboard.sources.base import no_cyclic_gc
 
 SPEC_FIELDS = ("hash", "versions", "compiler", "os", "platform", "target", "variants", "stacks", "size")
 _get_fields = itemgetter(*SPEC_FIELDS)
@@ -226,60 +227,60 @@ def parse_pages(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
         problems["severity"].append(severity)
         problems["problem"].append(text)
 
-    for page_id, path in items:
-        dir_tag, dir_package = _names(path)
-        row = dict.fromkeys(page_fields)
-        row.update(page_id=page_id, path=path, tag=dir_tag, package=dir_package, num_specs=0)
-        try:
-            page = read_page(path)
-            warnings = list(page.warnings)
-            rows = page.spec_details
-            fast = _spec_columns_fast(rows, warnings) if rows else None
-            cols, flat = fast if fast is not None else _spec_columns_slow(rows, warnings)
-        except PageError as exc:
-            error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - never let one page stop the others
-            error = f"cannot be read: {type(exc).__name__}: {str(exc)[:200]}"
-        else:
-            error = None
-        if error is not None:
-            row["error"] = error
-            problem(page_id, path, "error", error)
+    with no_cyclic_gc():  # a chunk makes ~100,000 short-lived records, no cycles
+        for page_id, path in items:
+            dir_tag, dir_package = _names(path)
+            row = dict.fromkeys(page_fields)
+            row.update(page_id=page_id, path=path, tag=dir_tag, package=dir_package, num_specs=0)
+            try:
+                page = read_page(path)
+                warnings = list(page.warnings)
+                rows = page.spec_details
+                fast = _spec_columns_fast(rows, warnings) if rows else None
+                cols, flat = fast if fast is not None else _spec_columns_slow(rows, warnings)
+            except PageError as exc:
+                error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - never let one page stop the others
+                error = f"cannot be read: {type(exc).__name__}: {str(exc)[:200]}"
+            else:
+                error = None
+            if error is not None:
+                row["error"] = error
+                problem(page_id, path, "error", error)
+                for name in page_fields:
+                    pages[name].append(row[name])
+                continue
+            row["tag"] = page.tag or dir_tag
+            row["package"] = page.title or dir_package
+            if page.tag is None:
+                warnings.append(f"no tag in categories; using folder name {dir_tag!r}")
+            if page.title is None:
+                warnings.append(f"no title; using folder name {dir_package!r}")
+            n = len(cols[0])
+            for dst, src in zip(spec_cols, cols):
+                dst.extend(src)
+            spec_page.append(page_id)
+            spec_count.append(n)
+            stack_names.extend(flat)
+            stack_count.append(len(flat))
+            row["num_specs"] = n
+            meta = page.meta or {}
+            num = meta.get("num_specs")
+            row["meta_num_specs"] = count(num)
+            for name in META_LIST_FIELDS:
+                value = meta.get(name)
+                row[f"meta_{name}"] = _join(value, ", ") if value is not None else None
+            by_stack = meta.get("num_specs_by_stack")
+            if isinstance(by_stack, dict):
+                meta_stacks["page_id"] += [page_id] * len(by_stack)
+                meta_stacks["stack"] += map(str, by_stack)
+                meta_stacks["num_specs"] += map(count, by_stack.values())
+            if page.meta is not None:
+                warnings += meta_disagreements(meta, n, flat)
+            for text in warnings:
+                problem(page_id, path, "warning", text)
             for name in page_fields:
                 pages[name].append(row[name])
-            continue
-        row["tag"] = page.tag or dir_tag
-        row["package"] = page.title or dir_package
-        if page.tag is None:
-            warnings.append(f"no tag in categories; using folder name {dir_tag!r}")
-        if page.title is None:
-            warnings.append(f"no title; using folder name {dir_package!r}")
-        n = len(cols[0])
-        for dst, src in zip(spec_cols, cols):
-            dst.extend(src)
-        spec_page.append(page_id)
-        spec_count.append(n)
-        stack_names.extend(flat)
-        stack_count.append(len(flat))
-        row["num_specs"] = n
-        meta = page.meta or {}
-        num = meta.get("num_specs")
-        row["meta_num_specs"] = count(num)
-        for name in META_LIST_FIELDS:
-            value = meta.get(name)
-            row[f"meta_{name}"] = _join(value, ", ") if value is not None else None
-        by_stack = meta.get("num_specs_by_stack")
-        if isinstance(by_stack, dict):
-            for stack, claim in by_stack.items():
-                meta_stacks["page_id"].append(page_id)
-                meta_stacks["stack"].append(str(stack))
-                meta_stacks["num_specs"].append(count(claim))
-        if page.meta is not None:
-            warnings += meta_disagreements(meta, n, flat)
-        for text in warnings:
-            problem(page_id, path, "warning", text)
-        for name in page_fields:
-            pages[name].append(row[name])
 
     page_ids = np.asarray(spec_page, dtype=np.int32)
     specs = pa.table(

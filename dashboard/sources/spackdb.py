@@ -25,8 +25,6 @@ records that cannot be read being counted, never stopping the rest.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import re
 from typing import Any, Union
@@ -35,6 +33,7 @@ import msgspec
 import pyarrow as pa
 
 from dashboard.core.schema import DEPENDENCIES_SCHEMA, SPEC_SCHEMA
+from dashboard.sources.base import no_cyclic_gc
 from dashboard.core.spack import FLAG_NAMES, normalize_compiler, quote_if_needed, render_variants  # noqa: F401  (re-exported)
 
 #: Database versions this reader understands.
@@ -374,25 +373,9 @@ class _LoneSurrogate(Exception):
     pass
 
 
-@contextlib.contextmanager
-def _no_cyclic_gc():
-    """The cyclic garbage collector paused (and resumed if it ran before).
-
-    The typed parse allocates millions of short-lived containers and makes no
-    cycles; the collector would walk every young one again and again (~15% of the
-    parse at 100,000 records).  Reference counting still frees them as they go."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _parse_index(data: bytes, replaced: int) -> tuple[pa.Table, pa.Table, dict]:
     try:
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             index = _typed.decode(data)
             db_version(index.database.version)
             rows, edges, skipped = _typed_rows(index.database.installs)
