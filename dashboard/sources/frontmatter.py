@@ -17,6 +17,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Union
 
 import msgspec
 import yaml
@@ -104,9 +105,33 @@ class PageError(ValueError):
     """A page that cannot be loaded at all; ``str(err)`` says why (no path)."""
 
 
+class SpecRecord(msgspec.Struct, gc=False):
+    """One ``spec_details`` record as the real pages write it (every field there,
+    of its type; other fields are not read).  Pages whose records all fit are read
+    into these, ~2x faster than into dicts; any other page is read as dicts."""
+
+    hash: str
+    versions: list[str]
+    compiler: str
+    os: str
+    platform: str
+    target: str
+    variants: list[str]
+    stacks: list[str]
+    size: Union[int, str]
+
+
+#: ``spec_details`` when every record is a well-formed :class:`SpecRecord`.
+_SPEC_RECORDS = msgspec.json.Decoder(list[SpecRecord])
+
+
 @dataclass
 class Page:
-    """The front matter of one page, as Python objects."""
+    """The front matter of one page, as Python objects.
+
+    ``spec_details`` is a list of :class:`SpecRecord` when every record is a
+    well-formed one (the common case), else a list of what each record is
+    (``dict`` for a record, anything else as written)."""
 
     title: str | None
     tag: str | None
@@ -250,6 +275,12 @@ def parse_front_matter(front: str) -> Page:
         key = key.rstrip()
         if key in fields:
             raise PageError(f"key {key!r} is written twice in the front matter (the second would replace the first)")
+        if key == "spec_details" and "\\u" not in value:  # no escapes to check: typed records, or
+            try:
+                fields[key] = _SPEC_RECORDS.decode(value)
+                continue
+            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+                pass  # read below as plain JSON
         if key in ("meta", "spec_details"):
             try:
                 fields[key] = _json(value)
@@ -281,7 +312,9 @@ def parse_front_matter(front: str) -> Page:
             raise PageError("front matter is not a key: value mapping")
     if _SURROGATE_ESCAPE.search(front):
         for key in ("title", "categories", "meta", "spec_details"):
-            _check_text(fields.get(key), key)
+            value = fields.get(key)
+            if not (isinstance(value, list) and value and type(value[0]) is SpecRecord):  # typed: its line had no escape
+                _check_text(value, key)
     if "spec_details" not in fields or fields["spec_details"] is None:
         raise PageError("no spec_details in the front matter")
     specs = fields["spec_details"]

@@ -29,10 +29,11 @@ from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 
-from dashboard.sources.frontmatter import MAX_INT, Page, PageError, parse_front_matter, read_page, split_front_matter  # noqa: F401  (re-exported)
+from dashboard.sources.frontmatter import MAX_INT, Page, PageError, SpecRecord, parse_front_matter, read_page, split_front_matter  # noqa: F401  (re-exported)
 from dashboard.core.schema import (  # noqa: F401  (re-exported)
     DEPENDENCIES_SCHEMA, META_LIST_FIELDS, META_STACK_SCHEMA, PAGE_SCHEMA, PROBLEM_SCHEMA, SPEC_SCHEMA, STACK_SCHEMA,
 )
@@ -76,8 +77,25 @@ def _sizes(values: list, warnings: list[str]) -> list:
     return out
 
 
+def _record_columns(rows: list[SpecRecord], warnings: list[str]):
+    """Columns of typed records (:class:`SpecRecord`: every field there, of its
+    type), as :func:`_spec_columns_fast` gives them; ``None`` if a hash is empty."""
+    hashes = [row.hash for row in rows]
+    if not all(hashes):
+        return None
+    stacks = [row.stacks for row in rows]
+    version = [v[0] if len(v) == 1 else ", ".join(v) for v in (row.versions for row in rows)]
+    compiler = [normalize_compiler(row.compiler) for row in rows]
+    columns = [hashes, version, compiler, [row.os for row in rows], [row.platform for row in rows], [row.target for row in rows],
+               [" ".join(row.variants) for row in rows], [", ".join(s) for s in stacks], list(map(len, stacks)),
+               _sizes([row.size for row in rows], warnings)]
+    return columns, list(chain.from_iterable(stacks))
+
+
 def _spec_columns_fast(rows: list, warnings: list[str]):
     """Columns of ``rows`` when every row is a well-formed record, else ``None``."""
+    if type(rows[0]) is SpecRecord:  # read typed: all are
+        return _record_columns(rows, warnings)
     try:
         cols = list(zip(*map(_get_fields, rows)))
         if not cols:
@@ -116,6 +134,8 @@ def _spec_columns_slow(rows: list, warnings: list[str]):
     A string where a list is expected (``stacks: "e4s"``, ``versions: "1.2.3"``,
     ``variants: "+pic"``) is read as a one-item list.
     """
+    if rows and type(rows[0]) is SpecRecord:  # typed, but with an empty hash
+        rows = [msgspec.structs.asdict(row) for row in rows]
     cols = [[] for _ in range(10)]
     flat_stacks: list[str] = []
     sizes: list = []
