@@ -32,6 +32,7 @@ from bokeh.settings import settings as bokeh_settings
 from dashboard.ui.components import Headline, Heatmaps, Problems, Selectors, SpecTable
 from dashboard.ui.questions import CompareView, FindView, HostFilter, RunsHereView, StorageView, WhyView
 from dashboard.config import data_path, verify_options, wants_sizes
+from dashboard.domain import query
 from dashboard.load import CacheData, load
 from dashboard.ui.state import DashboardState
 from dashboard.core.terms import PROGRESS, VIEWS
@@ -103,18 +104,31 @@ def shared_data(path: str, progress=None, sizes: bool = False, verify: tuple | N
 
     def read() -> CacheData:
         data = load(path, progress=progress, sizes=sizes)
-        if verify is None:
-            return data
-        from dashboard.sources.signatures import trusted_keys
-        from dashboard.domain.verify import with_signatures
+        if verify is not None:
+            from dashboard.sources.signatures import trusted_keys
+            from dashboard.domain.verify import with_signatures
 
-        if progress is not None:
-            progress(0, None, "signature")
-        return with_signatures(data, trusted_keys(*verify))
+            if progress is not None:
+                progress(0, None, "signature")
+            data = with_signatures(data, trusted_keys(*verify))
+        query.index_for(data)  # shared by every session: built before the first, not by it
+        return data
 
     data = pn.state.as_cached(key, read)
-    _loaded.add(key)
+    if key not in _loaded:
+        _loaded.add(key)
+        trim_memory()  # what the load freed goes back to the system: the server's resting size
     return data
+
+
+def trim_memory() -> None:
+    """Collect unreachable objects and give the freed heap back to the system
+    (glibc's ``malloc_trim``; elsewhere only the collection)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 _loaded: set[str] = set()  # keys of shared_data that finished loading in this process
@@ -155,11 +169,7 @@ def release_memory(session_context) -> None:
             IOLoop.current().call_later(wait, when_quiet)
             return
         _release["pending"] = False
-        gc.collect()
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc
-            pass
+        trim_memory()
 
     IOLoop.current().call_later(RELEASE_DELAY_S, when_quiet)
 
