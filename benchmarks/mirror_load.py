@@ -7,7 +7,7 @@
    :func:`dashboard.sources.spackdb.parse_index` (JSON -> Arrow tables, the
    product's work) against ``json.loads`` of the same bytes (the baseline,
    measured in the same run), each in a fresh process; median seconds of
-   ``--repeat`` runs, the ratio of speeds (target: >= 0.5x json.loads), and
+   ``--repeat`` runs, the ratio of speeds (target: the parse at most 1.5x the time of json.loads, i.e. >= 0.67x its speed), and
    each process's peak RSS.
    With ``--spack`` (a Spack checkout, e.g. made by ../shared/spack-peer's recipe), Spack's
    own in-process read of an index of ``--spack-specs`` binaries
@@ -113,7 +113,7 @@ def parse_speed(specs: int, repeat: int, work: Path) -> list[tuple[str, str, str
         ("index", f"{specs:,} binaries, {size / 1e6:,.0f} MB (generated in {made:.0f} s)", ""),
         ("json.loads (baseline)", f"{base:.2f} s median, {size / 1e6 / base:,.0f} MB/s, peak RSS {max(r for _, r in runs['json']) / 2**20:,.0f} MiB", ""),
         ("parse_index -> Arrow", f"{ours:.2f} s median, {size / 1e6 / ours:,.0f} MB/s, peak RSS {max(r for _, r in runs['parse_index']) / 2**20:,.0f} MiB", ""),
-        ("speed vs json.loads", f"{base / ours:.2f}x", ">= 0.5x"),
+        ("speed vs json.loads", f"{base / ours:.2f}x", ">= 0.67x (<= 1.5x its time)"),
     ]
 
 

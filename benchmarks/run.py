@@ -253,7 +253,7 @@ def main(argv=None) -> int:
         line("cold load (this loader, no cache; median of 3)", f"{t_cold:.2f} s = {ours_ps:,.0f} pages/s, {n_rows / t_cold:,.0f} rows/s")
         line("naive baseline (PyYAML CSafeLoader)", f"{naive_ps:,.0f} pages/s, {len(naive) / t_naive:,.0f} rows/s ({len(sample):,} pages)")
         line("json.loads limit", f"{limit_ps:,.0f} pages/s, {n_rows / t_limit:,.0f} rows/s")
-        line("ratio vs naive (median of 3 rounds)", f"{vs_naive:.1f}x", ">= 10x")
+        line("ratio vs naive (median of 3 rounds)", f"{vs_naive:.1f}x", ">= 25x")
         line("ratio vs json.loads limit (median of 3 rounds)", f"{vs_limit:.2f}x", ">= 0.5x")
 
         # Cache figures come from fresh processes, as a user's (re)start of the
@@ -269,7 +269,7 @@ def main(argv=None) -> int:
         line(
             "warm reload from cache (change check included)",
             f"{statistics.median(w['seconds'] for w in warm):.2f} s for {warm[0]['rows']:,} rows",
-            "< 2 s at 2M rows",
+            "< 1 s at 2M rows (start-up not included)",
         )
         # each touched reload is paired with a cold load right after it, so that both
         # see the same (shared, noisy) machine: the ratio is the median of the pairs
