@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -107,3 +108,26 @@ def test_sizes_read_as_numfmt_prints_them(n):
     want = subprocess.run(["numfmt", "--to=iec-i", "--round=nearest", "--suffix=B", "--format=%.1f", str(n)],
                           capture_output=True, text=True, check=True).stdout.strip()
     assert human_bytes(n).replace(" ", "") == want
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the allocator switch is for glibc")
+@pytest.mark.parametrize("given, used", [(None, "malloc"), ("pymalloc", "pymalloc")])
+def test_serve_runs_with_the_c_allocator_unless_told(given, used, tmp_path, monkeypatch):
+    """``serve`` runs itself again with ``PYTHONMALLOC=malloc`` (so that ``malloc_trim``
+    gives back what closed sessions freed), in the same process; a ``PYTHONMALLOC``
+    already set is kept."""
+    from support import free_port, start_server
+
+    env = {"SPACK_CACHE_DASHBOARD_CACHE": str(tmp_path / "store")}
+    if given is None:
+        monkeypatch.delenv("PYTHONMALLOC", raising=False)
+    else:
+        env["PYTHONMALLOC"] = given
+    server = start_server(str(REAL_PAGES), free_port(), env=env)
+    try:
+        environ = dict(item.split("=", 1) for item in Path(f"/proc/{server.pid}/environ").read_text().split("\0") if "=" in item)
+        assert environ.get("PYTHONMALLOC") == used
+        assert "dashboard.cli" in Path(f"/proc/{server.pid}/cmdline").read_text()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

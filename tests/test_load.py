@@ -243,3 +243,28 @@ def test_a_new_kind_of_source_is_one_class_and_one_registry_line(monkeypatch, tm
         expected |= {(tag, r["hash"]) for r in front["spec_details"]}
     assert set(zip(data.specs["tag"].astype(str), data.specs["hash"])) == expected
     assert data.source.startswith("listfile:")
+
+
+def test_typed_and_plain_record_reading_agree_with_yaml(real_data, reference, monkeypatch):
+    """Real pages are read through typed records (msgspec structs); read again as plain
+    JSON records, every spec column is the same, and both equal PyYAML's reading."""
+    import msgspec
+
+    from dashboard.sources import frontmatter
+
+    typed = [frontmatter.read_page(p).spec_details for p in sorted(REAL_PAGES.rglob("specs.md"))]
+    assert all(rows and type(rows[0]) is frontmatter.SpecRecord for rows in typed)
+
+    class Refuses:
+        def decode(self, text):
+            raise msgspec.ValidationError("read these as plain records")
+
+    monkeypatch.setattr(frontmatter, "_SPEC_RECORDS", Refuses())
+    assert type(frontmatter.read_page(next(REAL_PAGES.rglob("specs.md"))).spec_details[0]) is dict
+    plain = load(REAL_PAGES, cache=False)
+    columns = ["tag", "package", "hash", "version", "compiler", "os", "platform", "target", "variants", "stacks", "size"]
+    key = ["tag", "package", "hash"]
+    ours = real_data.specs[columns].astype(str).sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, plain.specs[columns].astype(str).sort_values(key).reset_index(drop=True))
+    theirs = reference.drop_duplicates(["path", "hash"])[["tag", "package", "hash", "version", "os", "target", "compiler"]]
+    assert ours[list(theirs.columns)].sort_values(key).to_numpy().tolist() == theirs.sort_values(key).to_numpy().tolist()
