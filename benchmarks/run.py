@@ -10,7 +10,7 @@ meaningful even on a shared, noisy box (medians over repeats are reported):
   the end) and vs the limit (``json.loads`` of the ``meta`` and ``spec_details``
   lines alone, no DataFrame) - pages/s, spec rows/s and both ratios (3 rounds
   of the three in turn, medians);
-* first load writing the Parquet cache, warm reload from it, and the reload
+* first load writing the store, warm reload from it, and the reload
   after touching 1% of the pages (3 times, each as a fraction of a cold load
   measured right after it);
 * one selector change (``query.compute`` + the table rows) at 1M and 2M spec rows,
@@ -265,7 +265,7 @@ def main(argv=None) -> int:
         fresh_load(tree, cache_dir)
         warm = [fresh_load(tree, cache_dir) for _ in range(3)]
         assert all(w["status"].startswith("warm") for w in warm), warm
-        line("first load writing the Parquet cache", f"{t_first:.2f} s")
+        line("first load writing the store", f"{t_first:.2f} s")
         line(
             "warm reload from cache (change check included)",
             f"{statistics.median(w['seconds'] for w in warm):.2f} s for {warm[0]['rows']:,} rows",
