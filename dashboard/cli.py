@@ -188,7 +188,9 @@ def _with_system_allocator() -> None:
     rounds (``python -m benchmarks.browser --memory``).  Linux (glibc) only."""
     if os.environ.get("PYTHONMALLOC") or not sys.platform.startswith("linux"):
         return
-    env = {**os.environ, "PYTHONMALLOC": SERVER_ALLOCATOR}
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # `-m dashboard.cli` finds this copy
+    env = {**os.environ, "PYTHONMALLOC": SERVER_ALLOCATOR,
+           "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
     os.execve(sys.executable, [sys.executable, "-m", "dashboard.cli", *sys.argv[1:]], env)
 
 
