@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import repeat
 from typing import Any, Union
 
 import msgspec
@@ -88,6 +89,10 @@ class _Dep(msgspec.Struct, gc=False):
     type: Union[list[str], None] = None  # spec format v2/v3
 
 
+class _Annotations(msgspec.Struct, gc=False):
+    compiler: Any = None  # only this key is read: no dict is built per record
+
+
 class _Spec(msgspec.Struct, gc=False):
     name: str = ""
     version: Union[str, None] = None
@@ -96,7 +101,7 @@ class _Spec(msgspec.Struct, gc=False):
     compiler: Union[_Compiler, None] = None
     parameters: msgspec.Raw = msgspec.Raw(b"{}")
     dependencies: Union[list[_Dep], dict[str, Any], None] = None
-    annotations: Union[dict[str, Any], None] = None
+    annotations: Union[_Annotations, None] = None
     hash: Union[str, None] = None
     legacy_hash: Union[str, None] = msgspec.field(default=None, name="_hash")
     package_hash: Union[str, None] = None
@@ -227,7 +232,8 @@ def _typed_rows(installs: dict[str, msgspec.Raw]):
     add_arch, add_variants = arch_codes.append, variant_codes.append
     add_n_deps, add_in_buildcache, add_external, add_package_hash = (rows["n_deps"].append, rows["in_buildcache"].append, rows["external"].append,
                                                                      rows["package_hash"].append)
-    edge_hash, edge_dep, edge_name, edge_types, edge_virtuals = (edges[n].append for n in DEPENDENCY_SCHEMA.names)
+    all_edges: list[tuple[str, str, str, str]] = []  # (dep_hash, dep_name, deptypes, virtuals), transposed at the end
+    add_edges, edge_owners = all_edges.extend, edges["hash"].extend
     not_external = (b"null", b"{}", b"false", b"")
     row = 0
     for key, raw in installs.items():
@@ -235,13 +241,23 @@ def _typed_rows(installs: dict[str, msgspec.Raw]):
         spec = record.spec
         spec_hash = spec.hash or spec.legacy_hash or key
         listed = spec.dependencies
+        provider = None  # the edge providing c, cxx or fortran (in that order of preference)
         if not listed:
             deps = ()
         else:
             try:  # spec format v4+: a list of typed edges with parameters (else: the general reader)
-                deps = [(d.hash, d.name, ",".join(d.parameters.deptypes), ",".join(d.parameters.virtuals)) for d in listed]
+                deps = []
+                rank = 3
+                for d in listed:
+                    virtuals = d.parameters.virtuals
+                    if virtuals and rank:
+                        for at, virtual in enumerate(COMPILER_VIRTUALS[:rank]):
+                            if virtual in virtuals:
+                                provider, rank = d, at
+                                break
+                    deps.append((d.hash, d.name, ",".join(d.parameters.deptypes), ",".join(virtuals)))
             except AttributeError:
-                deps = _deps(spec)
+                deps, provider = _deps(spec), False
         raw_arch = bytes(spec.arch)
         arch = arches.get(raw_arch)
         if arch is None:
@@ -263,10 +279,17 @@ def _typed_rows(installs: dict[str, msgspec.Raw]):
             compiler = compilers.get(named)
             if compiler is None:
                 compiler = compilers[named] = _compiler_parts(named, (), None)[0]
+        elif provider:  # its version is that record's: known at the end
+            compiler = provider.name
+            pending.append((row, compiler, provider.hash))
         else:
-            compiler, dep_hash = _compiler_parts(None, deps, spec.annotations)
-            if dep_hash is not None:
-                pending.append((row, compiler, dep_hash))
+            annotations = spec.annotations
+            if provider is False or (annotations is not None and annotations.compiler):  # the general reader
+                compiler, dep_hash = _compiler_parts(None, deps, {"compiler": annotations.compiler} if annotations is not None else None)
+                if dep_hash is not None:
+                    pending.append((row, compiler, dep_hash))
+            else:
+                compiler = "none"
         add_compiler(compiler)
         add_arch(arch)
         add_variants(rendered)
@@ -274,12 +297,9 @@ def _typed_rows(installs: dict[str, msgspec.Raw]):
         add_in_buildcache(record.in_buildcache)
         add_external(bytes(spec.external) not in not_external)
         add_package_hash(spec.package_hash or "")
-        for dep in deps:
-            edge_hash(spec_hash)
-            edge_dep(dep[0])
-            edge_name(dep[1])
-            edge_types(dep[2])
-            edge_virtuals(dep[3])
+        if deps:
+            add_edges(deps)
+            edge_owners(repeat(spec_hash, len(deps)))
         row += 1
     named_compilers = rows["compiler"]
     versions = dict(zip(installs, rows["version"])) if pending else {}  # record key -> version: rows are in the records' order
@@ -289,6 +309,9 @@ def _typed_rows(installs: dict[str, msgspec.Raw]):
     for i, name in enumerate(("os", "platform", "target")):
         rows[name] = pa.array([value[i] for value in arch_values], pa.string()).take(codes)
     rows["variants"] = pa.array(variant_values, pa.string()).take(pa.array(variant_codes, pa.int32()))
+    if all_edges:
+        for name, column in zip(DEPENDENCY_SCHEMA.names[1:], zip(*all_edges)):
+            edges[name] = column
     return rows, edges, 0
 
 
