@@ -91,6 +91,28 @@ def _no_mathjax(roots) -> bool:
     return False
 
 
+def serve_without_webgl() -> None:
+    """Leave Bokeh's WebGL bundle (``bokeh-gl.min.js``, 194 kB) out of served pages:
+    every heatmap draws on canvas (``output_backend="canvas"``, see
+    :func:`dashboard.ui.views.heatmap`), so each first render compiled it for nothing.
+    Panel has no setting for this: the page's bundle is made without that component
+    (``panel.io.server.bundle_resources`` is wrapped once per process)."""
+    from panel.io import server
+
+    bundle = server.bundle_resources
+    if getattr(bundle, "_without_webgl", False):
+        return
+
+    def bundle_without_webgl(roots, resources, *args, **kwargs):
+        components = getattr(resources, "components", None)
+        if components is not None and "bokeh-gl" in components and hasattr(resources, "clone"):
+            resources = resources.clone(components=[c for c in components if c != "bokeh-gl"])
+        return bundle(roots, resources, *args, **kwargs)
+
+    bundle_without_webgl._without_webgl = True
+    server.bundle_resources = bundle_without_webgl
+
+
 def shared_data(path: str, progress=None, sizes: bool = False, verify: tuple | None = None) -> CacheData:
     """Load ``path`` once per process (Panel's cache shared by all sessions); sessions
     arriving during the load wait for it.  ``progress`` is only called by the
@@ -350,6 +372,7 @@ def served_page(path: str | None = None, sizes: bool | None = None, verify=...) 
     verify = verify_options() if verify is ... else verify
     pn.extension(*EXTENSIONS, sizing_mode="stretch_width")
     serve_without_mathjax()
+    serve_without_webgl()
     if "BOKEH_VALIDATE_DOC" not in os.environ:
         # Bokeh's checks of each new session's document (~30 ms a session at 2M rows) are
         # for developers: BOKEH_VALIDATE_DOC=true turns them back on

@@ -235,8 +235,10 @@ def test_no_request_leaves_localhost(server, browser, tmp_path, artifacts):
     view.screenshot(path=str(artifacts / "app-export-offline.png"), full_page=True)
     assert all(u.startswith(("file:", "data:", "blob:")) for u in seen), [u for u in seen if not u.startswith("file:")]
     assert outside == [], outside
-    # MathJax (1.8 MB) is left out of the served page: it shows no formulas
+    # MathJax (1.8 MB) and Bokeh's WebGL bundle are left out of the served page: it shows
+    # no formulas, and its plots draw on canvas
     assert any("bokeh.min.js" in u for u in loaded) and not any("mathjax" in u.lower() for u in loaded), loaded
+    assert not any("bokeh-gl" in u for u in loaded), loaded
     ctx.close()
     offline.close()
 
