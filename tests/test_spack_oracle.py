@@ -74,8 +74,8 @@ def spack_listing() -> dict[str, dict]:
 
 
 def test_every_binary_prints_as_spack_lists_it(spack_cache):
-    """Name, version and variants of each of the 16 binaries read as Spack's listing has
-    them (booleans first and run together, quoting as Spack quotes)."""
+    """Name, version, variants, architecture and compiler of each of the 16 binaries read
+    as Spack's listing has them (booleans first and run together, quoting as Spack quotes)."""
     listing = spack_listing()
     specs = spack_cache.specs.set_index("hash")
     assert len(specs) == 16 and set(specs.index) <= set(listing)
@@ -84,6 +84,9 @@ def test_every_binary_prints_as_spack_lists_it(spack_cache):
         printed = f"{row['package']}@{row['version']}" + (variants if variants[:1] in "+~" else " " + variants)
         assert printed == listing[digest]["text"], digest
         assert f"{row['platform']}-{row['os']}-{row['target']}" == listing[digest]["arch"]
+        # the compiler Spack's section names (``%c,cxx=gcc@10.2.1``; "no compilers": none)
+        header = listing[digest]["compilers"]
+        assert row["compiler"] == ("none" if header == "no compilers" else header.rsplit("=", 1)[1]), digest
 
 
 QUERIES = json.loads((ORACLE / "spack_queries.json").read_text())
