@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from dashboard.frames import to_frames
+from dashboard.frames import to_frames, with_dictionaries
 from dashboard.model import CacheData, LoadReport
 from dashboard.sources.parse import parse_pages
 from dashboard.core.schema import concat_tables, empty_tables
@@ -367,6 +367,12 @@ def find_pages(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[
     return scan_pages(source)["path"].tolist()
 
 
+def _parse_chunk(items: list[tuple[int, str]]) -> dict[str, pa.Table]:
+    """:func:`~dashboard.sources.parse.parse_pages` with the text columns as dictionaries
+    (:func:`dashboard.frames.with_dictionaries`)."""
+    return with_dictionaries(parse_pages(items))
+
+
 def parse_all(items: list[tuple[int, str]], workers: int | None, progress: ProgressFn | None) -> dict[str, pa.Table]:
     """Parse ``(page_id, path)`` pages (see :func:`dashboard.sources.parse.parse_pages`) in
     chunks of :data:`CHUNK_PAGES`: in this process below :data:`PARALLEL_MIN_PAGES`
@@ -382,7 +388,7 @@ def parse_all(items: list[tuple[int, str]], workers: int | None, progress: Progr
     done = 0
     if workers <= 1 or total < PARALLEL_MIN_PAGES:
         for chunk in chunks:
-            results.append(parse_pages(chunk))
+            results.append(_parse_chunk(chunk))
             done += len(chunk)
             if progress:
                 progress(done, total)
@@ -390,7 +396,7 @@ def parse_all(items: list[tuple[int, str]], workers: int | None, progress: Progr
         # fork is cheapest, but unsafe in a threaded caller (Panel/Tornado server): spawn there.
         method = "fork" if threading.active_count() == 1 and "fork" in get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
-            for chunk, result in zip(chunks, pool.map(parse_pages, chunks)):
+            for chunk, result in zip(chunks, pool.map(_parse_chunk, chunks)):
                 results.append(result)
                 done += len(chunk)
                 if progress:
