@@ -180,8 +180,9 @@ def _compiler_parts(compiler, deps, annotations) -> tuple[str, str | None]:
         for dep_hash, dep_name, _, virtuals in deps:
             if virtual in virtuals.split(","):
                 return dep_name, dep_hash
-    if isinstance(annotations, dict) and annotations.get("compiler"):
-        return normalize_compiler(str(annotations["compiler"])), None
+    named = annotations.get("compiler") if isinstance(annotations, dict) else getattr(annotations, "compiler", None)
+    if named:
+        return normalize_compiler(str(named)), None
     return "none", None
 
 
@@ -285,7 +286,7 @@ def _typed_rows(installs: dict[str, msgspec.Raw]):
         else:
             annotations = spec.annotations
             if provider is False or (annotations is not None and annotations.compiler):  # the general reader
-                compiler, dep_hash = _compiler_parts(None, deps, {"compiler": annotations.compiler} if annotations is not None else None)
+                compiler, dep_hash = _compiler_parts(None, deps, annotations)
                 if dep_hash is not None:
                     pending.append((row, compiler, dep_hash))
             else:
