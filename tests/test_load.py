@@ -268,3 +268,38 @@ def test_typed_and_plain_record_reading_agree_with_yaml(real_data, reference, mo
     pd.testing.assert_frame_equal(ours, plain.specs[columns].astype(str).sort_values(key).reset_index(drop=True))
     theirs = reference.drop_duplicates(["path", "hash"])[["tag", "package", "hash", "version", "os", "target", "compiler"]]
     assert ours[list(theirs.columns)].sort_values(key).to_numpy().tolist() == theirs.sort_values(key).to_numpy().tolist()
+
+
+def test_arrow_allocates_through_malloc_unless_told_otherwise(tmp_path):
+    """Loading uses Arrow's system pool (``dashboard.core.schema.use_system_allocator``),
+    in the parser processes too; ``ARROW_DEFAULT_MEMORY_POOL`` still chooses."""
+    script = (
+        "import sys, pyarrow as pa\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from multiprocessing import get_context\n"
+        "import dashboard.load\n"
+        "# a spawned parser process imports the pages module to run its chunks\n"
+        "ask = \"__import__('dashboard.sources.pages') and __import__('pyarrow').default_memory_pool().backend_name\"\n"
+        "with ProcessPoolExecutor(1, mp_context=get_context('spawn')) as pool:\n"
+        "    worker = pool.submit(eval, ask).result()\n"
+        "print(pa.default_memory_pool().backend_name, worker)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=root, timeout=120)
+    assert ran.stdout.split() == ["system", "system"], ran.stderr
+    import pyarrow as pa
+
+    other = next(name for name in ("jemalloc", "mimalloc") if getattr(pa, f"{name}_memory_pool", None) and _pool_available(name))
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**env, "ARROW_DEFAULT_MEMORY_POOL": other}, cwd=root, timeout=120)
+    assert ran.stdout.split() == [other, other], ran.stderr
+
+
+def _pool_available(name: str) -> bool:
+    import pyarrow as pa
+
+    try:
+        getattr(pa, f"{name}_memory_pool")()
+    except NotImplementedError:
+        return False
+    return True

@@ -8,7 +8,27 @@ Owns the schemas; no pandas, no Panel.
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
+
+
+def use_system_allocator() -> None:
+    """Arrow allocates through the C library's ``malloc`` (its *system* pool) rather than
+    its bundled mimalloc, unless ``ARROW_DEFAULT_MEMORY_POOL`` names a pool already.
+
+    A load copies hundreds of MB of columns (the store's rows of unchanged pages, the
+    DataFrames); with mimalloc those copies took 2-3x as long and varied from run to run
+    (fresh memory from the system each time): a reload after touching 1% of 145,440
+    pages spent 0.47-0.71 s building its frames, 0.19-0.20 s with ``malloc``
+    (``docs/benchmarks.md``).  It is also the allocator the server uses for Python
+    objects, whose ``malloc_trim`` then gives back what Arrow freed too.  Called when
+    this module is imported, so the parser processes use it as well."""
+    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
+use_system_allocator()
 
 #: ``meta`` fields of a page that are lists (stored as comma-separated text).
 META_LIST_FIELDS = ("stacks", "oss", "platforms", "targets", "versions", "compilers")
