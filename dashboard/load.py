@@ -45,13 +45,24 @@ def load(
     return _flag_odd_hashes(_load(source, **options))
 
 
+#: Rows checked at a time by :func:`odd_hashes`: its temporary arrays stay in the CPU's
+#: cache instead of new memory of the full column's size (a first call at 2M rows took
+#: 0.1-0.47 s, then 0.02-0.03 s).
+ODD_HASH_STEP = 1 << 15
+
+
 def odd_hashes(hashes: pd.Series) -> np.ndarray:
     """Boolean per row: the hash is not a Spack DAG hash (32 characters a-z, 2-7).
-    Reads the strings' Arrow buffers (~0.05 s at 2M rows, where a regular expression
-    takes ~0.6 s)."""
+    Reads the strings' Arrow buffers, :data:`ODD_HASH_STEP` rows at a time (~0.02 s at
+    2M rows, where a regular expression takes ~0.6 s)."""
     array = pa.array(hashes)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    parts = [_odd_in(chunk.slice(start, ODD_HASH_STEP)) for chunk in chunks for start in range(0, len(chunk), ODD_HASH_STEP)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
+
+def _odd_in(array: pa.Array) -> np.ndarray:
+    """:func:`odd_hashes` of one Arrow array (not chunked)."""
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         array = array.cast(pa.string())
     width = np.int64 if pa.types.is_large_string(array.type) else np.int32
@@ -69,9 +80,10 @@ def odd_hashes(hashes: pd.Series) -> np.ndarray:
 
 
 def _flag_odd_hashes(data: CacheData) -> CacheData:
-    odd = data.specs[odd_hashes(data.specs["hash"])]
-    if odd.empty:
+    flags = odd_hashes(data.specs["hash"])
+    if not flags.any():  # (selecting no rows of millions still costs ~50 ms)
         return data
+    odd = data.specs[flags]
     paths = data.pages.set_index("page_id")["path"] if len(data.pages) else pd.Series(dtype=str)
     extra = pd.DataFrame({
         "path": [str(paths.get(i, data.source)) for i in odd["page_id"]],

@@ -93,6 +93,29 @@ def test_a_page_with_a_hostile_hash_is_a_warning_row_naming_its_file(tmp_path):
     assert odd_hashes(hashes).tolist() == (~hashes.str.fullmatch(r"[a-z2-7]{32}")).tolist()
 
 
+def test_odd_hashes_across_chunks_and_steps():
+    """Hashes in several Arrow chunks, longer than one step of the check
+    (``dashboard.load.ODD_HASH_STEP``), odd ones at the steps' edges and a missing one:
+    a regular expression is the oracle."""
+    import random
+
+    import pyarrow as pa
+
+    from dashboard.load import ODD_HASH_STEP, odd_hashes
+
+    rnd = random.Random(7)
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    values = ["".join(rnd.choice(alphabet) for _ in range(32)) for _ in range(2 * ODD_HASH_STEP + 1000)]
+    for i in (0, ODD_HASH_STEP - 1, ODD_HASH_STEP, ODD_HASH_STEP + 1, len(values) - 1):
+        values[i] = values[i][:-1] + rnd.choice("!A8 é")
+    values[5] = values[5][:31]
+    chunks = [values[:1000], values[1000:ODD_HASH_STEP + 3], values[ODD_HASH_STEP + 3:], [None]]
+    hashes = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(chunks, pa.string())))
+    expected = ~hashes.fillna("").str.fullmatch(r"[a-z2-7]{32}")
+    assert expected.sum() == 7
+    assert odd_hashes(hashes).tolist() == expected.tolist()
+
+
 def test_the_served_apps_copy_buttons_paste_safely(tmp_path, browser):
     """End to end, as a user does it: a mirror whose path holds shell syntax
     (``m$(touch PWNED);x``, a copy of the cache Spack wrote), served; each copy button of
