@@ -95,6 +95,21 @@ def test_options_narrow_to_what_exists_under_other_selections(index, reference):
     assert dict(zip(opts["stack"]["value"], opts["stack"]["specs"])) == exp_stacks.to_dict()
 
 
+def test_options_are_counted_when_first_asked_for(index, reference, monkeypatch):
+    """A change's answer leaves without the selectors' option counts (the served app
+    labels its selectors after the answer is drawn); asked for, they are counted once,
+    from the selection the answer was computed for."""
+    calls = []
+    counted = q.option_counts
+    monkeypatch.setattr(q, "option_counts", lambda *a: calls.append(a) or counted(*a))
+    res = q.compute(index, q.Selection(os=("sequoia",)))
+    assert calls == []
+    one = reference.drop_duplicates(["path", "hash"])
+    expected = one[one["os"] == "sequoia"].groupby("target").size().to_dict()
+    assert dict(zip(res.options["target"]["value"], res.options["target"]["specs"])) == expected
+    assert res.options is res.options and len(calls) == 1
+
+
 def test_cell_narrows_table_but_not_heatmaps(real_data, index, reference):
     sel = q.Selection(cell=("py-build", "e4s"))
     res = q.compute(index, sel)
