@@ -3,7 +3,8 @@ a load is a set of tables named by :data:`TABLES`, each with its schema in
 :data:`SCHEMAS`, plus ``nodes`` (:data:`NODE_SCHEMA`) for sources with a
 dependency graph.  :mod:`dashboard.frames` turns them into the DataFrames of
 :class:`dashboard.model.CacheData`; :mod:`dashboard.store` keeps them on disk.
-Owns the schemas; no pandas, no Panel.
+Owns the schemas and the allocator Arrow uses for them (:func:`use_system_allocator`,
+set on import); no pandas, no Panel.
 """
 
 from __future__ import annotations
