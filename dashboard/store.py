@@ -212,13 +212,31 @@ def _alive(page_ids: np.ndarray, live: np.ndarray, next_id: int) -> np.ndarray:
     return lookup[page_ids]
 
 
+#: Threads that filter the store's columns (:func:`_keep_pages`).
+FILTER_THREADS = max(2, min(4, os.cpu_count() or 1))
+
+
 def _keep_pages(tables: dict[str, pa.Table], keep_ids: np.ndarray, next_id: int) -> dict[str, pa.Table]:
-    """Rows of the pages ``keep_ids`` only (a table is returned as is when all stay)."""
+    """Rows of the pages ``keep_ids`` only (a table is returned as is when all stay).
+
+    The columns are filtered in :data:`FILTER_THREADS` threads (Arrow filters without
+    the GIL): most of a filter's time is the kernel handing out the new memory, which
+    goes on in parallel. 2M spec rows, 1% of the pages dropped, fresh process: ~150 ms
+    against ~300 ms one table at a time (``Table.filter``)."""
     out = {}
-    for name in TABLES:
-        table = tables[name]
-        mask = _alive(table.column("page_id").to_numpy(), keep_ids, next_id)
-        out[name] = table if mask.all() else table.filter(pa.array(mask))
+    with ThreadPoolExecutor(max_workers=FILTER_THREADS, thread_name_prefix="store-filter") as pool:
+        filtered = {}
+        for name in TABLES:
+            table = tables[name]
+            mask = _alive(table.column("page_id").to_numpy(), keep_ids, next_id)
+            if mask.all():
+                out[name] = table
+            else:
+                selection = pa.array(mask)
+                filtered[name] = [pool.submit(column.filter, selection) for column in table.columns]
+        for name, columns in filtered.items():
+            out[name] = pa.Table.from_arrays([column.result() for column in columns], schema=tables[name].schema)
+    out = {name: out[name] for name in TABLES}
     if out["pages"].num_rows != len(keep_ids):  # every kept page has exactly one row
         raise CorruptStore(f"the store holds {out['pages'].num_rows} rows for {len(keep_ids)} unchanged pages")
     return out
