@@ -109,6 +109,38 @@ def test_no_tag_package_or_version_is_cut_in_the_spec_table(server, browser, art
     ctx.close()
 
 
+#: The spec table's shown columns left to right, and how far its rows scroll sideways (px).
+TABLE_FIT_JS = """() => { let out = null; const walk = (root) => root.querySelectorAll('*').forEach(e => {
+    if (e.classList.contains('spec-table') && e.shadowRoot) {
+      const holder = e.shadowRoot.querySelector('.tabulator-tableholder');
+      const fields = [...e.shadowRoot.querySelectorAll('.tabulator-col')].filter(c => c.offsetWidth > 0 && c.getAttribute('tabulator-field'))
+        .map(c => c.getAttribute('tabulator-field'));
+      out = holder ? [fields, holder.scrollWidth - holder.clientWidth] : null;
+    } else if (e.shadowRoot) walk(e.shadowRoot); });
+  walk(document); return out; }"""
+
+
+def test_every_spec_table_column_in_view_at_1400_px(server, browser, artifacts):
+    """At 1400 px the spec table shows every column without scrolling sideways (the tag
+    column last), and leaves out the columns that would be all dashes: the real pages
+    write ``size: "-"`` for every binary (read by PyYAML) and name no dependencies."""
+    import yaml
+
+    from dashboard.domain.query import TABLE_COLUMNS
+
+    sizes = {str(record.get("size")) for page in REAL_PAGES.rglob("specs.md")
+             for record in yaml.safe_load(page.read_text().split("---")[1])["spec_details"]}
+    assert sizes == {"-"}  # the premise: no page of the embedded data knows a size
+    ctx, pg = _page(browser, 1400)
+    pg.goto(server, timeout=PATIENCE_MS)
+    pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)
+    expected = [c for c in TABLE_COLUMNS if c not in ("size", "n_deps")]
+    wait_value(pg, lambda p: p.evaluate(TABLE_FIT_JS), [expected, 0])
+    pg.locator(".spec-table").first.screenshot(path=str(artifacts / "everyday-table-fits-1400.png"))
+    assert not pg.errors, pg.errors
+    ctx.close()
+
+
 def test_sizes_in_iec_units_one_tag_and_the_theme_link(tmp_path, browser, artifacts):
     """A mirror served with ``--sizes``: the size column reads KiB with the exact bytes
     on hover, and the headline's size line sums the selection; the mirror is one tag,

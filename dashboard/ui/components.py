@@ -369,8 +369,10 @@ class SpecTable(Component):
         s = self.state
         self.table = views.spec_table(query.table_rows(s.index, s.result.mask), row_content=detail_for(s),
                                       filters={k: v for k, v in (s.columns or {}).items() if str(v).strip()})
-        if s.data.dependencies.empty:  # pages name no dependencies: no column of dashes (its width to variants)
-            self.table.param.update(hidden_columns=["n_deps"], widths={**self.table.widths, "variants": "16%"})
+        # no column of dashes: pages name no dependencies, and often no size
+        dashes = (["n_deps"] if s.data.dependencies.empty else []) + (["size"] if s.data.specs["size"].isna().all() else [])
+        if dashes:
+            self.table.hidden_columns = dashes
         self.download = pn.widgets.FileDownload(
             callback=self._csv, filename="specs.csv", label="Download CSV (filtered rows)", color="primary", embed=False, width=220
         )

@@ -244,18 +244,26 @@ class VersionSortedTabulator(pn.widgets.Tabulator):
     sorting by version gives ``develop``, ``2023.02.20``, ``39.2.0``, ``7.0.2``.
     Other columns sort as Tabulator does (text case-insensitively).  Updates cost
     the shown page, not the number of rows (see ``_update_index_mapping``).
-    ``min_widths`` keeps columns at least as wide as their titles (:func:`title_widths`)."""
+    ``min_widths`` keeps columns at least as wide as their titles (:func:`title_widths`);
+    ``grow`` shares the width left over between the columns (Tabulator's ``widthGrow``,
+    default 1), so with ``layout="fit_columns"`` the columns fill the table and never
+    overflow it while their least widths fit."""
 
     min_widths = param.Dict(default={}, doc="column -> least width in pixels")
-    _rename = {**pn.widgets.Tabulator._rename, "min_widths": None}
+    grow = param.Dict(default={}, doc="column -> its share of the width left over (Tabulator's widthGrow)")
+    _rename = {**pn.widgets.Tabulator._rename, "min_widths": None, "grow": None}
 
     def _get_configuration(self, columns):
         # Panel merges configuration["columns"] into its own by position, one off beside
         # a row expander (a column's settings land on its neighbour): set them by field
         configuration = super()._get_configuration(columns)
         for column in configuration.get("columns", []):
-            if isinstance(column, dict) and column.get("field") in self.min_widths:
+            if not isinstance(column, dict):
+                continue
+            if column.get("field") in self.min_widths:
                 column["minWidth"] = self.min_widths[column["field"]]
+            if column.get("field") in self.grow:
+                column["widthGrow"] = self.grow[column["field"]]
         return configuration
 
     def _update_index_mapping(self):
@@ -405,6 +413,9 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail,
         disabled=True,
         selectable=False,
         layout="fit_columns",  # every column in view at 1400 px; narrower windows scroll sideways
+        # no popups to place (read-only, header filters are inputs): without this Panel adds
+        # an empty last column that is 10 px wide with its padding and overflows the table
+        container_popup=False,
         header_filters={c: text_filter for c in rows.columns if c not in NUMBER_COLUMNS},
         # pages write "-" for an unknown size (and name no dependencies): show "-", not NaN
         formatters={
@@ -420,19 +431,16 @@ def spec_table(rows: pd.DataFrame, page_size: int = 20, row_content=spec_detail,
                 + " ? 'color:#b02a37;font-weight:bold' : '' %>\"><%- value %></span>"))} if SIGNATURE_COLUMN in rows.columns else {}),
         },
         titles=NUMBER_TITLES,
-        widths={
-            # 90% in all: the row expander column takes the rest
-            "hash": "6%", "package": "10%", "version": "7%", "compiler": "10%", "os": "8%", "target": "8%",
-            "variants": "11%", "stacks": "9%", "size": "6%", "n_deps": "4%", "tag": "11%",
-        } if SIGNATURE_COLUMN not in rows.columns else {
-            "hash": "5%", "package": "9%", "version": "7%", "compiler": "9%", "os": "7%", "target": "7%",
-            "variants": "9%", "stacks": "7%", "size": "6%", "n_deps": "4%", "tag": "10%", SIGNATURE_COLUMN: "10%",
-        },
+        # the width left over after each column's least width, shared: text that wraps
+        # or runs long (variants, stacks, tag names) gets more
+        grow={"package": 2, "compiler": 2, "variants": 3, "stacks": 2, "tag": 2},
         # each column at least as wide as its title and sort arrow: never "versio", "pac..."
         # (narrow windows scroll the table sideways instead)
         min_widths={c["field"]: c["minWidth"] for c in title_widths(rows.columns, NUMBER_TITLES)},
         configuration={
-            "columnDefaults": {"tooltip": True, "headerTooltip": True, "minWidth": 72, "headerWordWrap": True},
+            # (no default least width: the row expander's arrow keeps Panel's 40 px, the data
+            # columns have theirs from their titles)
+            "columnDefaults": {"tooltip": True, "headerTooltip": True, "headerWordWrap": True},
             # the header's inputs start with the filters in force: the browser reports what
             # they show once it has drawn them, and empty inputs would clear the selection's
             **({"initialHeaderFilter": [{"field": k, "value": v} for k, v in filters.items()]} if filters else {}),
