@@ -116,3 +116,34 @@ def test_a_question_view_shows_a_busy_spinner_until_built(real_data, monkeypatch
     dash.state.view = "overview"
     dash.state.view = "compare"
     assert not waiting and slot[0] is built
+
+
+def test_relabelling_a_picked_selector_does_not_compute_the_answer_again(real_data):
+    """After a pick, the selectors' counts are relabelled, and a selector holding a value
+    whose label changed sends that value again (the browser drops a chosen value whose
+    label changed): that is no new selection, so each pick computes its answer once;
+    the answer is pandas' count."""
+    from dashboard.ui.components import Selectors
+    from dashboard.ui.state import DashboardState
+
+    pending = []
+    state = DashboardState(real_data, later=pending.append)
+    selectors = Selectors(state=state)
+    answers, resent = [], []
+    state.param.watch(lambda e: answers.append(e.new), "result")
+    selectors.widgets["os"].param.watch(lambda e: resent.append(e.new), "value", onlychanged=False)
+    specs, stacks = real_data.specs, real_data.spec_stacks
+    os_name = "ubuntu22.04"
+    selectors.widgets["os"].value = [os_name]
+    while pending:
+        pending.pop()()
+    on_os = stacks[stacks["spec"].isin(specs.index[specs["os"] == os_name])]
+    stack = str(on_os["stack"].value_counts().index[-1])  # a small stack: the OS counts under it change
+    selectors.widgets["stack"].value = [stack]
+    while pending:
+        pending.pop()()
+    assert len(answers) == 2, f"{len(answers)} answers computed for 2 picks"
+    assert "os" in state.relabelled and resent[-1] == [os_name]  # the OS value was sent again
+    want = set(stacks.loc[stacks["stack"] == stack, "spec"]) & set(specs.index[specs["os"] == os_name])
+    assert state.result.numbers["specs"] == len(want)
+    assert selectors.widgets["os"].value == [os_name] and selectors.widgets["stack"].value == [stack]

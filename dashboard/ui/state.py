@@ -28,6 +28,15 @@ def _now(callback: Callable[[], None]) -> None:
     callback()
 
 
+def _same(old, new) -> bool:
+    """``old`` and ``new`` values of a selection parameter are equal (lists, dicts,
+    tuples, text, numbers; never raises)."""
+    try:
+        return bool(old == new) and type(old) is type(new)
+    except Exception:  # noqa: BLE001 - values that cannot be compared are a change
+        return False
+
+
 class DashboardState(param.Parameterized):
     """The single source of truth of one dashboard session.
 
@@ -101,6 +110,13 @@ class DashboardState(param.Parameterized):
         )
 
     def _on_change(self, *events):
+        # a value set again unchanged is no change: a selector whose option labels were
+        # relabelled sends its value again (see Selectors._relabel), and param passes
+        # that on through the widget's link as an event (old == new); answering it
+        # recomputed and redrew everything a second time, ~200 ms after most picks
+        events = [e for e in events if not _same(e.old, e.new)]
+        if not events:
+            return
         names = {e.name for e in events}
         if self.cell is not None and "cell" not in names and names - {"top_n"}:
             with param.discard_events(self):
