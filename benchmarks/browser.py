@@ -70,7 +70,7 @@ def _rss_mb(pid: int) -> float:
 #: (``pointerdown``, capture phase) and offers ``__scdWatch(specs, heat, since, search)``,
 #: which resolves with the milliseconds from that press (``since="navigation"``: from
 #: navigation start) until the page's models show ``specs`` (Specs number and row
-#: count) and ``heat`` package rows on the package x stack heatmap, the URL's query has
+#: count, their text no longer hidden while their style sheets load) and ``heat`` package rows on the package x stack heatmap, the URL's query has
 #: the pairs of ``search`` (in any order) (the server writes it with the rest of its answer, so a pick that changes
 #: no number still waits for the server), and the frame after that has been drawn.
 #: Checked on every animation frame among Bokeh's views: no DOM polling from outside,
@@ -83,14 +83,17 @@ window.__scdNorm = (q) => q.replace(/^\\?/, "").split("&").sort().join("&");
 window.__scdWatch = (specs, heat, since, search) => new Promise((resolve) => {
   const find = () => {
     if (!window.Bokeh || !Bokeh.index) return null;
-    let number = null, count = null, figure = null;
+    let number = null, count = null, figure = null, shown = true;
     for (const v of Bokeh.index.query(() => true)) {
       const m = v.model, text = m.text || "";
       if (m.type === "panel.models.markup.HTML" && text.includes("&gt;Specs&lt;/div&gt;")) number = m;
       else if (m.type === "panel.models.markup.HTML" && text.includes("row-count")) count = m;
       else if (m.type === "Figure" && m.title && m.title.text && m.title.text.startsWith("Specs per package and stack") && v.model.inner_height > 0) figure = m;
+      else continue;
+      // a Panel HTML pane keeps its text hidden until its style sheets are in: not yet seen
+      if (v.container && v.container.style && v.container.style.visibility === "hidden") shown = false;
     }
-    return number && count && figure ? {number, count, figure} : null;
+    return number && count && figure && shown ? {number, count, figure} : null;
   };
   const value = (text, after) => {
     const i = text.indexOf(after);
