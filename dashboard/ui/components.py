@@ -140,17 +140,17 @@ class Headline(Component):
             for key, label in HEADLINE.items()
         }
         self.empty_note = pn.Row(
-            pn.pane.HTML("<b>No specs match this selection.</b> Remove a filter, or clear them all.", css_classes=["empty-note"]),
+            views.TextPane("<b>No specs match this selection.</b> Remove a filter, or clear them all.", css_classes=["empty-note"]),
             pn.widgets.Button(label="Clear all filters", color="warning", on_click=lambda e: self.state.clear(), width=160),
             visible=False,
             styles={"background": "#fff4e5", "border-radius": "4px"},
             sizing_mode="stretch_width",
         )
         #: what the selection's signatures say (specs checked with ``--verify`` only)
-        self.signatures = pn.pane.HTML("", css_classes=["signature-line"], sizing_mode="stretch_width",
+        self.signatures = views.TextPane("", css_classes=["signature-line"], sizing_mode="stretch_width",
                                        visible=SIGNATURE_COLUMN in self.state.data.specs.columns)
         #: the selection's bytes (known sizes) and how many sizes are unknown
-        self.size_line = pn.pane.HTML("", css_classes=["size-line"], sizing_mode="stretch_width")
+        self.size_line = views.TextPane("", css_classes=["size-line"], sizing_mode="stretch_width")
         self._layout = pn.Column(pn.FlexBox(*self.numbers.values()), self.size_line, self.signatures, self.empty_note, sizing_mode="stretch_width")
         self._update()
 
@@ -218,7 +218,7 @@ class Heatmaps(Component):
         self.picker.param.watch(self._show, "value")
         self._layout = pn.Column(
             self.picker, *self._views.values(),
-            pn.pane.HTML(f"<small>{html.escape(root_note(self.state.data.spec_stacks['stack'].cat.categories))}</small>",
+            views.TextPane(f"<small>{html.escape(root_note(self.state.data.spec_stacks['stack'].cat.categories))}</small>",
                          sizing_mode="stretch_width", css_classes=["root-note"]),
             sizing_mode="stretch_width",
         )
@@ -380,8 +380,8 @@ class SpecTable(Component):
             callback=self._export, filename="spack-cache-dashboard.html", label="Export HTML (current selection)", color="light",
             embed=False, width=250,
         )
-        self.row_count = pn.pane.HTML("", name="row count", width=140)
-        self.cell_note = pn.pane.HTML("", min_width=260, sizing_mode="stretch_width")
+        self.row_count = views.TextPane("", name="row count", width=140)
+        self.cell_note = views.TextPane("", min_width=260, sizing_mode="stretch_width")
         self.clear_cell = pn.widgets.Button(
             label="Show all cells", color="light", visible=False, on_click=lambda e: setattr(s, "cell", None), width=130
         )
@@ -390,7 +390,7 @@ class SpecTable(Component):
         # export and URL follow them (state.columns); a note names those in force
         self.table.param.watch(self._filters_to_state, "filters")
         self.table.jscallback(filters=HEADER_FILTERS_JS)
-        self.filter_note = pn.pane.HTML("", min_width=200, sizing_mode="stretch_width", css_classes=["filter-note"])
+        self.filter_note = views.TextPane("", min_width=200, sizing_mode="stretch_width", css_classes=["filter-note"])
         self.clear_filters = pn.widgets.Button(label="Clear table filters", color="light", visible=False, width=150,
                                                on_click=lambda e: setattr(s, "columns", {}))
         header = pn.FlexBox(
@@ -470,7 +470,7 @@ class Problems(Component):
         nodes = self.state.data.nodes
         external = int(nodes["external"].astype(bool).sum()) if len(nodes) else 0
         # records of an index with no binary are not problems: say what they are
-        note = [pn.pane.HTML(
+        note = [views.TextPane(
             f"Not problems: the indexes also hold {external:,} externals (Spack never pushes them) and "
             f"{len(nodes) - external:,} records that were not pushed; dependencies may point at them.",
             css_classes=["not-binaries"], sizing_mode="stretch_width",

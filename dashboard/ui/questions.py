@@ -75,7 +75,7 @@ class HostFilter(Component):
         )
         self.input.param.watch(self._typed, "value")
         self.detect = pn.widgets.Button(label="This machine", color="light", width=120, on_click=self._detect)
-        self.message = pn.pane.HTML("", css_classes=["host-message"], sizing_mode="stretch_width", margin=(0, 10))
+        self.message = views.TextPane("", css_classes=["host-message"], sizing_mode="stretch_width", margin=(0, 10))
         self._layout = pn.Column(self.input, self.detect, self.message, sizing_mode="stretch_width")
         self._show()
 
@@ -107,7 +107,7 @@ class RunsHereView(Component):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.summary = pn.pane.HTML("", sizing_mode="stretch_width", name="runs-here-summary")
+        self.summary = views.TextPane("", sizing_mode="stretch_width", name="runs-here-summary")
         self.reasons = _table(self._no_reasons(), "why-not", wrap=("reason",))
         self._layout = pn.Column(
             pn.pane.Markdown("### Will it run here?\nType a host in the sidebar (**Runs on host**) or click **This machine**. "
@@ -163,7 +163,7 @@ class CompareView(Component):
         self.a = pn.widgets.Select.from_param(s.param.tag_a, options=self._choices(), width=260, css_classes=["tag-a"], description=None)
         self.b = pn.widgets.Select.from_param(s.param.tag_b, options=self._choices(), width=260, css_classes=["tag-b"], description=None)
         self._label()
-        self.numbers = pn.pane.HTML("", sizing_mode="stretch_width", name="diff-numbers")
+        self.numbers = views.TextPane("", sizing_mode="stretch_width", name="diff-numbers")
         self.by_stack = _table(pd.DataFrame(), "diff-by-stack", page_size=10)
         self.by_stack.param.update(layout="fit_columns", widths={"stack": "46%"})
         self.rows = _table(pd.DataFrame(), "diff-rows")
@@ -178,8 +178,8 @@ class CompareView(Component):
             plot_frame.hvplot.line(x="tag", y="specs", by="stack", height=340, responsive=True, title="Specs per stack and tag (8 largest stacks)",
                                    hover_cols=["packages"], legend="right").opts(xrotation=30, hooks=[views.wheel_scrolls_the_page]),
             sizing_mode="stretch_width", name="timeline",
-        ) if len(plot_frame) else pn.pane.HTML("<i>No tags</i>")
-        self.versions = pn.pane.HTML("", sizing_mode="stretch_width", name="package-versions")
+        ) if len(plot_frame) else views.TextPane("<i>No tags</i>")
+        self.versions = views.TextPane("", sizing_mode="stretch_width", name="package-versions")
         self._result = None
         # hidden while there is nothing to compare (one tag, or the same on both sides)
         self._pickers = pn.Row(self.a, self.b)  # two lists of one value would offer nothing
@@ -304,12 +304,12 @@ class WhyView(Component):
         tags = tag_order(s.index.categories["tag"].astype(str))
         self.old = pn.widgets.Select.from_param(s.param.why_old, options=tags, width=220, css_classes=["why-old"], description=None)
         self.new = pn.widgets.Select.from_param(s.param.why_new, options=tags, width=220, css_classes=["why-new"], description=None)
-        self.numbers = pn.pane.HTML("", sizing_mode="stretch_width", name="why-numbers")
+        self.numbers = views.TextPane("", sizing_mode="stretch_width", name="why-numbers")
         self.causes = _table(pd.DataFrame(), "why-causes", page_size=10, wrap=("cause",))
         self.causes.param.update(selectable=1, widths={"cause": 280})
         self.causes.on_click(self._picked)
         self.heatmap = pn.pane.HoloViews(None, sizing_mode="stretch_width", css_classes=["why-heatmap"], min_height=200)
-        self.picked = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.picked = views.TextPane("", sizing_mode="stretch_width")
         self.specs = _table(pd.DataFrame(), "why-specs", wrap=("path",))
         self._pickers = pn.Row(self.old, self.new)
         # a wide heatmap (many stacks) scrolls sideways in its own box, as the overview's do, not the page
@@ -441,7 +441,7 @@ class StorageView(Component):
         super().__init__(**params)
         s = self.state
         bytes_columns = {c: HTMLTemplateFormatter(template=SIZE_TEMPLATE) for c in ("bytes", "bytes_change", "extra_bytes")}
-        self.numbers = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.numbers = views.TextPane("", sizing_mode="stretch_width")
         self.by_tag, self.by_stack, self.by_package, self.duplicates = (
             _table(pd.DataFrame(), name, page_size=10) for name in ("storage-tags", "storage-stacks", "storage-packages", "storage-duplicates"))
         for table in (self.by_tag, self.by_stack, self.by_package, self.duplicates):
@@ -452,7 +452,7 @@ class StorageView(Component):
                                                   height=90, sizing_mode="stretch_width", css_classes=["keep-list"])
         self.preview = pn.widgets.Button(label="Preview pruning", color="primary", width=160,
                                          on_click=lambda e: self._prune(text=self.keep_list.value))
-        self.plan = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.plan = views.TextPane("", sizing_mode="stretch_width")
         self.by_mirror = _table(pd.DataFrame(), "prune-mirrors", page_size=10)
         self.pruned = _table(pd.DataFrame(), "prune-rows", page_size=10)
         self.by_mirror.formatters = {**self.by_mirror.formatters, **bytes_columns}
@@ -547,7 +547,7 @@ class FindView(Component):
             height=90, sizing_mode="stretch_width", label="Spec, /hash, spec.json or spack.lock", css_classes=["find-input"],
         )
         self.go = pn.widgets.Button(label="Find", color="primary", width=100, on_click=lambda e: setattr(self.state, "find", self.input.value))
-        self.message = pn.pane.HTML("", sizing_mode="stretch_width", name="find-message")
+        self.message = views.TextPane("", sizing_mode="stretch_width", name="find-message")
         self.exact = _table(pd.DataFrame(), "find-exact", page_size=10)
         self.nearest = _table(pd.DataFrame(columns=["agree", "differs"]), "find-nearest", page_size=10)
         self.nearest.formatters = {"differs": {"type": "html"}}
