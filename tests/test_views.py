@@ -147,3 +147,31 @@ def test_relabelling_a_picked_selector_does_not_compute_the_answer_again(real_da
     want = set(stacks.loc[stacks["stack"] == stack, "spec"]) & set(specs.index[specs["os"] == os_name])
     assert state.result.numbers["specs"] == len(want)
     assert selectors.widgets["os"].value == [os_name] and selectors.widgets["stack"].value == [stack]
+
+
+def test_size_line_sums_the_known_sizes_and_counts_the_unknown():
+    """The headline's size line: the selection's known sizes summed and the specs of
+    unknown size counted, by pandas over the binaries, for a Spack-written mirror read
+    with its sizes of which every other binary's size is then made unknown."""
+    import pandas as pd
+
+    from dashboard.core.terms import human_bytes
+    from dashboard.load import load
+    from dashboard.ui.components import Headline
+    from dashboard.ui.state import DashboardState
+    from test_everyday import SPACK
+
+    data = load(SPACK, cache=False, sizes=True)
+    assert data.specs["size"].notna().all()  # Spack wrote every size
+    data.specs.loc[data.specs.index[::2], "size"] = pd.NA
+    state = DashboardState(data)
+    headline = Headline(state=state)
+    for package in [None, *sorted(data.specs["package"].astype(str).unique())[:3]]:
+        if package is not None:
+            state.package = package
+        chosen = data.specs if package is None else data.specs[data.specs["package"].astype(str).str.contains(package, regex=False)]
+        known = chosen["size"].dropna()
+        unknown = len(chosen) - len(known)
+        text = (f"<b>Size</b> {human_bytes(int(known.sum()))} in {len(known):,} binaries" + (f"; {unknown:,} of unknown size" if unknown else "")
+                if len(known) else f"<b>Size</b> unknown ({unknown:,} binaries; pages write \"-\" and mirrors need --sizes)")
+        assert headline.size_line.object.startswith(text), (package, headline.size_line.object)

@@ -160,8 +160,10 @@ class Headline(Component):
         for key, number in self.numbers.items():
             number.value = numbers[key]
         self.empty_note.visible = numbers["specs"] == 0
-        total, unknown = query.selection_bytes(self.state.data, self.state.result.mask)
-        known = numbers["specs"] - unknown
+        # every spec is in one tag: the tags' sums are the selection's (none without sizes)
+        by_tag = self.state.result.sizes_by.get("tag")
+        total, known = (int(by_tag["bytes"].sum()), int(by_tag["sized"].sum())) if by_tag is not None else (0, 0)
+        unknown = numbers["specs"] - known
         self.size_line.object = (
             f"<b>Size</b> {human_bytes(total)} in {known:,} binaries" + (f"; {unknown:,} of unknown size" if unknown else "")
             + "".join(self._largest(dim) for dim in ("stack", "tag"))
