@@ -180,13 +180,20 @@ def _clear(pg, everything: "query.Result") -> None:
     _wait_ready(pg, everything)
 
 
-def _first_render(browser, url: str, everything: "query.Result") -> float:
+def _first_render(browser, url: str, everything: "query.Result", then=None) -> float | tuple[float, float]:
     """Milliseconds from navigation until a fresh page (its own context: nothing cached)
-    at ``url`` has drawn ``everything``."""
+    at ``url`` has drawn ``everything``.  ``then``: ``(index, tag)``, pick that tag on
+    the page once drawn (the first pick after a page loads, as each of 20 open sessions
+    makes) and return ``(first render ms, first pick ms)``."""
     ctx = _context(browser, 1400, 1000)
     pg = ctx.new_page()
     pg.goto(url)
     elapsed = _wait_ready(pg, everything, since="navigation")
+    if then is not None:
+        index, tag = then
+        one = query.Selection(tag=(tag,))
+        count = int(everything.options["tag"].set_index("value").loc[tag, "specs"])
+        elapsed = (elapsed, 1000 * _pick(pg, "tag", tag, one, query.compute(index, one, TOP_N), count))
     ctx.close()
     return elapsed
 
@@ -298,11 +305,12 @@ def measure(tree: Path, store: Path, picks: int = 30, sessions: int = 20, seed: 
 
 def alternate(tree: Path, store: Path, source: Path, picks: int = 30, pages: int = 12, seed: int = 3) -> dict:
     """This version and the dashboard of ``source`` served side by side, measured in
-    turns: ``pages`` fresh first renders each, then ``picks`` picks of one walk, each made
+    turns: ``pages`` fresh first renders each (each followed by one tag picked on that
+    page: the first pick after a page loads), then ``picks`` picks of one walk, each made
     on both (which one goes first alternates).  On a shared machine whose speed drifts
     within minutes, turns keep the comparison fair where two measurements one after the
-    other do not.  Returns ``{figure: (this, baseline)}`` for first render (median) and
-    pick median and p95, in ms."""
+    other do not.  Returns ``{figure: (this, baseline)}`` for first render (median), the
+    first pick on a fresh page (median, worst) and pick median and p95, in ms."""
     from playwright.sync_api import sync_playwright
 
     data = load(tree, cache_dir=store)
@@ -314,14 +322,19 @@ def alternate(tree: Path, store: Path, source: Path, picks: int = 30, pages: int
         "base": start_server(str(tree), ports["base"], timeout=900, env={STORE_ENV: str(store / "baseline")}, cwd=str(source)),
     }
     first: dict = {"this": [], "base": []}
+    first_pick: dict = {"this": [], "base": []}
     taken: dict = {"this": [], "base": []}
     rnd = random.Random(seed)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            tags = [str(v) for v in index.categories["tag"]]
             for i in range(pages):
+                tag = rnd.choice(tags)
                 for who in ("this", "base") if i % 2 == 0 else ("base", "this"):
-                    first[who].append(_first_render(browser, f"http://127.0.0.1:{ports[who]}/", everything))
+                    drawn, picked = _first_render(browser, f"http://127.0.0.1:{ports[who]}/", everything, then=(index, tag))
+                    first[who].append(drawn)
+                    first_pick[who].append(picked)
             tabs = {}
             for who, port in ports.items():
                 tabs[who] = _context(browser, 1400, 1000).new_page()
@@ -347,6 +360,8 @@ def alternate(tree: Path, store: Path, source: Path, picks: int = 30, pages: int
             server.wait(timeout=15)
     return {
         "first render (median)": tuple(statistics.median(first[w]) for w in ("this", "base")),
+        "first pick on a fresh page (median)": tuple(statistics.median(first_pick[w]) for w in ("this", "base")),
+        "first pick on a fresh page (worst)": tuple(max(first_pick[w]) for w in ("this", "base")),
         "pick median": tuple(statistics.median(taken[w]) for w in ("this", "base")),
         "pick p95": tuple(_percentile(taken[w], 0.95) for w in ("this", "base")),
     }
