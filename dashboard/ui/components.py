@@ -148,7 +148,7 @@ class Headline(Component):
         )
         #: what the selection's signatures say (specs checked with ``--verify`` only)
         self.signatures = views.TextPane("", css_classes=["signature-line"], sizing_mode="stretch_width",
-                                       visible=SIGNATURE_COLUMN in self.state.data.specs.columns)
+                                          visible=SIGNATURE_COLUMN in self.state.data.specs.columns)
         #: the selection's bytes (known sizes) and how many sizes are unknown
         self.size_line = views.TextPane("", css_classes=["size-line"], sizing_mode="stretch_width")
         self._layout = pn.Column(pn.FlexBox(*self.numbers.values()), self.size_line, self.signatures, self.empty_note, sizing_mode="stretch_width")
@@ -221,7 +221,7 @@ class Heatmaps(Component):
         self._layout = pn.Column(
             self.picker, *self._views.values(),
             views.TextPane(f"<small>{html.escape(root_note(self.state.data.spec_stacks['stack'].cat.categories))}</small>",
-                         sizing_mode="stretch_width", css_classes=["root-note"]),
+                            sizing_mode="stretch_width", css_classes=["root-note"]),
             sizing_mode="stretch_width",
         )
         self._show()
