@@ -44,6 +44,7 @@ PRIVATE_HOOKS = [
     ("panel.widgets", "Tabulator", "_update_index_mapping"),  # dashboard.ui.views.VersionSortedTabulator
     ("panel.widgets", "Tabulator", "_sort_df"),
     ("panel.widgets", "Tabulator", "_get_configuration"),
+    ("panel.pane", "HTML", "_update"),  # dashboard.ui.views.TextPane
     ("panel.io.resources", None, "_panel_use_mathjax"),  # dashboard.app.serve_without_mathjax
     ("panel.io.server", None, "bundle_resources"),  # dashboard.app.serve_without_webgl
     ("bokeh.resources", "Resources", "_collect_external_resources"),  # dashboard.export._BokehInline
