@@ -137,7 +137,8 @@ def page(browser):
     context.set_default_timeout(PATIENCE_MS)
     pg = context.new_page()
     errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
+    # SCD_ERROR_STACKS=1: each page error with its JavaScript stack (which script, which line)
+    pg.on("pageerror", lambda e: errors.append(str(e) + (" | " + e.stack[:600] if os.environ.get("SCD_ERROR_STACKS") and e.stack else "")))
     pg.errors = errors
     yield pg
     context.close()

@@ -284,7 +284,7 @@ def test_compare_two_stacks(server, page, real_data):
     want = expected_diff(specs, "develop-2025-03-30", "develop-2025-04-20")  # the default pair: the two newest snapshots
     for css, value in want.items():
         wait_value(pg, lambda p, c=css: shown(p, f"diff-{c}"), value)
-    assert pg.locator(".tag-a select").input_value() == "develop-2025-03-30"
+    wait_value(pg, lambda p: p.locator(".tag-a select").input_value(), "develop-2025-03-30")
     assert not pg.errors, pg.errors
 
 

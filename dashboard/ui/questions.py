@@ -154,6 +154,8 @@ class CompareView(Component):
     """Two tags (or two stacks) side by side: packages and specs added, removed and
     changed (of the selection's other filters), per stack, as a table and CSV; tags over time."""
 
+    _switching = False  # between tags and stacks (see _switch)
+
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
@@ -233,11 +235,19 @@ class CompareView(Component):
     def _switch(self):
         """Tags <-> stacks: new choices and labels, both sides back to the defaults."""
         choices = self._choices()
-        for widget, name in zip((self.a, self.b), self._names()):  # one change a widget: one redraw in the browser, not two
-            widget.param.update(options=choices, name=name)
-        with param.parameterized.batch_call_watchers(self.state):
-            self.state.param.update(tag_a="", tag_b="")
-            self._defaults()
+        # one answer for the switch: the pickers' new options reset their values one by one
+        # first, and each half-switched pair would redraw the tables (Panel's Tabulator can
+        # meet a second change of columns half rebuilt in the browser)
+        self._switching = True
+        try:
+            for widget, name in zip((self.a, self.b), self._names()):  # one change a widget: one redraw in the browser, not two
+                widget.param.update(options=choices, name=name)
+            with param.parameterized.batch_call_watchers(self.state):
+                self.state.param.update(tag_a="", tag_b="")
+                self._defaults()
+        finally:
+            self._switching = False
+        self._update()
 
     def _csv(self):
         return io.StringIO(self._result.rows.to_csv(index=False) if self._result is not None else "")
@@ -246,18 +256,24 @@ class CompareView(Component):
     def _update(self):
         """Diff the two sides (of the selection's other filters) into the numbers and tables."""
         s = self.state
-        if s.view != "compare":
+        if s.view != "compare" or self._switching:
             return
         what = "tag" if s.compare_by == "tag" else "stack"
-        one = len(self._choices()) < 2
+        choices = self._choices()
+        one = len(choices) < 2
         self._over_time.visible = self._pickers.visible = not one
         self._per_stack.visible = self._changes.visible = not one and s.tag_a != s.tag_b
         if one:
             self.numbers.object = (f'<div class="compare-note"><b>Only one {what} is loaded</b> '
-                                   f'({html.escape(", ".join(self._choices()) or "none")}): there is nothing to compare it with. '
+                                   f'({html.escape(", ".join(choices) or "none")}): there is nothing to compare it with. '
                                    f'Load a tree or mirror list holding two or more {what}s.</div>')
             return
         if not s.tag_a or not s.tag_b:
+            return
+        if s.tag_a not in choices or s.tag_b not in choices:
+            # mid-switch between tags and stacks, a side still names the other kind: no
+            # diff of a tag against a stack (the tables' columns would change twice in a
+            # moment, which Panel's Tabulator can meet half rebuilt in the browser)
             return
         if s.tag_a == s.tag_b:
             self.numbers.object = (f'<div class="compare-note"><b>A and B are the same {what}</b> ({html.escape(s.tag_a)}): '
