@@ -270,11 +270,6 @@ class CompareView(Component):
             return
         if not s.tag_a or not s.tag_b:
             return
-        if s.tag_a not in choices or s.tag_b not in choices:
-            # mid-switch between tags and stacks, a side still names the other kind: no
-            # diff of a tag against a stack (the tables' columns would change twice in a
-            # moment, which Panel's Tabulator can meet half rebuilt in the browser)
-            return
         if s.tag_a == s.tag_b:
             self.numbers.object = (f'<div class="compare-note"><b>A and B are the same {what}</b> ({html.escape(s.tag_a)}): '
                                    f'pick two different ones.</div>')
