@@ -45,6 +45,8 @@ PRIVATE_HOOKS = [
     ("panel.widgets", "Tabulator", "_sort_df"),
     ("panel.widgets", "Tabulator", "_get_configuration"),
     ("panel.pane", "HTML", "_update"),  # dashboard.ui.views.TextPane
+    ("panel.reactive", "Reactive", "_update_properties"),  # dashboard.ui.views.ChangesSkipDesign
+    ("panel.reactive", "Reactive", "_process_param_change"),
     ("panel.io.resources", None, "_panel_use_mathjax"),  # dashboard.app.serve_without_mathjax
     ("panel.io.server", None, "bundle_resources"),  # dashboard.app.serve_without_webgl
     ("bokeh.resources", "Resources", "_collect_external_resources"),  # dashboard.export._BokehInline

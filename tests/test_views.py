@@ -175,3 +175,44 @@ def test_size_line_sums_the_known_sizes_and_counts_the_unknown():
         text = (f"<b>Size</b> {human_bytes(int(known.sum()))} in {len(known):,} binaries" + (f"; {unknown:,} of unknown size" if unknown else "")
                 if len(known) else f"<b>Size</b> unknown ({unknown:,} binaries; pages write \"-\" and mirrors need --sizes)")
         assert headline.size_line.object.startswith(text), (package, headline.size_line.object)
+
+
+def test_a_pick_sends_the_numbers_without_asking_the_design(real_data, monkeypatch):
+    """A pick's changes (headline numbers, row count, selector labels) reach the
+    browser's models without Panel's design being asked for style sheets (each asking
+    resolves theme files on disk); what they send is what Panel's own path sends, and
+    the numbers shown are pandas' counts."""
+    import panel as pn
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+    from panel.reactive import Reactive
+    from panel.theme.base import Design
+
+    from dashboard.app import CacheDashboard
+
+    doc = Document()
+    with set_curdoc(doc):
+        dash = CacheDashboard(real_data)
+        root = pn.panel(dash).get_root(doc)
+        doc.add_root(root)
+        asked = []
+        real_params = Design.params
+        monkeypatch.setattr(Design, "params", lambda self, *a, **k: asked.append(type(a[0]).__name__) or real_params(self, *a, **k))
+        specs = real_data.specs
+        os_name = str(specs["os"].value_counts().index[-1])
+        widget = dash.selectors.widgets["os"]
+        # what Panel's own path would send for the same change, design asked
+        event = type("Event", (), {"name": "value", "new": [os_name]})()
+        panel_sends = Reactive._update_properties(widget, event, doc=doc)
+        asked.clear()
+        assert widget._update_properties(event, doc=doc) == panel_sends
+        widget.value = [os_name]
+    assert asked == [], f"the design was asked {len(asked)} times: {sorted(set(asked))}"
+    want = int((specs["os"] == os_name).sum())
+    number = dash.headline.numbers["specs"]
+    assert f"{want:,}" in number._models[root.ref["id"]][0].text
+    row_count = dash.specs.row_count
+    assert f">{want:,}</b>" in row_count._models[root.ref["id"]][0].text.replace("&gt;", ">").replace("&lt;", "<")
+    # the text pane's model holds what Panel's HTML pane makes of the same text
+    plain = pn.pane.HTML(row_count.object)
+    assert row_count._models[root.ref["id"]][0].text == plain.get_root(Document()).text

@@ -35,7 +35,7 @@ class Component(pn.viewable.Viewer):
     state = param.ClassSelector(class_=DashboardState, doc="the session's one state object")
 
 
-class Choice(pn.widgets.MultiChoice):
+class Choice(views.ChangesSkipDesign, pn.widgets.MultiChoice):
     """A multi-choice selector whose pick is applied at once, while the server handles
     the browser's message, so the answer leaves with it.
 
@@ -136,7 +136,7 @@ class Headline(Component):
     def __init__(self, **params):
         super().__init__(**params)
         self.numbers = {
-            key: pn.indicators.Number(label=label, value=0, format="{value:,}", font_size="28pt", title_size="11pt")
+            key: views.HeadlineNumber(label=label, value=0, format="{value:,}", font_size="28pt", title_size="11pt")
             for key, label in HEADLINE.items()
         }
         self.empty_note = pn.Row(
