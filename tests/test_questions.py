@@ -72,6 +72,13 @@ def test_compare_two_tags(server, page, real_data, artifacts):
     wait_value(pg, lambda p: shown(p, "diff-specs-added"), want["specs-added"])
     pg.screenshot(path=str(artifacts / "view-compare-900.png"), full_page=True)
     assert pg.evaluate("document.documentElement.scrollWidth") <= 900
+    # nothing cut at the window's edge: B's list, and every per-stack column inside its table
+    right = lambda box: box["x"] + box["width"]  # noqa: E731
+    assert right(tag_b.bounding_box()) <= 900
+    holder = pg.locator(".diff-by-stack .tabulator-tableholder").first.bounding_box()
+    for field in ("stack", "added", "removed", "changed"):
+        cell = root.first.locator(f"div.tabulator-cell[tabulator-field='{field}']").bounding_box()
+        assert right(cell) <= min(right(holder), 900) + 1, f"the per-stack column {field} is cut at 900 px"
     assert not pg.errors, pg.errors
 
 

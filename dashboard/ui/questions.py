@@ -167,7 +167,9 @@ class CompareView(Component):
         self._label()
         self.numbers = views.TextPane("", sizing_mode="stretch_width", name="diff-numbers")
         self.by_stack = _table(pd.DataFrame(), "diff-by-stack", page_size=10)
-        self.by_stack.param.update(layout="fit_columns", widths={"stack": "46%"})
+        # the three counts keep their titles down to a 520 px table (900 px window); no popups
+        # (read-only): without that Panel adds an empty 10 px last column that overflows the table
+        self.by_stack.param.update(layout="fit_columns", widths={"stack": "38%"}, container_popup=False)
         self.rows = _table(pd.DataFrame(), "diff-rows")
         self.download = pn.widgets.FileDownload(callback=self._csv, filename="changes.csv", label="Download CSV (all changes)",
                                                 color="primary", embed=False, width=230)
@@ -184,8 +186,9 @@ class CompareView(Component):
         self.versions = views.TextPane("", sizing_mode="stretch_width", name="package-versions")
         self._result = None
         # hidden while there is nothing to compare (one tag, or the same on both sides)
-        self._pickers = pn.Row(self.a, self.b)  # two lists of one value would offer nothing
-        self._per_stack = pn.Column(pn.pane.Markdown("#### Per stack"), self.by_stack, width=560)
+        # side by side where they fit, B under A in a narrow window (never cut off at its edge)
+        self._pickers = pn.FlexBox(self.a, self.b, flex_wrap="wrap", sizing_mode="stretch_width")  # two lists of one value would offer nothing
+        self._per_stack = pn.Column(pn.pane.Markdown("#### Per stack"), self.by_stack, min_width=300, max_width=560, sizing_mode="stretch_width")
         self._over_time = pn.Column(self.timeline, min_width=420, sizing_mode="stretch_width")
         self._changes = pn.Column(pn.Row(pn.pane.Markdown("#### Specs added, removed and changed"), self.download), self.rows,
                                   sizing_mode="stretch_width")
@@ -322,7 +325,7 @@ class WhyView(Component):
         self.heatmap = pn.pane.HoloViews(None, sizing_mode="stretch_width", css_classes=["why-heatmap"], min_height=200)
         self.picked = views.TextPane("", sizing_mode="stretch_width")
         self.specs = _table(pd.DataFrame(), "why-specs", wrap=("path",))
-        self._pickers = pn.Row(self.old, self.new)
+        self._pickers = pn.FlexBox(self.old, self.new, flex_wrap="wrap", sizing_mode="stretch_width")  # B under A when narrow
         # a wide heatmap (many stacks) scrolls sideways in its own box, as the overview's do, not the page
         wide = pn.Column(self.heatmap, sizing_mode="stretch_width", margin=0, styles={"overflow-x": "auto", "min-width": "0", "max-width": "100%"})
         self._body = pn.Column(pn.pane.Markdown("#### Root causes, most rebuilt first (click one to list its specs)"), self.causes,
