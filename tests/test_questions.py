@@ -128,6 +128,8 @@ def test_find_my_spec_and_copy_a_command(server, browser, real_data, artifacts):
                  & (specs["variants"].astype(str).map(spec_variants) == [spec_variants(row["variants"])] * len(specs))]
     open_view(pg, server, "view=find", ".find-input textarea")
     pg.get_by_text("Paste something to look for.").wait_for(timeout=PATIENCE_MS)
+    # before a search: no empty result tables, no page buttons
+    assert not pg.get_by_role("heading", name="Exact hits").is_visible() and not pg.locator(".find-exact .tabulator-footer").is_visible()
     pg.locator(".find-input textarea").fill(text)
     pg.get_by_role("button", name="Find").click()
     wait_value(pg, lambda p: shown(p, "find-exact-count"), len(same))
@@ -138,11 +140,13 @@ def test_find_my_spec_and_copy_a_command(server, browser, real_data, artifacts):
     pg.get_by_role("button", name="Find").click()
     wait_value(pg, lambda p: shown(p, "find-exact-count"), 0)
     pg.get_by_text("(wanted zen5").first.wait_for(timeout=PATIENCE_MS)
+    assert not pg.get_by_role("heading", name="Exact hits").is_visible()  # "0 exact hits" says it, no empty table
     pg.screenshot(path=str(artifacts / "view-find.png"), full_page=True)
     # a typo: a message, never a traceback
     pg.locator(".find-input textarea").fill("axl @@")
     pg.get_by_role("button", name="Find").click()
     pg.locator(".find-error", has_text="unexpected characters").wait_for(timeout=PATIENCE_MS)  # Spack's words
+    pg.get_by_role("heading", name="Exact hits").wait_for(state="hidden", timeout=PATIENCE_MS)  # no stale results beside the error
     # copy a command from a spec's detail in the overview
     pg.locator(".bk-tab", has_text="Overview").click()
     pg.wait_for_selector(".tabulator-row", timeout=PATIENCE_MS)

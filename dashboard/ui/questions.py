@@ -566,10 +566,13 @@ class FindView(Component):
         self.nearest = _table(pd.DataFrame(columns=["agree", "differs"]), "find-nearest", page_size=10)
         self.nearest.formatters = {"differs": {"type": "html"}}
         self.nearest.widths = {"differs": 380}
+        # shown once there is something to show: no empty tables and page buttons before a search
+        self._exact_part = pn.Column(pn.pane.Markdown("#### Exact hits"), self.exact, sizing_mode="stretch_width", visible=False)
+        self._nearest_part = pn.Column(pn.pane.Markdown("#### Nearest binaries (fields that agree, then what differs)"), self.nearest,
+                                       sizing_mode="stretch_width", visible=False)
         self._layout = pn.Column(
             pn.pane.Markdown("### Why is there no binary for my spec?\nThe selection's filters apply (clear them to search everything)."),
-            self.input, self.go, self.message, pn.pane.Markdown("#### Exact hits"), self.exact,
-            pn.pane.Markdown("#### Nearest binaries (fields that agree, then what differs)"), self.nearest,
+            self.input, self.go, self.message, self._exact_part, self._nearest_part,
             sizing_mode="stretch_width",
         )
         self._update()
@@ -581,6 +584,7 @@ class FindView(Component):
             return
         if self.input.value != s.find:
             self.input.value = s.find
+        self._exact_part.visible = self._nearest_part.visible = False  # until there are results
         if not s.find.strip():
             self.message.object = "<i>Paste something to look for.</i>"
             self.exact.value = self.nearest.value = pd.DataFrame()
@@ -603,6 +607,7 @@ class FindView(Component):
                                    + f"<span>download {cov['bytes']:,} bytes{unknown}</span>")
             self.exact.value = cov["rows"]
             self.nearest.value = pd.DataFrame()
+            self._exact_part.visible = True  # the lock's specs (a lock file has no nearest binaries)
             return
         result = match(specs, parsed, s.data.dependencies, nodes=s.data.nodes)
         others = result["not_binaries"]
@@ -615,6 +620,8 @@ class FindView(Component):
         self.nearest.value = near.assign(
             agree=near["agree"].astype(str) + "/" + near["of"].astype(str), differs=near["differs"].map(_highlight),
         )[["agree", "differs", *cols]]
+        self._exact_part.visible = len(result["exact"]) > 0  # "0 exact hits" says it: no empty table
+        self._nearest_part.visible = True
 
     def __panel__(self):
         return self._layout
