@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 import threading
 import time
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import panel as pn
@@ -201,6 +202,32 @@ def is_loaded(path: str, sizes: bool = False, verify: tuple | None = None) -> bo
     return _cache_key(path, sizes, verify) in _loaded
 
 
+@contextmanager
+def styled_as_the_page(layout: pn.layout.ListLike):
+    """Within it, components built and added to ``layout`` (in a served page) get the
+    style sheets the page's template gave the components it was built with: they are
+    made without a design of their own, then Panel's design is applied to them as a
+    template applies it (``isolated=False``).
+
+    Otherwise a component made after the page takes the session's design as its own
+    and carries the design's whole set in its shadow root: Bootstrap's 221 kB sheet,
+    its theme and modifiers, in each of ~20 components of a question view; and
+    Bootstrap's heading sizes, so the same view looked different opened from a URL
+    (``?view=compare``, built with the page) and from its tab.  In a notebook (no
+    template, no server session) nothing changes."""
+    design = getattr(layout, "_design", None)
+    roots = [doc.get_model_by_id(ref) for ref, (model, _) in list(layout._models.items())
+             if (doc := model.document) is not None and doc.session_context is not None]
+    roots = [root for root in roots if root is not None]
+    if design is None or not roots:
+        yield
+        return
+    with pn.config.set(design=None):
+        yield
+    for root in roots:
+        design.apply(layout, root, isolated=False)
+
+
 class CacheDashboard(pn.viewable.Viewer):
     """Build-cache dashboard for one :class:`~dashboard.load.CacheData`: the session's
     :class:`~dashboard.ui.state.DashboardState` and the components bound to it
@@ -252,8 +279,9 @@ class CacheDashboard(pn.viewable.Viewer):
             self.questions[name] = None  # being built
 
             def build():
-                self.questions[name] = QUESTION_VIEWS[name](state=self.state)
-                self._slots[name][:] = [self.questions[name]]
+                with styled_as_the_page(self._slots[name]):
+                    self.questions[name] = QUESTION_VIEWS[name](state=self.state)
+                    self._slots[name][:] = [self.questions[name]]
 
             if at_once:
                 build()

@@ -326,3 +326,37 @@ def test_the_app_when_every_mirror_fails(browser, tmp_path, artifacts):
         proc.terminate()
         proc.wait(timeout=10)
     assert "Traceback" not in proc.log.read_text()
+
+
+#: Style sheets linked in the page and its shadow roots, by file name; the font size of
+#: the question view's first heading.
+SHEETS_JS = """() => { const per = {}; let heading = null; const walk = (r) => { for (const el of r.querySelectorAll('*')) {
+  if (el.tagName === 'LINK' && el.rel === 'stylesheet') { const u = el.href.split('/').pop().split('?')[0]; per[u] = (per[u] || 0) + 1; }
+  if (!heading && el.tagName === 'H3' && el.textContent.startsWith('What changed')) heading = getComputedStyle(el).fontSize;
+  if (el.shadowRoot) walk(el.shadowRoot); } }; walk(document); return {per, heading}; }"""
+
+
+def test_a_view_opened_from_its_tab_is_styled_as_when_opened_from_the_url(server, browser):
+    """A question view built when its tab is first opened carries the style sheets the
+    page's template gives a view built with the page (from a URL's ``view=``): the
+    design's 221 kB Bootstrap sheet stays in the page's head, not in each component,
+    and the headings have the same size."""
+    seen = {}
+    for how in ("url", "tab"):
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        pg = ctx.new_page()
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        if how == "url":
+            open_view(pg, server, "view=compare", "b.diff-specs-added")
+        else:
+            open_view(pg, server, "", "b.row-count")
+            pg.locator(".bk-tab", has_text="What changed?").click()
+            pg.wait_for_selector("b.diff-specs-added", timeout=PATIENCE_MS)
+        wait_value(pg, lambda p: p.evaluate(SHEETS_JS)["heading"] is not None, True)
+        seen[how] = pg.evaluate(SHEETS_JS)
+        assert not errors, errors
+        ctx.close()
+    assert seen["url"]["per"]["bootstrap.min.css"] == 1  # the page's head: Panel's template
+    assert seen["tab"]["per"]["bootstrap.min.css"] == seen["url"]["per"]["bootstrap.min.css"]
+    assert seen["tab"]["heading"] == seen["url"]["heading"]

@@ -473,7 +473,7 @@ class StorageView(Component):
         self._layout = pn.Column(
             pn.pane.Markdown("### What does the selection cost?\nBytes of the selection's binaries where the cache gives sizes "
                              "(pages' *size*; mirrors and registries with `--sizes`), with how many are of unknown size. A binary "
-                             "counts once per tag; each stack's mirror holds its own copy (*root* holds them all)."),
+                             "counts once per tag; each stack's mirror holds its own copy (*root* holds them all).", stylesheets=[views.CODE_CSS]),
             self.numbers,
             pn.FlexBox(pn.Column(pn.pane.Markdown("#### Per tag, oldest first"), self.by_tag, min_width=360, sizing_mode="stretch_width"),
                        pn.Column(pn.pane.Markdown("#### Per stack mirror"), self.by_stack, min_width=360, sizing_mode="stretch_width"),
@@ -483,7 +483,7 @@ class StorageView(Component):
                                  min_width=420, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
             pn.pane.Markdown("### What would pruning free?\nAs `spack buildcache prune --keeplist FILE` does: every binary of "
                              "every mirror whose hash is not kept is removed (its dependencies too, unless kept). Nothing is "
-                             "deleted here."),
+                             "deleted here.", stylesheets=[views.CODE_CSS]),
             self.keep_tags, self.keep_list, self.preview, self.plan, self.by_mirror, self.pruned, sizing_mode="stretch_width",
         )
         self._update()

@@ -237,6 +237,11 @@ class _Positions(Mapping):
         return iter(range(len(self._index)))
 
 
+#: Inline code in the views' prose (``--sizes``) in the text's own colour on a grey tint:
+#: Panel's Markdown sheet colours it a light blue that fails contrast on a light page.
+CODE_CSS = "code { color: inherit; background: rgba(127, 127, 127, 0.18); padding: 0 0.25em; border-radius: 3px; }"
+
+
 class ChangesSkipDesign:
     """Mixin for a Panel component that changes after each pick: a change of its
     parameters is sent without asking the page design for its style sheets first.
