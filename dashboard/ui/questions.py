@@ -584,16 +584,17 @@ class FindView(Component):
             return
         if self.input.value != s.find:
             self.input.value = s.find
-        self._exact_part.visible = self._nearest_part.visible = False  # until there are results
         if not s.find.strip():
             self.message.object = "<i>Paste something to look for.</i>"
             self.exact.value = self.nearest.value = pd.DataFrame()
+            self._show_parts(exact=False, nearest=False)
             return
         try:
             parsed = parse_input(s.find)
         except MatchInputError as exc:
             self.message.object = f'<span class="find-error" style="color:#b02a37">{html.escape(str(exc))}</span>'
             self.exact.value = self.nearest.value = pd.DataFrame()
+            self._show_parts(exact=False, nearest=False)
             return
         specs = s.data.specs[query.spec_mask(s.index, s.selection)]
         cols = ["hash", "package", "version", "compiler", "os", "target", "variants", "tag", "stacks", "size"]
@@ -607,7 +608,7 @@ class FindView(Component):
                                    + f"<span>download {cov['bytes']:,} bytes{unknown}</span>")
             self.exact.value = cov["rows"]
             self.nearest.value = pd.DataFrame()
-            self._exact_part.visible = True  # the lock's specs (a lock file has no nearest binaries)
+            self._show_parts(exact=True, nearest=False)  # the lock's specs (a lock file has no nearest binaries)
             return
         result = match(specs, parsed, s.data.dependencies, nodes=s.data.nodes)
         others = result["not_binaries"]
@@ -620,8 +621,11 @@ class FindView(Component):
         self.nearest.value = near.assign(
             agree=near["agree"].astype(str) + "/" + near["of"].astype(str), differs=near["differs"].map(_highlight),
         )[["agree", "differs", *cols]]
-        self._exact_part.visible = len(result["exact"]) > 0  # "0 exact hits" says it: no empty table
-        self._nearest_part.visible = True
+        self._show_parts(exact=len(result["exact"]) > 0, nearest=True)  # "0 exact hits" says it: no empty table
+
+    def _show_parts(self, exact: bool, nearest: bool) -> None:
+        """Show the result tables that hold something (each set once an answer)."""
+        self._exact_part.visible, self._nearest_part.visible = exact, nearest
 
     def __panel__(self):
         return self._layout

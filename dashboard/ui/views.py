@@ -249,8 +249,8 @@ class ChangesSkipDesign:
     Panel's ``Reactive._update_properties`` asks the design (``Design.params``) at every
     parameter change, and only uses its answer when the change is to ``stylesheets``;
     the asking resolves the theme's file paths on disk (``os.path.isfile``) each time:
-    ~0.17 ms a call in process, ~22 calls a pick with its relabelling.  A change to ``stylesheets``
-    still goes through Panel."""
+    ~0.17 ms a call in process, ~22 calls a pick with its relabelling.  A change to
+    ``stylesheets`` still goes through Panel."""
 
     def _update_properties(self, *events, doc):
         if any(e.name == "stylesheets" for e in events):
