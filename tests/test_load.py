@@ -295,6 +295,28 @@ def test_arrow_allocates_through_malloc_unless_told_otherwise(tmp_path):
     assert ran.stdout.split() == [other, other], ran.stderr
 
 
+def test_numpy_asks_for_no_huge_pages_unless_told(tmp_path):
+    """Loading turns NumPy's transparent-huge-page advice off
+    (``dashboard.core.schema.no_huge_page_advice``), in the parser processes too, as
+    NumPy's own getter reports it; ``NUMPY_MADVISE_HUGEPAGE=1`` still chooses."""
+    script = (
+        "import numpy\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from multiprocessing import get_context\n"
+        "import dashboard.load\n"
+        "ask = \"__import__('dashboard.sources.pages') and __import__('numpy')._core.multiarray._get_madvise_hugepage()\"\n"
+        "with ProcessPoolExecutor(1, mp_context=get_context('spawn')) as pool:\n"
+        "    worker = pool.submit(eval, ask).result()\n"
+        "print(numpy._core.multiarray._get_madvise_hugepage(), worker)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=root, timeout=120)
+    assert ran.stdout.split() == ["False", "False"], ran.stderr
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**env, "NUMPY_MADVISE_HUGEPAGE": "1"}, cwd=root, timeout=120)
+    assert ran.stdout.split() == ["True", "True"], ran.stderr
+
+
 def _pool_available(name: str) -> bool:
     import pyarrow as pa
 

@@ -50,6 +50,7 @@ PRIVATE_HOOKS = [
     ("panel.io.resources", None, "_panel_use_mathjax"),  # dashboard.app.serve_without_mathjax
     ("panel.io.server", None, "bundle_resources"),  # dashboard.app.serve_without_webgl
     ("bokeh.resources", "Resources", "_collect_external_resources"),  # dashboard.export._BokehInline
+    ("numpy._core.multiarray", None, "_set_madvise_hugepage"),  # dashboard.core.schema.no_huge_page_advice
 ]
 
 
