@@ -273,48 +273,42 @@ def test_typed_and_plain_record_reading_agree_with_yaml(real_data, reference, mo
 def test_arrow_allocates_through_malloc_unless_told_otherwise(tmp_path):
     """Loading uses Arrow's system pool (``dashboard.core.schema.use_system_allocator``),
     in the parser processes too; ``ARROW_DEFAULT_MEMORY_POOL`` still chooses."""
-    script = (
-        "import sys, pyarrow as pa\n"
-        "from concurrent.futures import ProcessPoolExecutor\n"
-        "from multiprocessing import get_context\n"
-        "import dashboard.load\n"
-        "# a spawned parser process imports the pages module to run its chunks\n"
-        "ask = \"__import__('dashboard.sources.pages') and __import__('pyarrow').default_memory_pool().backend_name\"\n"
-        "with ProcessPoolExecutor(1, mp_context=get_context('spawn')) as pool:\n"
-        "    worker = pool.submit(eval, ask).result()\n"
-        "print(pa.default_memory_pool().backend_name, worker)\n"
-    )
-    root = Path(__file__).resolve().parent.parent
     env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
-    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=root, timeout=120)
-    assert ran.stdout.split() == ["system", "system"], ran.stderr
+    ask = "__import__('pyarrow').default_memory_pool().backend_name"
+    assert _here_and_in_a_parser(ask, env) == ["system", "system"]
     import pyarrow as pa
 
     other = next(name for name in ("jemalloc", "mimalloc") if getattr(pa, f"{name}_memory_pool", None) and _pool_available(name))
-    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**env, "ARROW_DEFAULT_MEMORY_POOL": other}, cwd=root, timeout=120)
-    assert ran.stdout.split() == [other, other], ran.stderr
+    assert _here_and_in_a_parser(ask, {**env, "ARROW_DEFAULT_MEMORY_POOL": other}) == [other, other]
 
 
 def test_numpy_asks_for_no_huge_pages_unless_told(tmp_path):
     """Loading turns NumPy's transparent-huge-page advice off
     (``dashboard.core.schema.no_huge_page_advice``), in the parser processes too, as
     NumPy's own getter reports it; ``NUMPY_MADVISE_HUGEPAGE=1`` still chooses."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    ask = "__import__('numpy')._core.multiarray._get_madvise_hugepage()"
+    assert _here_and_in_a_parser(ask, env) == ["False", "False"]
+    assert _here_and_in_a_parser(ask, {**env, "NUMPY_MADVISE_HUGEPAGE": "1"}) == ["True", "True"]
+
+
+def _here_and_in_a_parser(ask: str, env: dict) -> list[str]:
+    """The printed value of the expression ``ask`` in a fresh process that imported
+    ``dashboard.load``, then in a parser process it spawned (which imports the pages
+    module to run its chunks), under ``env``."""
     script = (
-        "import numpy\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
         "from multiprocessing import get_context\n"
         "import dashboard.load\n"
-        "ask = \"__import__('dashboard.sources.pages') and __import__('numpy')._core.multiarray._get_madvise_hugepage()\"\n"
+        f"ask = {('__import__(' + repr('dashboard.sources.pages') + ') and ' + ask)!r}\n"
         "with ProcessPoolExecutor(1, mp_context=get_context('spawn')) as pool:\n"
         "    worker = pool.submit(eval, ask).result()\n"
-        "print(numpy._core.multiarray._get_madvise_hugepage(), worker)\n"
+        f"print({ask}, worker)\n"
     )
     root = Path(__file__).resolve().parent.parent
-    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=root, timeout=120)
-    assert ran.stdout.split() == ["False", "False"], ran.stderr
-    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**env, "NUMPY_MADVISE_HUGEPAGE": "1"}, cwd=root, timeout=120)
-    assert ran.stdout.split() == ["True", "True"], ran.stderr
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout.split()
 
 
 def _pool_available(name: str) -> bool:
