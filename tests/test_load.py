@@ -270,7 +270,7 @@ def test_typed_and_plain_record_reading_agree_with_yaml(real_data, reference, mo
     assert ours[list(theirs.columns)].sort_values(key).to_numpy().tolist() == theirs.sort_values(key).to_numpy().tolist()
 
 
-def test_arrow_allocates_through_malloc_unless_told_otherwise(tmp_path):
+def test_arrow_allocates_through_malloc_unless_told_otherwise():
     """Loading uses Arrow's system pool (``dashboard.core.schema.use_system_allocator``),
     in the parser processes too; ``ARROW_DEFAULT_MEMORY_POOL`` still chooses."""
     env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
@@ -282,7 +282,7 @@ def test_arrow_allocates_through_malloc_unless_told_otherwise(tmp_path):
     assert _here_and_in_a_parser(ask, {**env, "ARROW_DEFAULT_MEMORY_POOL": other}) == [other, other]
 
 
-def test_numpy_asks_for_no_huge_pages_unless_told(tmp_path):
+def test_numpy_asks_for_no_huge_pages_unless_told():
     """Loading turns NumPy's transparent-huge-page advice off
     (``dashboard.core.schema.no_huge_page_advice``), in the parser processes too, as
     NumPy's own getter reports it; ``NUMPY_MADVISE_HUGEPAGE=1`` still chooses."""
@@ -297,16 +297,17 @@ def _here_and_in_a_parser(ask: str, env: dict) -> list[str]:
     ``dashboard.load``, then in a parser process it spawned (which imports the pages
     module to run its chunks), under ``env``."""
     script = (
+        "import sys\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
         "from multiprocessing import get_context\n"
         "import dashboard.load\n"
-        f"ask = {('__import__(' + repr('dashboard.sources.pages') + ') and ' + ask)!r}\n"
+        "in_parser = \"__import__('dashboard.sources.pages') and \" + sys.argv[1]\n"
         "with ProcessPoolExecutor(1, mp_context=get_context('spawn')) as pool:\n"
-        "    worker = pool.submit(eval, ask).result()\n"
-        f"print({ask}, worker)\n"
+        "    worker = pool.submit(eval, in_parser).result()\n"
+        "print(eval(sys.argv[1]), worker)\n"
     )
     root = Path(__file__).resolve().parent.parent
-    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=root, timeout=120)
+    ran = subprocess.run([sys.executable, "-c", script, ask], capture_output=True, text=True, env=env, cwd=root, timeout=120)
     assert ran.returncode == 0, ran.stderr
     return ran.stdout.split()
 
