@@ -67,15 +67,17 @@ def test_notebook_runs_in_jupyterlab(jupyterlab, browser, real_data, artifacts):
     assert out.locator("input.choices__input--cloned").count() == 5
     assert out.locator("canvas").count() >= 1
     wait_value(out, table_rows, len(real_data.specs))
-    # a selector works in JupyterLab too: the table follows it
+    # every code cell ran (the kernel takes a pick's message once the cells are done)
+    pg.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=PATIENCE_MS)
+    # a selector works in JupyterLab too: the table follows it (clicked once the option
+    # shows its spec count, as a person reads it before clicking)
     want = q.compute(q.build_index(real_data), q.Selection(stack=("e4s",)))
     out.scroll_into_view_if_needed()
-    pick(pg, 1, "e4s", within=out)
+    pick(pg, 1, "e4s", within=out, count=want.numbers["specs"])
     wait_value(out, table_rows, want.numbers["specs"])
     stacks = out.locator("div.tabulator-row div.tabulator-cell[tabulator-field='stacks']").all_inner_texts()
     assert stacks and all("e4s" in s.split(", ") for s in stacks)
-    # every code cell ran without an error
-    pg.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=PATIENCE_MS)
+    # none of them with an error
     assert pg.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback").count() == 0
     assert pg.locator(".jp-RenderedText", has_text="Error").count() == 0
     out.screenshot(path=str(artifacts / "jupyterlab-app.png"))
