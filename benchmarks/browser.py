@@ -103,7 +103,8 @@ window.__scdWatch = (specs, heat, since, search) => new Promise((resolve) => {
   };
   const frame = () => {
     const models = find();  // each frame: a rebuilt plot is a new model
-    const factors = models ? models.figure.y_range.factors.length : -1;
+    // rows that name a package (not the empty rows below them, zero-width spaces)
+    const factors = models ? models.figure.y_range.factors.filter(f => f.replace(/\u200b/g, "") !== "").length : -1;
     if (models && __scdNorm(window.location.search) === __scdNorm(search) && value(models.number.text, "Specs&lt;/div&gt;") === specs && value(models.count.text, "row-count") === specs
         && (factors === heat || (specs === 0 && factors <= 1))) {
       // drawn: the frame after this one has been painted

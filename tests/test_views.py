@@ -24,7 +24,7 @@ def drawn(fig, x: str = "stack", y: str = "package") -> dict:
         if not (isinstance(z, float) and math.isnan(z))
     }
     bar = next(r for r in fig.right if hasattr(r, "color_mapper"))
-    factors = lambda r: [f for f in r.factors if f != ""]  # an empty plot keeps a blank factor
+    factors = lambda r: [f for f in r.factors if not views.is_blank_row(f)]  # an empty plot keeps a blank factor; empty rows
     return {"x": factors(fig.x_range), "y": factors(fig.y_range), "title": fig.title.text, "high": bar.color_mapper.high, "cells": cells}
 
 
@@ -45,6 +45,35 @@ def test_an_updated_heatmap_draws_what_a_new_one_draws(real_data, top_n):
         assert drawn(fig) == drawn(fresh), sel
         assert fig.height == fresh.height == 400
         assert drawn(fig)["cells"] == {(s, p): c for p, s, c in counts[["package", "stack", "count"]].itertuples(index=False)}
+
+
+def test_package_plot_keeps_its_height_and_puts_empty_rows_below_the_packages(real_data):
+    """A pick that shows fewer packages leaves the plot's height as it was (a height change
+    lays the whole page out again in the browser): the packages stay on top, in the
+    table's order, each at the size it had, and empty rows fill the rest."""
+    from dashboard.ui.components import Heatmaps
+    from dashboard.ui.state import DashboardState
+
+    state = DashboardState(real_data)
+    heatmaps = Heatmaps(state=state)
+    fig = heatmaps.figures["package_stack"]
+    height, slots = fig.height, len(fig.y_range.factors)
+    assert slots == state.top_n
+    specs = real_data.specs
+    few = specs.groupby("package", observed=True).size().sort_values().index[:2].tolist()  # pandas: two packages
+    for selection in [dict(package=few[0]), dict(package="zzz-no-such-package"), dict(package="")]:
+        state.param.update(**selection)
+        shown = state.result.package_stack["package"].astype(str).drop_duplicates().tolist()
+        factors = list(fig.y_range.factors)
+        assert fig.height == height and len(factors) == slots, selection
+        named = [f for f in factors if not views.is_blank_row(f)]
+        assert named == shown[::-1], selection  # Bokeh lists factors from the bottom up
+        assert factors[len(factors) - len(named):] == named, selection  # empty rows below
+        expected = sorted(specs.loc[specs["package"].astype(str).str.contains(selection["package"], regex=False), "package"].astype(str).unique())
+        if len(expected) <= state.top_n:
+            assert sorted(named) == expected, selection
+        else:
+            assert len(named) == state.top_n, selection
 
 
 @pytest.mark.parametrize("selection", [{}, {"os": ["ubuntu22.04"]}, {"stack": ["e4s"], "tag": ["develop"]}, {"package": "zzz"}])

@@ -199,8 +199,8 @@ class Heatmaps(Component):
     time it is shown; after that a selection change only puts the new counts,
     axis factors and colour range into that drawing
     (:func:`dashboard.ui.views.update_heatmap`), and only for the heatmap on screen
-    (the others catch up when shown).  The package x stack plot's height follows
-    its number of packages and it outlines the clicked cell; clicking a cell
+    (the others catch up when shown).  The package x stack plot keeps the height of top
+    N packages (empty rows below fewer) and it outlines the clicked cell; clicking a cell
     there sets ``state.cell``, on OS x target it selects that OS and target.
     """
 
@@ -242,18 +242,20 @@ class Heatmaps(Component):
         cats = self.state.index.categories
         args = dict(min_width=views.heatmap_min_width(len(cats[h.x]), views.longest(cats[h.y])))
         if h.result == "package_stack":
-            rows = self._rows_bucket(counts[h.y].nunique())
-            args.update(y_order=list(dict.fromkeys(counts[h.y])), x_order=stack_order(counts[h.x]), height=views.heatmap_height(rows, views.longest(cats[h.x])))
+            args.update(y_order=list(dict.fromkeys(counts[h.y])), x_order=stack_order(counts[h.x]),
+                        height=views.heatmap_height(self._slots(counts[h.y].nunique()), views.longest(cats[h.x])))
         else:
             args.update(height=views.heatmap_height(len(cats[h.y]), views.longest(cats[h.x])))
         if h.result == "stack_tag":
             args.update(y_order=stack_order(counts[h.y]))
         return args
 
-    def _rows_bucket(self, rows: int) -> int:
-        """Rows the package x stack plot is sized for: the smallest of 5, 10, 20 and top N
-        that holds ``rows`` (the plot's height changes in steps, not at every pick)."""
-        return next((b for b in (5, 10, 20) if rows <= b < self.state.top_n), max(self.state.top_n, rows))
+    def _slots(self, rows: int) -> int:
+        """Rows the package x stack plot is sized for: top N (more only if it shows more).
+        Its height stays while picks change how many packages it shows (fewer: empty rows
+        below them), so the page below it does not move: a height change lays the whole
+        page out again in the browser (~40-80 ms a pick at 2M rows, see docs/benchmarks.md)."""
+        return max(self.state.top_n, rows)
 
     def _cell_frame(self) -> pd.DataFrame:
         """The clicked cell as a one-row frame (``stack``, ``package``), if it is drawn."""
@@ -276,7 +278,8 @@ class Heatmaps(Component):
         new = fig is None
         if new:
             fig = self._plan(h, counts, args, cells)
-        views.update_heatmap(fig, counts, h.x, h.y, h.title, y_order=args.get("y_order"), x_order=args.get("x_order"), height=args["height"], cells=cells)
+        slots = self._slots(counts[h.y].nunique()) if h.result == "package_stack" else None
+        views.update_heatmap(fig, counts, h.x, h.y, h.title, y_order=args.get("y_order"), x_order=args.get("x_order"), height=args["height"], cells=cells, slots=slots)
         if new:
             # the figure sizes its pane: setting the pane's size later would make Panel copy
             # the figure's properties back, which fails on HoloViews' style sheets
@@ -291,6 +294,8 @@ class Heatmaps(Component):
         fig = self.figures[h.result] = views.heatmap_figure(views.heatmap(first, h.x, h.y, h.title, **plan))
         if cells is not None:
             views.mark_cells(fig, h.x, h.y, cells)
+        if h.result == "package_stack":  # no tick marks beside its empty rows (the labels name the rows)
+            fig.yaxis.major_tick_line_color = None
         if h.result in ("package_stack", "os_target"):
             source = views.heatmap_cells(fig)
             source.selected.on_change("indices", lambda attr, old, new, h=h, source=source: self._tapped(h, source, new))

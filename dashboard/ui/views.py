@@ -28,6 +28,16 @@ HEATMAP_CMAP = "viridis"
 ROW_PX = 16  # vertical pixels per heatmap row, keeps package labels readable
 COLUMN_PX = 12  # horizontal pixels per heatmap column at least
 CHAR_PX = 7  # width of one axis-label character (11 px sans-serif), for the label margins
+#: An empty row of a heatmap sized for more rows than it shows (:func:`update_heatmap`'s
+#: ``slots``): zero-width spaces, a different count each, so no package name equals one
+#: and the axis prints nothing there.
+BLANK_ROW = "\u200b"
+
+
+def is_blank_row(factor: str) -> bool:
+    """``factor`` is a heatmap axis factor that names nothing: the empty plot's ``""``
+    or an empty row (:data:`BLANK_ROW`)."""
+    return not factor.replace(BLANK_ROW, "")
 
 
 def heatmap_height(n_rows: int, x_label_chars: int = 12, minimum: int = 200, maximum: int = 6000) -> int:
@@ -189,13 +199,16 @@ def update_heatmap(
     x_order: list[str] | None = None,
     height: int | None = None,
     cells: pd.DataFrame | None = None,
+    slots: int | None = None,
 ) -> None:
     """Draw new ``counts`` on ``fig`` (a :func:`heatmap_figure` of a :func:`heatmap`
     with the same ``x``, ``y``): cells, axis factors, colour range, title, and with
     ``height`` the plot's height; ``cells`` (columns ``x``, ``y``) moves the
-    :func:`mark_cells` marker when the figure has one.  The same drawing as a new
-    :func:`heatmap` of ``counts``, without HoloViews re-planning the plot: only the
-    changed Bokeh properties go to the browser."""
+    :func:`mark_cells` marker when the figure has one; with ``slots`` the y axis keeps
+    that many rows, those with no data (:data:`BLANK_ROW`) below the others, so rows keep
+    their size in a plot whose height does not change.  The same drawing as a new
+    :func:`heatmap` of ``counts`` (but for the empty rows), without HoloViews re-planning
+    the plot: only the changed Bokeh properties go to the browser."""
     counts, title, high = _empty_or(counts, x, y, title)
     columns, rows = _factors(counts, x, y, x_order, y_order)
     source = heatmap_cells(fig)
@@ -205,7 +218,10 @@ def update_heatmap(
                    **({"size": counts["size"].tolist()} if "size" in counts and "size" in source.data else {})}
     # an empty plot keeps one blank factor: Bokeh draws no axis without any
     fig.x_range.factors = columns or [""]
-    fig.y_range.factors = rows or [""]
+    rows = rows or [""]
+    if slots is not None and len(rows) < slots:  # Bokeh lists y factors from the bottom up
+        rows = [BLANK_ROW * k for k in range(slots - len(rows), 0, -1)] + rows
+    fig.y_range.factors = rows
     fig.title.text = title
     for bar in fig.right:
         if isinstance(bar, ColorBar):
