@@ -50,7 +50,7 @@ def test_an_updated_heatmap_draws_what_a_new_one_draws(real_data, top_n):
 def test_package_plot_keeps_its_height_and_puts_empty_rows_below_the_packages(real_data):
     """A pick that shows fewer packages leaves the plot's height as it was (a height change
     lays the whole page out again in the browser): the packages stay on top, in the
-    table's order, each at the size it had, and empty rows fill the rest."""
+    table's order, each at the size it had, and empty rows fill the rest, up to 30 rows."""
     from dashboard.ui.components import Heatmaps
     from dashboard.ui.state import DashboardState
 
@@ -74,6 +74,13 @@ def test_package_plot_keeps_its_height_and_puts_empty_rows_below_the_packages(re
             assert sorted(named) == expected, selection
         else:
             assert len(named) == state.top_n, selection
+    # a larger top N grows the plot for the packages shown, but empty rows stay at 30
+    n_packages = specs["package"].nunique()
+    state.param.update(top_n=100, package="")
+    assert len(fig.y_range.factors) == min(100, n_packages) > 30
+    assert not any(views.is_blank_row(f) for f in fig.y_range.factors)
+    state.param.update(package=few[0])
+    assert len(fig.y_range.factors) == 30 and fig.height == height
 
 
 @pytest.mark.parametrize("selection", [{}, {"os": ["ubuntu22.04"]}, {"stack": ["e4s"], "tag": ["develop"]}, {"package": "zzz"}])

@@ -200,7 +200,7 @@ class Heatmaps(Component):
     axis factors and colour range into that drawing
     (:func:`dashboard.ui.views.update_heatmap`), and only for the heatmap on screen
     (the others catch up when shown).  The package x stack plot keeps the height of top
-    N packages (empty rows below fewer) and it outlines the clicked cell; clicking a cell
+    N packages, up to 30 (empty rows below fewer), and it outlines the clicked cell; clicking a cell
     there sets ``state.cell``, on OS x target it selects that OS and target.
     """
 
@@ -250,12 +250,17 @@ class Heatmaps(Component):
             args.update(y_order=stack_order(counts[h.y]))
         return args
 
+    #: The package x stack plot has room for at least this many packages (or top N if
+    #: fewer): a larger top N is not kept as empty rows when a pick shows fewer packages.
+    KEPT_ROWS = 30
+
     def _slots(self, rows: int) -> int:
-        """Rows the package x stack plot is sized for: top N (more only if it shows more).
-        Its height stays while picks change how many packages it shows (fewer: empty rows
-        below them), so the page below it does not move: a height change lays the whole
-        page out again in the browser (~40-80 ms a pick at 2M rows, see docs/benchmarks.md)."""
-        return max(self.state.top_n, rows)
+        """Rows the package x stack plot is sized for: ``rows`` packages, but at least top N
+        up to :attr:`KEPT_ROWS`. Its height stays while picks change how many packages it
+        shows (fewer: empty rows below them), so the page below it does not move: a height
+        change lays the whole page out again in the browser (~40-80 ms a pick at 2M rows,
+        see docs/benchmarks.md)."""
+        return max(rows, min(self.state.top_n, self.KEPT_ROWS))
 
     def _cell_frame(self) -> pd.DataFrame:
         """The clicked cell as a one-row frame (``stack``, ``package``), if it is drawn."""
