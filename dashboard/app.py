@@ -145,13 +145,41 @@ def shared_data(path: str, progress=None, sizes: bool = False, verify: tuple | N
 
 
 def trim_memory() -> None:
-    """Collect unreachable objects and give the freed heap back to the system
-    (glibc's ``malloc_trim``; elsewhere only the collection)."""
+    """Collect unreachable objects, drop the dead copy-on-write references pandas keeps
+    on the shared data's blocks (:func:`drop_dead_block_references`), and give the freed
+    heap back to the system (glibc's ``malloc_trim``; elsewhere only the collection)."""
     gc.collect()
+    drop_dead_block_references()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
+
+
+def drop_dead_block_references() -> int:
+    """Drop the dead weak references pandas' copy-on-write keeps on every block of a
+    DataFrame a session took a view of; returns how many were dropped.
+
+    Each view a session takes of the shared frames (a column, a filtered slice) adds a
+    weak reference to the frame's block, and pandas prunes a block's list only when the
+    next view is taken and the list has passed a threshold (500, doubled while many
+    views are alive).  So after sessions close, thousands of dead references (at 2M
+    spec rows, ~3,800 after 40 sessions) stay behind, allocated in between the sessions'
+    freed objects, and keep those pages of the heap resident: ~11 MB that
+    ``malloc_trim`` could not give back (``python -m benchmarks.browser --memory``).
+    pandas' ``BlockValuesRefs.has_reference`` prunes the list before it answers; a
+    pandas without that class drops nothing."""
+    try:
+        from pandas._libs.internals import BlockValuesRefs
+    except ImportError:  # another pandas: nothing to drop
+        return 0
+    dropped = 0
+    for obj in gc.get_objects():
+        if type(obj) is BlockValuesRefs:
+            before = len(obj.referenced_blocks)
+            obj.has_reference()
+            dropped += before - len(obj.referenced_blocks)
+    return dropped
 
 
 _loaded: set[str] = set()  # keys of shared_data that finished loading in this process
@@ -405,6 +433,10 @@ def served_page(path: str | None = None, sizes: bool | None = None, verify=...) 
         # Bokeh's checks of each new session's document (~30 ms a session at 2M rows) are
         # for developers: BOKEH_VALIDATE_DOC=true turns them back on
         bokeh_settings.perform_document_validation.set_value(False)
+    if "BOKEH_PERFORM_ERROR_DIAGNOSTICS" not in os.environ:
+        # nor its check of every callback's signature as a session's models are linked
+        # (~280 a session, ~10 ms at 2M rows): BOKEH_PERFORM_ERROR_DIAGNOSTICS=true
+        bokeh_settings.perform_error_diagnostics.set_value(False)
     # Bootstrap, not Fast: the Fast design always fetches a web font from the internet, and
     # the page must load nothing from outside the machine (air-gapped sites)
     # no busy indicator: Panel's busy state is the whole process's, so each session's

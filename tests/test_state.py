@@ -66,3 +66,38 @@ def test_without_later_the_counts_come_with_the_result(real_data):
     state.os = [os_name]
     counts = q.compute(index, q.Selection(os=(os_name,))).options["stack"].set_index("value")["specs"]
     assert {v: label for label, v in state.param["stack"].objects.items()} == {v: f"{v} ({n:,})" for v, n in counts.items()}
+
+
+def _dead_block_references(frame) -> int:
+    """Dead weak references pandas' copy-on-write keeps on ``frame``'s blocks (the
+    liveness is Python's own: a weak reference whose object is gone returns None)."""
+    return sum(1 for block in frame._mgr.blocks for ref in block.refs.referenced_blocks if ref() is None)
+
+
+def test_trim_memory_drops_what_closed_sessions_left_on_the_shared_frames(real_data):
+    from dashboard.app import trim_memory
+
+    # sessions over the shared data, each picking and then gone
+    for tag in real_data.tags[:12]:
+        state = DashboardState(real_data)
+        state.param.update(tag=[tag])
+        state.param.update(stack=[state.result.options["stack"]["value"].iloc[0]])
+        del state
+    assert _dead_block_references(real_data.specs) > 0  # what pandas leaves behind by itself
+    trim_memory()
+    assert _dead_block_references(real_data.specs) == 0
+
+
+def test_trim_memory_keeps_the_live_views_copy_on_write(real_data):
+    from dashboard.app import trim_memory
+
+    specs = real_data.specs.copy()  # a frame of this test's own
+    first = specs["hash"].iloc[0]
+    kept = specs["hash"]  # a live view
+    gone = [specs.iloc[: i + 1] for i in range(200)]
+    del gone
+    trim_memory()
+    assert _dead_block_references(specs) == 0
+    # pandas still knows the view shares the block: writing to it copies, the frame is unchanged
+    kept.iloc[0] = "written-through-the-view"
+    assert specs["hash"].iloc[0] == first
