@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from urllib.parse import parse_qs, urlencode
 
 from dashboard.domain import query as q
@@ -83,6 +84,7 @@ def test_trim_memory_drops_what_closed_sessions_left_on_the_shared_frames(real_d
         state.param.update(tag=[tag])
         state.param.update(stack=[state.result.options["stack"]["value"].iloc[0]])
         del state
+    gc.collect()  # the sessions' views gone (a session's objects refer to each other)
     assert _dead_block_references(real_data.specs) > 0  # what pandas leaves behind by itself
     trim_memory()
     assert _dead_block_references(real_data.specs) == 0
